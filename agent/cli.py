@@ -1,0 +1,99 @@
+"""The `vot` console script: one command, many subcommands, each a thin layer over library calls.
+
+Subcommands live in the package that owns them; this module only dispatches. Each
+subcommand module defines `configure(parser)` and `run(args) -> int`, and imports
+heavy libraries inside `run`, so `vot --help` stays fast. Benchmarks (`vot bench NAME`)
+define `configure(parser)` and `run(args) -> dict`; the dict is printed as the last
+line of output, one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("videothought.agent.demo", "answer a question about a sample clip with the embedded default stack"),
+    "info": ("videothought.perception.cli", "print a video's metadata as one JSON object"),
+    "frames": ("videothought.perception.cli", "write sampled frames as PNG"),
+    "ask": ("videothought.agent.cli_ask", "answer a question about a video, with a step-wise trace"),
+    "chat": ("videothought.agent.cli_chat", "chat about a (long) video"),
+    "world": ("videothought.evals.world.cli", "generate synthetic videos with ground truth"),
+    "track": ("videothought.graph.cli", "track objects and write the STSG, an overlay and a timeline"),
+    "train": ("videothought.training.cli", "train the encoder or post-train the LLM nodes"),
+    "eval": ("videothought.evals.cli_eval", "run a benchmark, resumably, with step-wise traces"),
+    "report": ("videothought.evals.cli_report", "markdown tables and plots across runs"),
+    "bench": ("videothought.agent.cli", "speed and quality benchmarks; prints one JSON object last"),
+}
+
+# name -> (module, one-line help)
+BENCHES: dict[str, tuple[str, str]] = {
+    "video": ("videothought.perception.bench", "our reader vs raw decord vs PyAV; segment-iteration memory"),
+    "world": ("videothought.evals.world.bench", "synthetic world rendering speed"),
+    "tracking": ("videothought.graph.bench", "tracker and STSG quality and speed on world videos"),
+    "encoder": ("videothought.perception.encoder.bench", "packed vs padded, vs ViT, AoE vs MoE"),
+    "agent": ("videothought.agent.bench", "accuracy, LLM calls and latency of the VoT graph"),
+}
+
+
+def _load(module_name: str, what: str):
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name and module_name.startswith(error.name):
+            raise SystemExit(f"vot: {what} is not available in this installation ({module_name} is missing)")
+        raise
+
+
+def _usage(table: dict[str, tuple[str, str]], prog: str) -> str:
+    width = max(len(name) for name in table)
+    lines = [f"usage: {prog} COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_text}" for name, (_, help_text) in table.items()]
+    return "\n".join(lines)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """`vot bench NAME`: the bench's own options follow its name."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage(COMMANDS, "vot"))
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(_usage(COMMANDS, "vot"), file=sys.stderr)
+        print(f"\nvot: unknown command {command!r}", file=sys.stderr)
+        return 2
+    if command == "bench":
+        return _bench(rest)
+    module = _load(COMMANDS[command][0], f"`vot {command}`")
+    parser = argparse.ArgumentParser(prog=f"vot {command}", description=COMMANDS[command][1])
+    # A module serving several commands names its functions configure_<command> / run_<command>.
+    configure_parser = getattr(module, f"configure_{command}", None) or module.configure
+    run_command = getattr(module, f"run_{command}", None) or module.run
+    configure_parser(parser)
+    return int(run_command(parser.parse_args(rest)) or 0)
+
+
+def _bench(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in BENCHES:
+        print(_usage(BENCHES, "vot bench"))
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    name, rest = argv[0], argv[1:]
+    module = _load(BENCHES[name][0], f"`vot bench {name}`")
+    parser = argparse.ArgumentParser(prog=f"vot bench {name}", description=BENCHES[name][1])
+    module.configure(parser)
+    result = module.run(parser.parse_args(rest))
+    print(json.dumps(result, sort_keys=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
