@@ -1,0 +1,75 @@
+"""The Video-of-Thought graph state and its step-wise trace records.
+
+State is JSON-safe (LangGraph checkpointers serialise it): frame indices, boxes, ids,
+text, numbers, and the STSG as its node-link document (see videothought.graph.schema).
+Never tensors, frames or networkx objects. Models live in the run context.
+
+Keys written by each node:
+
+    question, choices, video_path, question_type   the input (choices: [] = open-ended)
+    frame_indices, fps                             frames the graph looks at
+    targets        identify_targets: [{"phrase": str, "track_ids": [int], "score": float}]
+    stsg           track: the STSG document of the frames looked at
+    partial_stsg   track: the verbalised partial STSG of the targets (text)
+    action_analysis analyze_actions: text
+    candidate_scores rank_answers: [{"index", "text", "loglik", "rating", "rationale", "score"}]
+    answer, answer_index  rank_answers (re-written after a retry)
+    excluded_answers      verify: indices rejected so far
+    verification   verify: {"passed": bool, "perception": {...}, "cognition": {...}}
+    retries        verify: how many times it routed back
+    trace          every node appends TraceRecord.to_dict() (an operator.add reducer)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypedDict
+
+
+class VoTState(TypedDict, total=False):
+    # input
+    question: str
+    choices: list[str]
+    video_path: str
+    question_type: str
+    # perception
+    frame_indices: list[int]
+    fps: float
+    targets: list[dict]
+    stsg: dict
+    partial_stsg: str
+    # reasoning
+    action_analysis: str
+    candidate_scores: list[dict]
+    answer: str
+    answer_index: int
+    excluded_answers: list[int]
+    verification: dict
+    retries: int
+    trace: Annotated[list[dict], operator.add]
+
+
+@dataclass
+class TraceRecord:
+    """One node's step: what it saw (summarised), what it wrote, what it cost."""
+
+    node: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    prompts: list[str] = field(default_factory=list)
+    latency_seconds: float = 0.0
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    attempt: int = 0  # 0 on the first pass, k after the k-th verification retry
+    errors: list[str] = field(default_factory=list)  # e.g. unparsable LLM output, then what was done
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: dict) -> TraceRecord:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in known})

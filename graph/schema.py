@@ -1,0 +1,146 @@
+"""The STSG document: the JSON contract between perception, the world's ground truth,
+the agent's state and files on disk.
+
+A spatial-temporal scene graph (STSG) is a networkx MultiDiGraph whose nodes are
+*observations* (one object seen in one frame) and whose edges are either *spatial*
+relations between two observations in the same frame, or *temporal* links from a
+track's observation to its next one. Events (enter, collide, ...) with frame spans
+sit beside the graph. On disk and in LangGraph state it is one JSON object:
+
+    {
+      "schema": "videothought.stsg",
+      "version": 1,
+      "video": {"path": "...", "fps": 25.0, "num_frames": 250, "width": 640, "height": 272},
+      "graph": {... networkx.node_link_data(G, edges="links") ...},
+      "tracks": {"3": {"label": "red circle", "attributes": {"colour": "red", ...}}, ...},
+      "events": [{"type": "collide", "track_ids": [3, 5], "start_frame": 40, "end_frame": 42}, ...]
+    }
+
+Node id "o:{track_id}:{frame_index}". Node attributes (see `Observation`):
+    kind="observation", track_id, frame_index, time_seconds, box [x1, y1, x2, y2] in
+    pixels of the frame the video reports, label, score, attributes {colour, shape, ...},
+    visible (False: the object is there but hidden, e.g. occluded), embedding_ref (a key
+    into an embedding store, or None).
+Edge attributes: kind="spatial" with relation in SPATIAL_RELATIONS, or kind="temporal"
+with gap_frames (>= 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_NAME = "videothought.stsg"
+SCHEMA_VERSION = 1
+
+SPATIAL_RELATIONS = (
+    "left_of",
+    "right_of",
+    "above",
+    "below",
+    "near",
+    "overlapping",
+    "contains",
+    "touching",
+)
+EVENT_TYPES = (
+    "enter",
+    "exit",
+    "appear",
+    "disappear",
+    "approach",
+    "collide",
+    "push",
+    "start",
+    "stop",
+    "turn",
+    "occluded",
+)
+
+
+class STSGFormatError(ValueError):
+    """A malformed STSG document. The message names the field and what is wrong with it."""
+
+
+def observation_id(track_id: int, frame_index: int) -> str:
+    return f"o:{track_id}:{frame_index}"
+
+
+@dataclass
+class Observation:
+    track_id: int
+    frame_index: int
+    time_seconds: float
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels
+    label: str = "object"
+    score: float = 1.0
+    attributes: dict[str, Any] = field(default_factory=dict)
+    visible: bool = True
+    embedding_ref: str | None = None
+
+    def __post_init__(self):
+        self.track_id = int(self.track_id)
+        self.frame_index = int(self.frame_index)
+        if self.frame_index < 0:
+            raise STSGFormatError(f"observation frame_index must be >= 0, got {self.frame_index!r}")
+        box = tuple(float(v) for v in self.box)
+        if len(box) != 4 or not all(math.isfinite(v) for v in box):
+            raise STSGFormatError(f"observation box must be 4 finite numbers, got {self.box!r}")
+        if box[2] < box[0] or box[3] < box[1]:
+            raise STSGFormatError(f"observation box must have x2 >= x1 and y2 >= y1, got {self.box!r}")
+        self.box = box
+        if not math.isfinite(float(self.score)):
+            raise STSGFormatError(f"observation score must be finite, got {self.score!r}")
+        self.score = float(self.score)
+
+    @property
+    def node_id(self) -> str:
+        return observation_id(self.track_id, self.frame_index)
+
+    def to_dict(self) -> dict:
+        record = dataclasses.asdict(self)
+        record["box"] = list(self.box)
+        record["kind"] = "observation"
+        return record
+
+    @classmethod
+    def from_dict(cls, record: dict) -> Observation:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in known})
+
+
+@dataclass
+class Event:
+    type: str
+    track_ids: list[int]
+    start_frame: int
+    end_frame: int  # inclusive
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.type not in EVENT_TYPES:
+            raise STSGFormatError(f"event type must be one of {EVENT_TYPES}, got {self.type!r}")
+        self.track_ids = [int(t) for t in self.track_ids]
+        self.start_frame, self.end_frame = int(self.start_frame), int(self.end_frame)
+        if self.end_frame < self.start_frame:
+            raise STSGFormatError(
+                f"event {self.type!r} ends (frame {self.end_frame}) before it starts (frame {self.start_frame})"
+            )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: dict) -> Event:
+        try:
+            return cls(
+                type=record["type"],
+                track_ids=list(record["track_ids"]),
+                start_frame=record["start_frame"],
+                end_frame=record["end_frame"],
+                attributes=dict(record.get("attributes", {})),
+            )
+        except KeyError as missing:
+            raise STSGFormatError(f"event is missing field {missing}: {record!r}") from None
