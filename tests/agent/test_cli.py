@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-
-import pytest
+from pathlib import Path
 
 from videothought.agent.cli import main
 
-VOT = shutil.which("vot") or pytest.fail("the vot console script is not installed")
+# The console script installed beside this interpreter (the venv need not be on PATH).
+VOT = str(Path(sys.executable).parent / "vot")
 
 
 def vot(*args: str) -> subprocess.CompletedProcess:
