@@ -18,6 +18,15 @@ Keys written by each node:
     verification   verify: {"passed": bool, "perception": {...}, "cognition": {...}}
     retries        verify: how many times it routed back
     trace          every node appends TraceRecord.to_dict() (an operator.add reducer)
+
+Added by the graph builder (compatible: all optional):
+    candidates     the answers rank_answers ranks: the choices, or propose_candidates' proposals
+                   for an open-ended question (choices == [])
+    frame_text     text read in frames (an OCR node writes it; analyze_actions reads it)
+    segments       track, on an indexed long video: the segment indices the question looked at
+    history        Session.chat: earlier turns [{"question", "answer", "targets"}] of the thread
+    attempt        verify: the attempt the next node runs in (0 first, then 1, 2, ...)
+    turn_start     run: len(trace) when this question started (a thread can hold several turns)
 """
 
 from __future__ import annotations
@@ -49,6 +58,13 @@ class VoTState(TypedDict, total=False):
     verification: dict
     retries: int
     trace: Annotated[list[dict], operator.add]
+    # added by the graph builder
+    candidates: list[str]
+    frame_text: list[str]
+    segments: list[int]
+    history: list[dict]
+    attempt: int
+    turn_start: int
 
 
 @dataclass

@@ -1,0 +1,122 @@
+"""The run context of the VoT graph: the models and settings a run uses, never checkpointed.
+
+LangGraph hands it to every node as `runtime.context` (the graph's `context_schema`).
+State stays JSON-safe; everything heavy (the language model, the encoder, the proposer
+and tracker, a long video's segment index) lives here.
+
+    context = default_context()                     # the embedded offline stack
+    context = default_context(lm=my_model)          # swap one part
+    app.invoke(question, config, context=context)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class VoTSettings:
+    """Knobs of one run. Defaults are tuned for the 135M embedded LLM on a CPU."""
+
+    num_frames: int = 48  # frames handed to the tracker for a short video: events need a few per second
+    max_frames_per_second: float = 5.0  # cap on the sampling rate: 10 s of video never costs more than 50 frames
+    max_side: int = 320  # frames are decoded at this size: proposals do not need more on the world's clips
+    max_new_tokens: int = 48  # LLM generations stay short: ~1.5 s each at 33 tok/s
+    context_tokens: int = 220  # budget of the verbalised partial STSG: SmolLM2 loses the thread on long prompts
+    parse_retries: int = 1  # extra LLM calls when an answer does not parse, before falling back to code
+    rate_candidates: bool = True  # the VoT 1-10 rationality rating of the leading candidate (one generation)
+    cognition_check: bool = True  # verify asks the LLM whether the answer fits the action analysis
+    evidence_weight: float = 1.0  # weight of the STSG evidence-consistency score in the ranking
+    loglik_weight: float = 0.5  # weight of the LLM's per-token log-likelihood (softmaxed over candidates)
+    rating_weight: float = 0.1  # weight of the rationality rating (0..1) of the leading candidate
+    segments_per_question: int = 3  # long videos: how many indexed segments a question looks at
+    num_proposals: int = 4  # open-ended questions: candidate answers proposed before ranking
+
+    def __post_init__(self):
+        if self.num_frames < 2:
+            raise ValueError(f"num_frames must be at least 2, got {self.num_frames!r}")
+        if self.max_frames_per_second <= 0:
+            raise ValueError(f"max_frames_per_second must be positive, got {self.max_frames_per_second!r}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens!r}")
+        if self.parse_retries < 0:
+            raise ValueError(f"parse_retries must be >= 0, got {self.parse_retries!r}")
+        if self.segments_per_question < 1:
+            raise ValueError(f"segments_per_question must be at least 1, got {self.segments_per_question!r}")
+        for name in ("evidence_weight", "loglik_weight", "rating_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+
+
+# (frames (T, H, W, 3) uint8, frame_indices, fps, proposer, tracker, video_path) -> STSG document dict
+StsgBuilder = Callable[..., dict]
+
+
+@dataclass
+class VoTContext:
+    """What the nodes use. `lm` follows videothought.agent.llm.LanguageModel.
+
+    encoder: optional; grounding falls back to STSG labels and attributes without it.
+    proposer, tracker: handed to videothought.graph.pipeline.track_frames (None = its defaults).
+    stsg_builder: replaces the whole perception call (tests, oracle ground truth, other trackers).
+    index: a long video's segment index (videothought.agent.session.SegmentIndex); when set,
+        the track node retrieves the relevant segments' STSGs instead of decoding the video.
+    """
+
+    lm: Any
+    encoder: Any = None
+    proposer: Any = None
+    tracker: Any = None
+    settings: VoTSettings = field(default_factory=VoTSettings)
+    stsg_builder: StsgBuilder | None = None
+    index: Any = None
+
+    def with_overrides(self, **overrides) -> VoTContext:
+        return replace(self, **overrides)
+
+
+def load_default_encoder_or_none():
+    """The project's AoE encoder when its package and checkpoint are installed, else None."""
+    try:
+        from videothought.perception.encoder import load_default_encoder
+    except ImportError:
+        logger.info("no encoder package (videothought.perception.encoder.load_default_encoder); grounding uses labels")
+        return None
+    try:
+        return load_default_encoder()
+    except Exception as error:  # a missing checkpoint must not stop the agent: labels still ground
+        logger.warning("the default encoder did not load (%s); grounding uses STSG labels and attributes", error)
+        return None
+
+
+def default_context(**overrides) -> VoTContext:
+    """The embedded offline stack: SmolLM2-135M-Instruct, the AoE encoder when present, the
+    default proposer and tracker of videothought.graph.pipeline.
+
+    Overrides name VoTContext fields (lm=, encoder=, settings=, ...) or VoTSettings fields
+    (max_new_tokens=48, ...). The LLM is only loaded when `lm` is not given.
+    """
+    context_names = {f.name for f in fields(VoTContext)}
+    settings_names = {f.name for f in fields(VoTSettings)}
+    unknown = set(overrides) - context_names - settings_names
+    if unknown:
+        raise TypeError(
+            f"default_context got unknown overrides {sorted(unknown)}; "
+            f"known: {sorted(context_names)} and settings {sorted(settings_names)}"
+        )
+    settings_overrides = {k: overrides.pop(k) for k in list(overrides) if k in settings_names}
+    settings = overrides.pop("settings", None) or VoTSettings()
+    if settings_overrides:
+        settings = replace(settings, **settings_overrides)
+    if "lm" not in overrides:
+        from videothought.agent.llm import load_language_model
+
+        overrides["lm"] = load_language_model()
+    if "encoder" not in overrides:
+        overrides["encoder"] = load_default_encoder_or_none()
+    return VoTContext(settings=settings, **overrides)
