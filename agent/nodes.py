@@ -129,8 +129,12 @@ def doc_tracks(doc: dict | None) -> dict[int, dict]:
             continue
         track = tracks.setdefault(int(node["track_id"]), {"label": node.get("label", "object"), "attributes": {}})
         frame = int(node.get("frame_index", 0))
-        track["first_frame"] = min(track.get("first_frame", frame), frame)
-        track["last_frame"] = max(track.get("last_frame", frame), frame)
+        box = node.get("box") or [0, 0, 0, 0]
+        centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+        if frame < track.get("first_frame", frame + 1):
+            track["first_frame"], track["first_centre"] = frame, centre
+        if frame > track.get("last_frame", frame - 1):
+            track["last_frame"], track["last_centre"] = frame, centre
         track["num_observations"] = track.get("num_observations", 0) + 1
     return tracks
 
@@ -200,23 +204,16 @@ def _encoder_match(phrase: str, tracks: dict[int, dict], encoder) -> tuple[float
 
 
 def verbalize(doc: dict | None, track_ids: Iterable[int] | None = None, max_tokens: int = 220) -> str:
-    """The partial STSG as short lines: the targets, then the events that involve them, in time order.
+    """The partial STSG as short sentences that name objects: the targets, then their events in
+    time order, cut to about `max_tokens` tokens (1.3 per word).
 
-    Uses videothought.graph.stsg.STSG.verbalize when it is installed; this compact form otherwise.
-    Roughly 1.3 tokens per word: lines are dropped from the end once the budget is spent.
+    Not videothought.graph.stsg.STSG.verbalize: that one refers to objects by track number
+    ("event collide: tracks 3 and 5"), which a 135M model cannot map back to "the red circle";
+    candidate answers are scored as continuations, so the facts must use the answers' words.
     """
     if not doc:
         return "Nothing was detected."
-    ids = sorted(set(track_ids or []))
-    try:
-        from videothought.graph.stsg import STSG
-
-        return STSG.from_dict(doc).verbalize(max_tokens, targets=ids or None)
-    except ImportError:
-        pass
-    except Exception as error:  # their verbaliser failing must not stop a run; ours reads the same doc
-        logger.warning("STSG.verbalize failed (%s); using the agent's compact verbaliser", error)
-    return compact_verbalize(doc, ids, max_tokens)
+    return compact_verbalize(doc, sorted(set(track_ids or [])), max_tokens)
 
 
 def compact_verbalize(doc: dict, track_ids: list[int] | None = None, max_tokens: int = 220) -> str:
@@ -226,10 +223,10 @@ def compact_verbalize(doc: dict, track_ids: list[int] | None = None, max_tokens:
     for tid in focus:
         track = tracks[tid]
         if "first_frame" in track:
-            lines.append(f"{track_name(track)} is seen from {track['first_frame'] / fps:.1f}s to "
-                         f"{track['last_frame'] / fps:.1f}s.")
+            lines.append(f"The {track_name(track)} is seen from {track['first_frame'] / fps:.1f}s to "
+                         f"{track['last_frame'] / fps:.1f}s{motion_phrase(track)}.")
         else:
-            lines.append(f"{track_name(track)} is in the video.")
+            lines.append(f"The {track_name(track)} is in the video.")
     focus_set = set(focus)
     for event in doc_events(doc):
         if track_ids and not focus_set & set(event["track_ids"]):
@@ -245,6 +242,19 @@ def compact_verbalize(doc: dict, track_ids: list[int] | None = None, max_tokens:
         out.append(line)
         used += cost
     return "\n".join(out)
+
+
+def motion_phrase(track: dict, still_pixels: float = 8.0) -> str:
+    """", moving right" from the track's first and last box centres (image y grows downwards)."""
+    if "first_centre" not in track:
+        return ""
+    dx = track["last_centre"][0] - track["first_centre"][0]
+    dy = track["last_centre"][1] - track["first_centre"][1]
+    if max(abs(dx), abs(dy)) < still_pixels:
+        return ", staying still"
+    if abs(dx) >= abs(dy):
+        return ", moving right" if dx > 0 else ", moving left"
+    return ", moving down" if dy > 0 else ", moving up"
 
 
 _EVENT_PHRASES = {"enter": "enters", "exit": "leaves", "appear": "appears", "disappear": "disappears",
@@ -280,10 +290,12 @@ def _reference_event(question: str, tracks: dict[int, dict], events: list[dict])
 def check_claims(answer: str, question: str, doc: dict | None, target_ids: Iterable[int] = ()) -> dict:
     """The answer's checkable claims against the STSG.
 
-    Returns {"supported": [...], "contradicted": [...], "score": float}: each claim a short string.
+    Returns {"supported": [...], "contradicted": [...], "score": float in [-1.5, 1]}: claims are short strings.
     Claims: the objects it names exist; each event it names happened with those objects (or the
     question's targets); a count matches; before/after/first/last questions keep the order.
     """
+    if not doc:  # no perception (the track node ablated or replaced): nothing to check against
+        return {"supported": [], "contradicted": [], "score": 0.0}
     tracks, events = doc_tracks(doc), doc_events(doc)
     supported, contradicted = [], []
     question_lower = question.lower()
@@ -297,10 +309,12 @@ def check_claims(answer: str, question: str, doc: dict | None, target_ids: Itera
         else:
             contradicted.append(f"missing: {phrase}")
 
-    count = number_in(answer) if re.search(r"\bhow many\b", question_lower) else None
-    if count is not None:
+    if re.search(r"\bhow many\b", question_lower):
+        count = number_in(answer)
         expected = expected_count(question, tracks, events)
-        if expected is not None:
+        if count is None:
+            contradicted.append("not a count")
+        elif expected is not None:
             (supported if expected == count else contradicted).append(f"count {count} (STSG: {expected})")
 
     question_ids: set[int] = set(target_ids)
@@ -323,7 +337,9 @@ def check_claims(answer: str, question: str, doc: dict | None, target_ids: Itera
         if order:
             wanted = order[0] if re.search(r"\bfirst\b", question_lower) else order[-1]
             (supported if wanted in answer_ids else contradicted).append(f"order: {'first' if wanted in answer_ids else 'not first/last'}")
-    score = len(supported) - 1.5 * len(contradicted)  # a contradiction costs more than a match earns
+    # The mean over claims, a contradiction costing more than a match earns: an answer is not
+    # better for stating more true but irrelevant facts.
+    score = (len(supported) - 1.5 * len(contradicted)) / max(1, len(supported) + len(contradicted))
     return {"supported": supported, "contradicted": contradicted, "score": float(score)}
 
 
@@ -575,19 +591,23 @@ def propose_candidates(state: dict, runtime) -> dict:
     with _step("propose_candidates", state) as record:
         record.inputs = {"question": question}
         proposals: list[str] = []
-        if re.search(r"\bhow many\b", question.lower()):
+        counting = bool(re.search(r"\bhow many\b", question.lower()))
+        if counting:
             expected = expected_count(question, tracks, events)
             if expected is not None:
                 proposals.append(NUMBER_WORDS[expected] if expected < len(NUMBER_WORDS) else str(expected))
-        for event in events:
-            if not target_ids or target_ids & set(event["track_ids"]):
-                proposals.append(describe_event(event, tracks, fps).split("s ", 1)[-1].rstrip("."))
-        proposals += [f"the {track_name(tracks[t])}" for t in sorted(target_ids or tracks)]
+        else:
+            for event in events:
+                if not target_ids or target_ids & set(event["track_ids"]):
+                    proposals.append(describe_event(event, tracks, fps).split("s ", 1)[-1].rstrip("."))
+            proposals += [f"the {track_name(tracks[t])}" for t in sorted(target_ids or tracks)]
         count = context.settings.num_proposals
 
         def parse(text: str) -> list[str] | None:
             lines = [re.sub(r"^\s*(\d+[.)]|[-*•]|[A-E][.)])\s*", "", line).strip() for line in text.splitlines()]
             lines = [line for line in lines if _readable(line) or len(words(line)) in (1, 2)]
+            if counting:  # a count question wants counts
+                lines = [line for line in lines if number_in(line) is not None]
             return lines or None
 
         llm_lines = _generate_parsed(

@@ -1,0 +1,228 @@
+"""The VoT graph with LangGraph itself, a scripted fake LM and a hand-written STSG."""
+
+from __future__ import annotations
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.runtime import Runtime
+
+from tests.agent.graph.helpers import DocumentBuilder, scene_document
+from tests.conftest import moving_square_frames
+from videothought.agent import nodes
+from videothought.agent.context import VoTContext, VoTSettings, default_context
+from videothought.agent.graph import NODE_ORDER, build_vot_graph, insert_node
+from videothought.agent.llm import FakeLanguageModel
+from videothought.agent.run import question_input, run_question
+from videothought.agent.trace import stream_steps
+from videothought.perception.video import write_video
+
+CHOICES = ["it collides with the blue square", "it stops", "it enters the scene", "it turns", "it disappears"]
+QUESTION = "What does the red circle do?"
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    return write_video(tmp_path_factory.mktemp("agent") / "scene.mp4", moving_square_frames(30), fps=10.0)
+
+
+def context(replies=None, scores=None, builder=None, **settings) -> VoTContext:
+    lm = FakeLanguageModel(replies=replies or ["red circle", "The red circle hits the blue square.", "8 - it hits it", "yes"],
+                           scores=scores or {})
+    return VoTContext(lm=lm, stsg_builder=builder or DocumentBuilder(), settings=VoTSettings(**settings))
+
+
+def nodes_of(trace):
+    return [(record["node"], record["attempt"]) for record in trace]
+
+
+def test_graph_has_the_vot_nodes_and_context_schema():
+    graph = build_vot_graph()
+    assert set(graph.nodes) == set(NODE_ORDER)
+    assert graph.context_schema is VoTContext
+    assert ("identify_targets", "track") in graph.edges and ("track", "analyze_actions") in graph.edges
+
+
+def test_multiple_choice_run_grounds_targets_and_answers(video):
+    ctx = context()
+    result = run_question(QUESTION, video_path=video, choices=CHOICES, context=ctx)
+    assert (result.answer_index, result.answer) == (0, CHOICES[0])
+    assert nodes_of(result.trace) == [(n, 0) for n in ("identify_targets", "track", "analyze_actions", "rank_answers", "verify")]
+    assert result.state["targets"][0] == {"phrase": "red circle", "track_ids": [1], "score": 1.0, "source": "code"}
+    assert result.verification["passed"] and result.verification["perception"]["supported"]
+    assert result.llm_calls == 5  # identify, analyze, score, rate, cognition
+    assert ctx.stsg_builder.calls == 1
+    assert sorted(result.state["frame_indices"]) == result.state["frame_indices"] and len(result.state["frame_indices"]) == 15
+
+
+def test_candidates_are_scored_in_one_batched_call(video):
+    ctx = context()
+    run_question(QUESTION, video_path=video, choices=CHOICES, context=ctx)
+    score_calls = [call for call in ctx.lm.calls if call["kind"] == "score"]
+    assert len(score_calls) == 1
+    assert score_calls[0]["continuations"] == [" " + c for c in CHOICES]
+
+
+def test_garbage_llm_output_is_retried_bounded_recorded_and_never_crashes(video):
+    garbage = "}}{{ ### ]]] <<>> 0 0 0"
+    ctx = context(replies=[garbage])
+    result = run_question(QUESTION, video_path=video, choices=CHOICES, context=ctx)
+    assert result.answer_index == 0  # the STSG evidence still decides
+    by_node = {record["node"]: record for record in result.trace}
+    assert by_node["identify_targets"]["llm_calls"] == 2  # one try + one stricter retry (parse_retries=1)
+    assert any("unparsable target list" in e for e in by_node["identify_targets"]["errors"])
+    assert by_node["analyze_actions"]["llm_calls"] == 2
+    assert any("no readable analysis" in e for e in by_node["analyze_actions"]["errors"])
+    assert "red circle" in result.state["action_analysis"]  # fell back to the verbalised events
+    assert any("no rating parsed" in e for e in by_node["rank_answers"]["errors"])
+    assert any("cognition verdict unparsable" in e for e in by_node["verify"]["errors"])
+
+
+class BrokenModel(FakeLanguageModel):
+    def generate(self, messages, **kwargs):
+        raise ConnectionError("server went away")
+
+    def score(self, prompt, continuations):
+        return [float("nan")] * len(continuations)
+
+
+def test_backend_failures_are_recorded_not_raised(video):
+    ctx = VoTContext(lm=BrokenModel(), stsg_builder=DocumentBuilder())
+    result = run_question(QUESTION, video_path=video, choices=CHOICES, context=ctx)
+    assert result.answer_index == 0
+    errors = [e for record in result.trace for e in record["errors"]]
+    assert any("ConnectionError: server went away" in e for e in errors)
+    assert any("non-finite" in e for e in errors)
+
+
+def test_verification_routes_back_with_the_refuted_answer_excluded(video):
+    # The LLM strongly prefers "it enters the scene", which the STSG refutes for the red circle;
+    # evidence weight 0 so only verification can catch it.
+    ctx = context(scores={" it enters the scene": 0.0, " it stops": -1.0}, evidence_weight=0.0, rate_candidates=False)
+    result = run_question(QUESTION, video_path=video, choices=CHOICES, context=ctx)
+    assert nodes_of(result.trace)[3:] == [("rank_answers", 0), ("verify", 0), ("rank_answers", 1), ("verify", 1),
+                                          ("rank_answers", 2), ("verify", 2)]
+    assert [r["outputs"]["answer_index"] for r in result.trace if r["node"] == "rank_answers"] == [2, 1, 0]
+    assert result.state["excluded_answers"] == [1, 2] and result.answer_index == 0 and result.verification["passed"]
+    first_verify = [r for r in result.trace if r["node"] == "verify"][0]
+    assert first_verify["outputs"]["route"] == "rank_answers"
+    assert "no event: enter" in first_verify["outputs"]["contradicted"]
+
+
+def test_retries_are_bounded_by_max_retries(video):
+    # Every answer the LLM prefers is refuted; after max_retries the graph ends unverified.
+    scores = {" it enters the scene": 0.0, " it stops": -0.5, " it turns": -0.7, " it disappears": -0.9}
+    ctx = context(scores=scores, evidence_weight=0.0, rate_candidates=False)
+    result = run_question(QUESTION, video_path=video, choices=CHOICES, context=ctx, max_retries=1)
+    assert [n for n, _ in nodes_of(result.trace)].count("verify") == 2
+    assert result.state["retries"] == 1 and not result.verification["passed"]
+    assert result.answer == "it stops"
+
+
+def test_open_ended_question_proposes_then_ranks(video):
+    ctx = context(replies=["red circle", "The red circle hits the blue square.", "it hits the blue square\nit flies",
+                           "8 - yes", "yes"])
+    result = run_question(QUESTION, video_path=video, choices=[], context=ctx)
+    names = [n for n, _ in nodes_of(result.trace)]
+    assert names == ["identify_targets", "track", "analyze_actions", "propose_candidates", "rank_answers", "verify"]
+    candidates = result.state["candidates"]
+    assert "the red circle collides with the blue square" in candidates and "it flies" in candidates
+    assert result.answer == "the red circle collides with the blue square"
+
+
+def test_how_many_open_ended_proposes_the_stsg_count(video):
+    ctx = context(replies=["shapes", "Three shapes move.", "five\nseven", "7", "yes"])
+    result = run_question("How many objects are there?", video_path=video, choices=[], context=ctx)
+    assert result.state["candidates"][0] == "three" and result.answer == "three"
+
+
+@pytest.mark.parametrize("ablated", ["identify_targets", "track", "analyze_actions", "verify", "propose_candidates"])
+def test_ablation_wires_around_the_node(video, ablated):
+    graph = build_vot_graph(ablate=[ablated])
+    assert ablated not in graph.nodes
+    result = run_question(QUESTION, video_path=video, choices=CHOICES, context=context(), graph=graph)
+    names = [n for n, _ in nodes_of(result.trace)]
+    assert ablated not in names and "rank_answers" in names
+    assert 0 <= result.answer_index < len(CHOICES)
+
+
+def test_ablating_track_loses_the_evidence(video):
+    result = run_question(QUESTION, video_path=video, choices=CHOICES, context=context(), ablate=["track"])
+    assert "stsg" not in result.state
+    assert all(row["evidence"] == 0 for row in result.state["candidate_scores"])
+
+
+def test_bad_graph_arguments_are_named():
+    with pytest.raises(ValueError, match="cannot ablate \\['ocr'\\]"):
+        build_vot_graph(ablate=["ocr"])
+    with pytest.raises(ValueError, match="cannot ablate 'rank_answers'"):
+        build_vot_graph(ablate=["rank_answers"])
+    with pytest.raises(ValueError, match="unknown node 'ocr' to replace"):
+        build_vot_graph(nodes={"ocr": lambda s, r: {}})
+    with pytest.raises(ValueError, match="max_retries must be >= 0"):
+        build_vot_graph(max_retries=-1)
+    with pytest.raises(TypeError, match="unknown overrides \\['colour'\\]"):
+        default_context(lm=FakeLanguageModel(), colour="red")
+    with pytest.raises(ValueError, match="num_frames must be at least 2"):
+        VoTSettings(num_frames=1)
+    with pytest.raises(ValueError, match="question must be a non-empty string"):
+        question_input("  ", "x.mp4")
+
+
+def test_replaced_node_is_used(video):
+    seen = []
+
+    def my_track(state, runtime):
+        seen.append(state["targets"])
+        return {"stsg": scene_document(), "partial_stsg": "The red circle collides with the blue square.",
+                "trace": [{"node": "track", "attempt": 0, "llm_calls": 0}]}
+
+    graph = build_vot_graph(nodes={"track": my_track})
+    result = run_question(QUESTION, video_path=video, choices=CHOICES, context=context(), graph=graph)
+    assert seen and seen[0][0]["phrase"] == "red circle"
+    assert result.answer_index == 0
+
+
+def test_insert_node_takes_over_the_plain_edge(video):
+    def ocr(state, runtime):
+        return {"frame_text": ["EXIT"], "trace": [{"node": "ocr", "attempt": 0}]}
+
+    graph = insert_node(build_vot_graph(), "ocr", ocr, after="track")
+    assert ("track", "ocr") in graph.edges and ("ocr", "analyze_actions") in graph.edges
+    assert ("track", "analyze_actions") not in graph.edges
+    ctx = context()
+    result = run_question(QUESTION, video_path=video, choices=CHOICES, context=ctx, graph=graph)
+    assert [n for n, _ in nodes_of(result.trace)][:4] == ["identify_targets", "track", "ocr", "analyze_actions"]
+    analyze_prompt = ctx.lm.calls[1]["messages"][-1]["content"]
+    assert "Text seen in the video: EXIT" in analyze_prompt
+    with pytest.raises(ValueError, match="cannot insert after 'analyze_actions'"):
+        insert_node(build_vot_graph(), "x", ocr, after="analyze_actions")
+
+
+def test_stream_steps_yields_each_node_as_it_finishes(video):
+    app = build_vot_graph().compile(checkpointer=InMemorySaver())
+    steps = list(stream_steps(app, question_input(QUESTION, str(video), CHOICES), config={"configurable": {"thread_id": "s"}},
+                              context=context()))
+    assert [node for node, _ in steps] == ["identify_targets", "track", "analyze_actions", "rank_answers", "verify"]
+    assert all(record.node == node for node, record in steps)
+
+
+def test_a_node_runs_alone_with_a_runtime():
+    ctx = context(replies=["blue square, green triangle"])
+    update = nodes.identify_targets({"question": "Did the blue square hit the green triangle?", "choices": []},
+                                    Runtime(context=ctx))
+    assert [t["phrase"] for t in update["targets"]] == ["blue square", "green triangle"]
+    assert update["trace"][0]["node"] == "identify_targets" and update["trace"][0]["llm_calls"] == 1
+
+
+def test_llm_phrases_not_in_the_question_are_dropped():
+    ctx = context(replies=["purple star, red circle"])
+    update = nodes.identify_targets({"question": "What does the red circle do?", "choices": ["it stops"]}, Runtime(context=ctx))
+    assert [t["phrase"] for t in update["targets"]] == ["red circle"]
+
+
+def test_follow_up_question_reuses_the_previous_targets():
+    ctx = context(replies=["it"])
+    state = {"question": "What did it do next?", "choices": [],
+             "history": [{"question": "Which object enters?", "answer": "the green triangle", "targets": ["green triangle"]}]}
+    update = nodes.identify_targets(state, Runtime(context=ctx))
+    assert update["targets"][0]["phrase"] == "green triangle"
