@@ -1,0 +1,492 @@
+"""The resumable evaluation runner: every question through a compiled LangGraph graph, one
+JSONL record per answered question (result, prediction, step-wise trace, per-question
+metrics), written append-only and fsync'd so a kill loses nothing.
+
+    RUN_DIR/
+      run.json                      what ran: task, graph, ablations, split (checked on rerun)
+      results.jsonl                 one record per question (results.shard-I-of-N.jsonl per shard)
+      checkpoints.sqlite            LangGraph checkpoints of questions in flight (per shard)
+
+Resuming, at three depths:
+  - a question with a record is skipped (the last record of a key wins when reading);
+  - a question killed mid-graph continues from its last LangGraph checkpoint (SqliteSaver,
+    durability="sync": a node's writes are on disk before the next node starts);
+  - a question whose graph finished but whose record was not written is taken from the
+    checkpoint's final state.
+A torn last line (a kill during the write) is ignored when reading and cut off before
+the next append.
+
+Work is split by position: shard i of n takes questions i, i+n, i+2n, ... Under
+`accelerate launch` the shard is the process's PartialState index of num_processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import importlib
+import inspect
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from videothought.evals import metrics as run_metrics
+from videothought.evals.datasets import Sample, Task
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_GRAPH = "videothought.agent.graph:build_vot_graph"
+DEFAULT_CONTEXT = "videothought.agent.context:default_context"
+RECORD_FORMAT = 1
+PREDICTION_KEYS = (
+    "answer",
+    "answer_index",
+    "targets",
+    "stsg",
+    "frame_indices",
+    "action_analysis",
+    "candidate_scores",
+    "verification",
+    "retries",
+    "excluded_answers",
+)
+MANIFEST_CHECKED = ("task", "split", "graph", "ablate", "context")
+
+
+class RunnerError(RuntimeError):
+    """The run cannot start as asked (bad --graph, --shard, a RUN_DIR of another run, ...)."""
+
+
+# ---------------------------------------------------------------------------------------
+# Append-only JSONL
+
+
+def _cut_torn_tail(path: Path) -> int:
+    """Cut a last line that has no newline (a kill during its write). Returns bytes removed."""
+    if not path.is_file():
+        return 0
+    with path.open("rb+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return 0
+        # Walk back to the last newline in blocks.
+        position, keep = size, 0
+        while position > 0:
+            start = max(0, position - 65536)
+            handle.seek(start)
+            block = handle.read(position - start)
+            newline = block.rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            position = start
+        handle.truncate(keep)
+        handle.flush()
+        os.fsync(handle.fileno())
+    logger.warning("%s: cut a torn last line (%d bytes) left by an interrupted write", path, size - keep)
+    return size - keep
+
+
+class ResultLog:
+    """An append-only JSONL file: one write and one fsync per record."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _cut_torn_tail(self.path)
+        existed = self.path.exists()
+        self._handle = self.path.open("a", encoding="utf-8")
+        if not existed:
+            _fsync_dir(self.path.parent)
+
+    def append(self, record: dict) -> None:
+        line = json.dumps(record, sort_keys=False, default=_json_default, allow_nan=False) + "\n"
+        self._handle.write(line)
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> ResultLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def _json_default(value: Any):
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
+
+
+def result_files(run_dir: str | os.PathLike) -> list[Path]:
+    return sorted(Path(run_dir).glob("results*.jsonl"))
+
+
+def read_records(run_dir: str | os.PathLike) -> list[dict]:
+    """Every question's latest record in a run directory (all shards), in the task's order.
+
+    A line that is not JSON is skipped with a warning (a torn last line of a killed writer).
+    """
+    latest: dict[str, dict] = {}
+    for path in result_files(run_dir):
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    logger.warning("%s:%d: skipping a line that is not JSON (torn write?)", path, number)
+                    continue
+                if isinstance(record, dict) and record.get("record") == "result" and "key" in record:
+                    latest[record["key"]] = record
+    return sorted(latest.values(), key=lambda r: (r.get("index", 0), r["key"]))
+
+
+def read_manifest(run_dir: str | os.PathLike) -> dict:
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        raise RunnerError(f"{run_dir} is not a run directory (no run.json); `vot eval --out DIR` writes one")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_manifest(run_dir: Path, manifest: dict) -> None:
+    """Create run.json, or check that the existing one describes the same run."""
+    path = run_dir / "run.json"
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        for _ in range(50):  # another shard may be writing it this instant
+            with contextlib.suppress(json.JSONDecodeError):
+                existing = json.loads(path.read_text(encoding="utf-8"))
+                break
+            time.sleep(0.1)
+        else:
+            raise RunnerError(f"{path} is not valid JSON; remove it or use another --out") from None
+        different = {k: (existing.get(k), manifest.get(k)) for k in MANIFEST_CHECKED if existing.get(k) != manifest.get(k)}
+        if different:
+            details = ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in different.items())
+            raise RunnerError(f"{run_dir} holds a different run ({details}); use another --out to start a new one")
+        return
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=2)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    _fsync_dir(run_dir)
+
+
+# ---------------------------------------------------------------------------------------
+# Graphs
+
+
+def import_object(spec: str, what: str) -> Any:
+    """`module:attribute`, importing the module. The working directory is importable (like uvicorn)."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise RunnerError(f"{what} must look like module:function, got {spec!r}")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise RunnerError(f"{what} {spec!r}: cannot import {module_name!r} ({error})") from None
+    try:
+        value = module
+        for part in attribute.split("."):
+            value = getattr(value, part)
+    except AttributeError:
+        raise RunnerError(f"{what} {spec!r}: {module_name} has no attribute {attribute!r}") from None
+    return value
+
+
+def _accepts(function, name: str) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
+def build_graph(spec: str, *, ablate: Sequence[str] = (), checkpointer=None):
+    """A compiled graph from a factory `module:function` returning a StateGraph or a compiled graph.
+
+    ablate is passed to the factory (`ablate=[...]`), which must accept it. A StateGraph is
+    compiled with `checkpointer`; a compiled graph without a checkpointer gets it.
+    """
+    from langgraph.graph import StateGraph
+    from langgraph.pregel import Pregel
+
+    factory = import_object(spec, "--graph")
+    if isinstance(factory, (StateGraph, Pregel)):
+        if ablate:
+            raise RunnerError(f"--graph {spec!r} is a graph, not a factory; --ablate needs a factory taking ablate=")
+        graph = factory
+    else:
+        if not callable(factory):
+            raise RunnerError(f"--graph {spec!r} is neither a graph nor a callable factory")
+        if ablate and not _accepts(factory, "ablate"):
+            raise RunnerError(f"--graph {spec!r} takes no ablate= argument, so --ablate {list(ablate)} cannot remove nodes")
+        try:
+            graph = factory(ablate=list(ablate)) if ablate else factory()
+        except (ValueError, TypeError) as error:
+            raise RunnerError(f"--graph {spec!r} refused to build: {error}") from None
+    if isinstance(graph, StateGraph):
+        return graph.compile(checkpointer=checkpointer)
+    if isinstance(graph, Pregel):
+        if graph.checkpointer is None and checkpointer is not None:
+            graph = graph.copy(update={"checkpointer": checkpointer})
+        return graph
+    raise RunnerError(f"--graph {spec!r} returned {type(graph).__name__}, not a StateGraph or a compiled graph")
+
+
+def build_context(spec: str | None, graph_spec: str):
+    """The run context: `--context module:function`, or the agent's default_context for the default graph."""
+    if spec in (None, "auto"):
+        spec = DEFAULT_CONTEXT if graph_spec == DEFAULT_GRAPH else None
+    if spec in (None, "none"):
+        return None
+    factory = import_object(spec, "--context")
+    return factory() if callable(factory) else factory
+
+
+def open_checkpointer(path: Path):
+    """A real LangGraph SqliteSaver on `path` (one per process: SQLite and many writers do not mix)."""
+    import sqlite3
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    connection = sqlite3.connect(str(path), check_same_thread=False)
+    saver = SqliteSaver(connection)
+    saver.setup()
+    return saver, connection
+
+
+# ---------------------------------------------------------------------------------------
+# Sharding
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise RunnerError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise RunnerError(f"--shard {text!r}: need 0 <= i < n")
+    return index, count
+
+
+def process_shard(shard: tuple[int, int] | None) -> tuple[int, int]:
+    """--shard if given, else accelerate's process index/count when launched by `accelerate launch`."""
+    if shard is not None:
+        return shard
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or "ACCELERATE_PROCESS_INDEX" in os.environ:
+        from accelerate import PartialState
+
+        state = PartialState(cpu=True)
+        return state.process_index, state.num_processes
+    return 0, 1
+
+
+def shard_samples(samples: Sequence[Sample], index: int, count: int) -> list[tuple[int, Sample]]:
+    return [(position, sample) for position, sample in enumerate(samples) if position % count == index]
+
+
+# ---------------------------------------------------------------------------------------
+# Running
+
+
+@dataclasses.dataclass
+class RunOptions:
+    graph: str = DEFAULT_GRAPH
+    context: str | None = "auto"
+    ablate: tuple[str, ...] = ()
+    shard: tuple[int, int] | None = None
+    retry_errors: bool = False  # rerun questions whose record is an error
+    progress: bool = True
+    recursion_limit: int = 100  # LangGraph supersteps per question; retries loop back
+
+
+def _suffix(index: int, count: int) -> str:
+    return "" if count == 1 else f".shard-{index}-of-{count}"
+
+
+@functools.lru_cache(maxsize=64)
+def _load_truth(path: str) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        logger.warning("ground-truth STSG %s unreadable (%s): step metrics skipped", path, error)
+        return None
+
+
+def invoke_resumable(graph, graph_input: dict, config: dict, context) -> tuple[dict, str]:
+    """Run one question, continuing from its checkpoint if an earlier process was killed in it.
+
+    Returns (final state, how): "fresh", "continued" (from a mid-graph checkpoint) or
+    "recovered" (the graph had finished; the record had not been written).
+    """
+    kwargs = {"context": context} if context is not None else {}
+    how = "fresh"
+    if graph.checkpointer is not None:
+        snapshot = graph.get_state(config)
+        if snapshot.next:
+            how = "continued"
+            return graph.invoke(None, config, durability="sync", **kwargs), how
+        if snapshot.values:
+            return dict(snapshot.values), "recovered"
+    return graph.invoke(graph_input, config, durability="sync", **kwargs), how
+
+
+def _forget_thread(checkpointer, thread_id: str) -> None:
+    if checkpointer is not None:
+        with contextlib.suppress(Exception):  # housekeeping only: the record is already on disk
+            checkpointer.delete_thread(thread_id)
+
+
+def make_record(position: int, sample: Sample, state: dict, *, status: str, error: str | None, wall_seconds: float,
+                shard: tuple[int, int], how: str) -> dict:
+    sample_dict = sample.to_dict()
+    truth = _load_truth(sample.stsg_path) if sample.stsg_path else None
+    try:
+        metrics = run_metrics.question_metrics(sample_dict, state, truth)
+    except Exception as failure:  # a malformed prediction must not stop the run; it is recorded
+        logger.warning("%s: metrics failed (%s)", sample.key, failure)
+        metrics = run_metrics.question_metrics(sample_dict, {k: state.get(k) for k in ("answer_index", "trace")}, None)
+        metrics["metrics_error"] = f"{type(failure).__name__}: {failure}"
+    if status != "ok":
+        metrics["unparsable"], metrics["correct"] = True, (None if sample.answer_index is None else False)
+    return {
+        "record": "result",
+        "format": RECORD_FORMAT,
+        "key": sample.key,
+        "index": position,
+        "status": status,
+        "error": error,
+        "answer": state.get("answer"),
+        "answer_index": metrics["answer_index"],
+        "correct": metrics["correct"],
+        "sample": sample_dict,
+        "prediction": {k: state.get(k) for k in PREDICTION_KEYS if k in state},
+        "trace": list(state.get("trace") or []),
+        "metrics": metrics,
+        "wall_seconds": round(wall_seconds, 4),
+        "shard": f"{shard[0]}/{shard[1]}",
+        "resumed": how,
+    }
+
+
+def run_task(task: Task, run_dir: str | os.PathLike, options: RunOptions | None = None) -> dict:
+    """Answer every question of this process's shard that RUN_DIR has no record of. Returns the summary."""
+    from tqdm import tqdm
+
+    options = options or RunOptions()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    index, count = process_shard(options.shard)
+    write_manifest(
+        run_dir,
+        {
+            "task": task.name,
+            "format": task.format,
+            "split": task.split,
+            "data_root": str(task.data_root),
+            "graph": options.graph,
+            "context": options.context,
+            "ablate": sorted(options.ablate),
+            "questions": len(task.samples),
+        },
+    )
+    selected = shard_samples(task.samples, index, count)
+    finished = {r["key"]: r for r in read_records(run_dir)}
+    todo = [
+        (position, sample)
+        for position, sample in selected
+        if sample.key not in finished or (options.retry_errors and finished[sample.key].get("status") != "ok")
+    ]
+    already = len(selected) - len(todo)
+    started = time.perf_counter()
+    done = {sample.key: finished[sample.key] for _, sample in selected if sample.key in finished}
+    if todo:
+        checkpointer, connection = open_checkpointer(run_dir / f"checkpoints{_suffix(index, count)}.sqlite")
+        try:
+            graph = build_graph(options.graph, ablate=options.ablate, checkpointer=checkpointer)
+            context = build_context(options.context, options.graph)
+            bar = tqdm(
+                total=len(selected), initial=already, desc=f"{task.name}{'' if count == 1 else f' {index}/{count}'}",
+                unit="q", file=sys.stderr, disable=not options.progress, dynamic_ncols=True,
+            )
+            bar.set_postfix_str(_running_accuracy(done.values()))
+            with ResultLog(run_dir / f"results{_suffix(index, count)}.jsonl") as log, bar:
+                for position, sample in todo:
+                    thread_id = f"{task.name}:{sample.key}"
+                    config = {"configurable": {"thread_id": thread_id}, "recursion_limit": options.recursion_limit}
+                    question_started = time.perf_counter()
+                    status, error, how = "ok", None, "fresh"
+                    try:
+                        state, how = invoke_resumable(graph, sample.graph_input(), config, context)
+                    except Exception as failure:  # one bad question must not end the run; it is recorded
+                        logger.debug("question %s failed", sample.key, exc_info=True)
+                        state, status, error = {}, "error", f"{type(failure).__name__}: {failure}"
+                    record = make_record(
+                        position, sample, state, status=status, error=error, shard=(index, count), how=how,
+                        wall_seconds=time.perf_counter() - question_started,
+                    )
+                    log.append(record)
+                    _forget_thread(checkpointer, thread_id)
+                    done[sample.key] = record
+                    bar.update(1)
+                    bar.set_postfix_str(_running_accuracy(done.values()))
+        finally:
+            connection.close()
+    records = [done[s.key] for _, s in selected if s.key in done]
+    summary = run_metrics.summarize(records)
+    return {
+        "task": task.name,
+        "run_dir": str(run_dir),
+        "shard": f"{index}/{count}",
+        "questions": len(selected),
+        "already_done": already,
+        "ran": len(todo),
+        "errors": len(summary["errors"]),
+        "unparsable": len(summary["unparsable"]),
+        "correct": summary["correct"],
+        "scored": summary["scored"],
+        "accuracy": summary["accuracy"],
+        "accuracy_by_type": {k: v["accuracy"] for k, v in summary["accuracy_by_type"].items()},
+        "wall_seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _running_accuracy(records: Iterable[dict]) -> str:
+    scored = [r for r in records if r.get("correct") is not None]
+    if not scored:
+        return "acc=n/a"
+    return f"acc={sum(bool(r['correct']) for r in scored) / len(scored):.3f} ({len(scored)})"
