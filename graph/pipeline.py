@@ -1,0 +1,109 @@
+"""Frames or a video file in, an STSG out: proposer -> tracker -> STSG -> events.
+
+    stsg = track_video("clip.mp4", fps=12, max_side=320)        # the default proposer and tracker
+    stsg = track_frames(frames, frame_indices, fps=12.0)         # frames (T, H, W, 3) uint8 RGB
+
+The agent's `track` node calls these. Boxes in the STSG are in the pixels of the frames the
+tracker saw; `video` records that size (width/height) plus the file's own fps and length.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import numpy as np
+
+from videothought.graph.events import EventConfig
+from videothought.graph.stsg import STSG
+
+logger = logging.getLogger(__name__)
+
+
+def track_frames(
+    frames: np.ndarray,
+    frame_indices,
+    fps: float,
+    *,
+    proposer=None,
+    tracker=None,
+    video: dict | None = None,
+    event_config: EventConfig = EventConfig(),
+    timings: dict | None = None,
+) -> STSG:
+    """Track objects through `frames` and build their STSG (events detected).
+
+    frame_indices: index of each frame in its video (T,), strictly increasing.
+    fps: the video's frame rate (frame index / fps = seconds), not the sampling rate.
+    timings: if given, filled with seconds spent in "proposals", "tracking", "stsg", "events".
+    """
+    from videothought.perception.proposals import check_frames, default_proposer
+    from videothought.perception.tracker import default_tracker
+
+    frames = check_frames(frames)
+    frame_indices = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
+    if len(frame_indices) != len(frames):
+        raise ValueError(f"got {len(frames)} frames but {len(frame_indices)} frame indices")
+    if not (fps and np.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    proposer = proposer or default_proposer()
+    tracker = tracker or default_tracker()
+    height, width = frames.shape[1:3]
+    times = frame_indices / float(fps)
+    clock = time.perf_counter()
+    detections = proposer.propose(frames)
+    if len(detections) != len(frames):
+        raise ValueError(f"the proposer returned {len(detections)} detection lists for {len(frames)} frames")
+    after_proposals = time.perf_counter()
+    observations = tracker.run(detections, frame_indices.tolist(), times.tolist(), frame_size=(width, height))
+    after_tracking = time.perf_counter()
+    info = {"fps": float(fps), "width": int(width), "height": int(height)}
+    info.update({k: v for k, v in (video or {}).items() if v is not None})
+    info.setdefault("num_frames", int(frame_indices[-1]) + 1)
+    info["sampled_frames"] = [int(f) for f in frame_indices]
+    stsg = STSG.from_observations(observations, video=info)
+    after_stsg = time.perf_counter()
+    stsg.detect_events(event_config)
+    if timings is not None:
+        timings.update(proposals=after_proposals - clock, tracking=after_tracking - after_proposals,
+                       stsg=after_stsg - after_tracking, events=time.perf_counter() - after_stsg)
+    logger.info("tracked %d frames: %r", len(frames), stsg)
+    return stsg
+
+
+def track_video(
+    path: str | os.PathLike,
+    *,
+    fps: float | None = None,
+    num_frames: int | None = None,
+    max_side: int | None = None,
+    start_seconds: float = 0.0,
+    end_seconds: float | None = None,
+    proposer=None,
+    tracker=None,
+    event_config: EventConfig = EventConfig(),
+) -> STSG:
+    """Decode frames of `path` (every frame, or sampled at `fps`, or `num_frames` uniform ones;
+    optionally within [start_seconds, end_seconds)) and track them. Video errors arrive as
+    videothought.perception.video.VideoError naming the file."""
+    from videothought.perception.video import VideoReader
+
+    if fps is not None and num_frames is not None:
+        raise ValueError("give fps or num_frames, not both")
+    with VideoReader(path, max_side=max_side) as reader:
+        meta = reader.metadata
+        if start_seconds == 0.0 and end_seconds is None:
+            if fps is not None:
+                batch = reader.sample_fps(fps)
+            elif num_frames is not None:
+                batch = reader.sample_uniform(num_frames)
+            else:
+                batch = reader.get_frames(np.arange(meta.num_frames))
+        else:
+            end = meta.duration_seconds if end_seconds is None else end_seconds
+            batch = reader.sample_window(start_seconds, end, num_frames=num_frames, fps=fps)
+    video = {"path": str(path), "fps": meta.fps, "num_frames": meta.num_frames, "width": meta.width,
+             "height": meta.height}
+    return track_frames(batch.frames, batch.frame_indices, meta.fps, proposer=proposer, tracker=tracker,
+                        video=video, event_config=event_config)

@@ -1,0 +1,377 @@
+"""Region proposals: the `Proposer` protocol, the `Detection` record and class-agnostic proposers.
+
+A proposer sees a clip (T, H, W, 3) uint8 RGB at once, because the class-agnostic ones need
+time (a background model, frame differences), and returns one list of `Detection`s per frame.
+
+    ColourSegmentationProposer   regions of vivid named colours (red ... white) over a dull
+                                 scene; objects that rest are found as well as moving ones
+    BackgroundSubtractionProposer  pixels far from the clip's median background (static camera)
+    MotionProposer               pixels that change between consecutive frames
+    HOGPeopleProposer            OpenCV's HOG + linear SVM pedestrian detector
+    AutoProposer (the default)   colour segmentation on "palette scenes" (dull background,
+                                 vivid objects: the synthetic world), background subtraction
+                                 otherwise (real footage from a static camera)
+
+Every proposer returns clean detections: finite boxes clipped to the frame with positive
+size and finite scores in [0, 1] (`sanitize_detections` is the one place that enforces it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from videothought.perception.attributes import COLOUR_PROTOTYPES, shape_name
+
+logger = logging.getLogger(__name__)
+
+VIVID_COLOURS = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "white")
+
+
+@dataclass
+class Detection:
+    """One object proposal in one frame."""
+
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 pixels
+    score: float = 1.0  # confidence in [0, 1]
+    label: str = "object"
+    attributes: dict[str, Any] = field(default_factory=dict)  # e.g. {"colour": "red", "shape": "circle"}
+    appearance: np.ndarray | None = None  # (D,) unit vector for appearance association, or None
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1])
+
+
+@runtime_checkable
+class Proposer(Protocol):
+    def propose(self, frames: np.ndarray) -> list[list[Detection]]:
+        """frames (T, H, W, 3) uint8 RGB -> T lists of detections."""
+        ...
+
+
+def check_frames(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim == 3 and frames.shape[-1] == 3:
+        frames = frames[None]
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be (T, H, W, 3) RGB, got shape {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8, got {frames.dtype}")
+    if frames.shape[0] == 0 or frames.shape[1] < 2 or frames.shape[2] < 2:
+        raise ValueError(f"frames must hold at least one frame of 2x2 pixels, got shape {frames.shape}")
+    return frames
+
+
+def sanitize_detections(detections, width: int, height: int) -> list[Detection]:
+    """Drop what cannot be tracked and repair what can: non-finite boxes or scores are dropped,
+    boxes are clipped to the frame, reordered if x2 < x1, and dropped if empty after clipping;
+    scores are clipped to [0, 1]."""
+    clean = []
+    dropped = 0
+    for detection in detections:
+        box = np.asarray(detection.box, dtype=np.float64).reshape(-1)
+        score = float(detection.score) if detection.score is not None else float("nan")
+        if box.size != 4 or not np.all(np.isfinite(box)) or not math.isfinite(score):
+            dropped += 1
+            continue
+        x1, x2 = sorted((box[0], box[2]))
+        y1, y2 = sorted((box[1], box[3]))
+        x1, x2 = min(max(x1, 0.0), width), min(max(x2, 0.0), width)
+        y1, y2 = min(max(y1, 0.0), height), min(max(y2, 0.0), height)
+        if x2 - x1 <= 0 or y2 - y1 <= 0:
+            dropped += 1
+            continue
+        detection.box = (float(x1), float(y1), float(x2), float(y2))
+        detection.score = min(1.0, max(0.0, score))
+        clean.append(detection)
+    if dropped:
+        logger.debug("dropped %d detections with non-finite or empty boxes/scores", dropped)
+    return clean
+
+
+def _components(mask: np.ndarray, min_area: int):
+    """Connected components of a bool mask: yields (box, component mask crop, (x, y) offset, area)."""
+    import cv2
+
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    for k in range(1, count):
+        x, y, w, h, area = (int(v) for v in stats[k])
+        if area < min_area:
+            continue
+        crop = labels[y : y + h, x : x + w] == k  # (h, w)
+        yield (float(x), float(y), float(x + w), float(y + h)), crop, (x, y), area
+
+
+def _palette_lab(names) -> tuple[list[str], np.ndarray]:
+    import cv2
+
+    rgbs, owners = [], []
+    for name in names:
+        for rgb in COLOUR_PROTOTYPES[name]:
+            rgbs.append(rgb)
+            owners.append(name)
+    swatch = np.array(rgbs, dtype=np.uint8).reshape(1, -1, 3)
+    return owners, cv2.cvtColor(swatch, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)  # (P, 3) OpenCV Lab
+
+
+def _palette_distance(frame: np.ndarray, palette_lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest palette entry (H, W) and its Lab distance (H, W) for every pixel."""
+    import cv2
+
+    lab = cv2.cvtColor(frame, cv2.COLOR_RGB2LAB).astype(np.float32)  # (H, W, 3), OpenCV's 8-bit Lab scale
+    diff = lab[:, :, None, :] - palette_lab[None, None]  # (H, W, P, 3)
+    distance = np.sqrt((diff * diff).sum(-1))  # (H, W, P)
+    nearest = distance.argmin(-1)  # (H, W)
+    return nearest, np.take_along_axis(distance, nearest[..., None], -1)[..., 0]
+
+
+@dataclass
+class ColourSegmentationProposer:
+    """Regions of vivid named colours: pixels within `max_distance` (OpenCV 8-bit Lab units,
+    about 1 unit = 1 delta-E) of a colour in `colours`, split per colour into connected parts.
+
+    Objects touching each other stay apart when their colours differ; objects that never move
+    are found too (a background model would absorb them)."""
+
+    colours: tuple[str, ...] = VIVID_COLOURS
+    max_distance: float = 38.0  # ~38 delta-E: h264 and anti-aliasing shift object colours by up to ~25
+    min_area: int = 20  # pixels; slivers and noise below this are not objects
+    open_pixels: int = 1  # morphological opening radius: removes anti-aliased rims between colours
+    with_shape: bool = True
+
+    def __post_init__(self):
+        unknown = [c for c in self.colours if c not in COLOUR_PROTOTYPES]
+        if unknown:
+            raise ValueError(f"unknown colour names {unknown}; known: {tuple(COLOUR_PROTOTYPES)}")
+        if self.max_distance <= 0 or self.min_area < 1 or self.open_pixels < 0:
+            raise ValueError(
+                f"need max_distance > 0, min_area >= 1, open_pixels >= 0; got {self.max_distance!r}, "
+                f"{self.min_area!r}, {self.open_pixels!r}")
+        self._owners, self._palette = _palette_lab(self.colours)
+        self._names = list(dict.fromkeys(self._owners))
+        self._owner_index = np.array([self._names.index(o) for o in self._owners])
+
+    def propose(self, frames: np.ndarray) -> list[list[Detection]]:
+        frames = check_frames(frames)
+        return [self.propose_frame(frame) for frame in frames]
+
+    def propose_frame(self, frame: np.ndarray) -> list[Detection]:
+        import cv2
+
+        height, width = frame.shape[:2]
+        nearest, distance = _palette_distance(frame, self._palette)
+        colour_index = self._owner_index[nearest]  # (H, W) index into self._names
+        colour_index[distance > self.max_distance] = -1
+        kernel = None
+        if self.open_pixels:
+            size = 2 * self.open_pixels + 1
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+        detections = []
+        for k, name in enumerate(self._names):
+            mask = (colour_index == k).astype(np.uint8)
+            if not mask.any():
+                continue
+            if kernel is not None:
+                mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+            for box, crop, (x, y), area in _components(mask, self.min_area):
+                attributes = {"colour": name}
+                if self.with_shape:
+                    shape = shape_name(np.pad(crop, 1))
+                    if shape is not None:
+                        attributes["shape"] = shape
+                appearance = np.zeros(len(self._names), dtype=np.float32)
+                appearance[k] = 1.0
+                label = f"{name} {attributes['shape']}" if "shape" in attributes else f"{name} object"
+                # Score: how much of the box the region fills, relative to the thinnest shape we expect.
+                fill = area / max(1.0, (box[2] - box[0]) * (box[3] - box[1]))
+                detections.append(Detection(box=box, score=min(1.0, 0.5 + fill), label=label,
+                                            attributes=attributes, appearance=appearance))
+        return sanitize_detections(detections, width, height)
+
+
+def _hsv_histogram(frame: np.ndarray, box) -> np.ndarray:
+    """A unit-length (8 hue x 4 saturation) histogram of the box, for appearance association."""
+    import cv2
+
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    patch = frame[max(0, y1) : max(y1 + 1, y2), max(0, x1) : max(x1 + 1, x2)]
+    hsv = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2HSV)
+    histogram = cv2.calcHist([hsv], [0, 1], None, [8, 4], [0, 180, 0, 256]).reshape(-1)
+    return (histogram / max(1e-9, float(np.linalg.norm(histogram)))).astype(np.float32)
+
+
+def _foreground_detections(frame, mask, min_area, close_pixels, label="object") -> list[Detection]:
+    import cv2
+
+    height, width = frame.shape[:2]
+    mask = mask.astype(np.uint8)
+    if close_pixels:
+        size = 2 * close_pixels + 1
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
+    detections = []
+    for box, crop, _, area in _components(mask, min_area):
+        fill = area / max(1.0, (box[2] - box[0]) * (box[3] - box[1]))
+        detections.append(Detection(box=box, score=min(1.0, 0.3 + fill), label=label,
+                                    appearance=_hsv_histogram(frame, box)))
+    return sanitize_detections(detections, width, height)
+
+
+@dataclass
+class BackgroundSubtractionProposer:
+    """Foreground = pixels whose colour differs from the clip's per-pixel median by more than
+    `threshold` (max over RGB channels). Needs a static camera; objects that rest for more than
+    half the clip melt into the background."""
+
+    threshold: int = 30  # 8-bit levels: above sensor noise and h264 ringing, below clothing contrast
+    min_area_fraction: float = 0.0005  # of the frame: 200 px on 768x576
+    close_pixels: int = 3  # closing radius: rejoins a person cut by thin background-coloured parts
+    max_background_frames: int = 50  # the median is taken over at most this many frames (spread evenly)
+
+    def __post_init__(self):
+        if not 0 < self.threshold < 255 or not 0 <= self.min_area_fraction < 1:
+            raise ValueError(f"need 0 < threshold < 255 and 0 <= min_area_fraction < 1, got "
+                             f"{self.threshold!r}, {self.min_area_fraction!r}")
+
+    def background(self, frames: np.ndarray) -> np.ndarray:
+        frames = check_frames(frames)
+        step = max(1, len(frames) // self.max_background_frames)
+        return np.median(frames[::step], axis=0).astype(np.uint8)  # (H, W, 3)
+
+    def propose(self, frames: np.ndarray, background: np.ndarray | None = None) -> list[list[Detection]]:
+        frames = check_frames(frames)
+        background = self.background(frames) if background is None else background
+        height, width = frames.shape[1:3]
+        min_area = max(4, int(self.min_area_fraction * height * width))
+        out = []
+        for frame in frames:
+            difference = np.abs(frame.astype(np.int16) - background.astype(np.int16)).max(-1)  # (H, W)
+            out.append(_foreground_detections(frame, difference > self.threshold, min_area, self.close_pixels))
+        return out
+
+
+@dataclass
+class MotionProposer:
+    """Pixels that change between consecutive frames by more than `threshold` (moving objects only)."""
+
+    threshold: int = 25
+    min_area_fraction: float = 0.0005
+    close_pixels: int = 3
+
+    def propose(self, frames: np.ndarray) -> list[list[Detection]]:
+        frames = check_frames(frames)
+        height, width = frames.shape[1:3]
+        min_area = max(4, int(self.min_area_fraction * height * width))
+        out = []
+        for t, frame in enumerate(frames):
+            other = frames[t - 1] if t > 0 else frames[min(1, len(frames) - 1)]
+            difference = np.abs(frame.astype(np.int16) - other.astype(np.int16)).max(-1)  # (H, W)
+            out.append(_foreground_detections(frame, difference > self.threshold, min_area, self.close_pixels))
+        return out
+
+
+@dataclass
+class HOGPeopleProposer:
+    """OpenCV's HOG pedestrian detector (Dalal-Triggs, 64x128 window). Small frames are
+    upscaled so a person is at least `min_person_height` pixels tall at the detector's scale."""
+
+    min_person_height: int = 64  # people shorter than this in the input are upscaled to the 128-pixel window
+    hit_threshold: float = 0.0
+    nms_iou: float = 0.4
+
+    def propose(self, frames: np.ndarray) -> list[list[Detection]]:
+        import cv2
+
+        frames = check_frames(frames)
+        hog = cv2.HOGDescriptor()
+        hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        scale = max(1.0, 128.0 / max(1, self.min_person_height))
+        height, width = frames.shape[1:3]
+        out = []
+        for frame in frames:
+            image = frame if scale == 1.0 else cv2.resize(frame, None, fx=scale, fy=scale)
+            rects, weights = hog.detectMultiScale(image, hitThreshold=self.hit_threshold, winStride=(8, 8),
+                                                  padding=(8, 8), scale=1.05)
+            detections = []
+            for (x, y, w, h), weight in zip(rects, np.asarray(weights).reshape(-1)):
+                box = (x / scale, y / scale, (x + w) / scale, (y + h) / scale)
+                score = 1.0 / (1.0 + math.exp(-float(weight)))  # SVM margin -> (0, 1)
+                detections.append(Detection(box=box, score=score, label="person"))
+            detections = non_max_suppression(detections, self.nms_iou)
+            for d in detections:
+                d.appearance = _hsv_histogram(frame, d.box)
+            out.append(sanitize_detections(detections, width, height))
+        return out
+
+
+def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """IoU matrix (N, M) of boxes (N, 4) and (M, 4)."""
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])  # (N, M, 2)
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])  # (N, M, 2)
+    wh = np.clip(bottom_right - top_left, 0, None)
+    inter = wh[..., 0] * wh[..., 1]  # (N, M)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def non_max_suppression(detections: list[Detection], iou_threshold: float) -> list[Detection]:
+    order = sorted(detections, key=lambda d: -d.score)
+    kept: list[Detection] = []
+    for d in order:
+        if not kept or box_iou(np.array([d.box]), np.array([k.box for k in kept])).max() <= iou_threshold:
+            kept.append(d)
+    return kept
+
+
+def palette_scene_fraction(frames: np.ndarray, *, max_frames: int = 8, max_distance: float = 38.0) -> float:
+    """Share of pixels that are either dull (low chroma, dark: a synthetic background) or close
+    to a vivid named colour. About 1.0 for the synthetic world, well below for real footage."""
+    import cv2
+
+    frames = check_frames(frames)
+    _, palette = _palette_lab(VIVID_COLOURS)
+    picks = np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).astype(int)
+    fractions = []
+    for frame in frames[picks]:
+        small = frame if frame.shape[1] <= 160 else cv2.resize(frame, (160, max(2, 160 * frame.shape[0] // frame.shape[1])),
+                                                                  interpolation=cv2.INTER_NEAREST)
+        lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
+        chroma = np.hypot(lab[..., 1] - 128, lab[..., 2] - 128)
+        dull = (chroma < 18) & (lab[..., 0] < 150)  # 150/255 ~ L* 59: the world's backgrounds are dark greys
+        _, distance = _palette_distance(small, palette)
+        fractions.append(float(np.mean(dull | (distance < max_distance))))
+    return float(np.mean(fractions))
+
+
+@dataclass
+class AutoProposer:
+    """Picks per clip: colour segmentation when the clip is a palette scene, else background subtraction."""
+
+    palette_threshold: float = 0.97  # the world's frames measure ~1.0, real footage far lower
+    colour: ColourSegmentationProposer = field(default_factory=ColourSegmentationProposer)
+    background: BackgroundSubtractionProposer = field(default_factory=BackgroundSubtractionProposer)
+    last_choice: str | None = None
+
+    def propose(self, frames: np.ndarray) -> list[list[Detection]]:
+        frames = check_frames(frames)
+        fraction = palette_scene_fraction(frames)
+        if fraction >= self.palette_threshold:
+            self.last_choice = "colour"
+            return self.colour.propose(frames)
+        self.last_choice = "background"
+        logger.info("palette fraction %.3f < %.2f: using background subtraction", fraction, self.palette_threshold)
+        return self.background.propose(frames)
+
+
+def default_proposer() -> Proposer:
+    return AutoProposer()
