@@ -625,8 +625,12 @@ def load_task(
     elif fmt == "mvbench":
         samples = load_mvbench(inside("annotations"), video_root=videos, task_type=spec.get("task_type"))
     elif fmt == "egoschema":
+        answers = inside("answers", required=False)
         samples = load_egoschema(
-            inside("annotations"), video_root=videos, answers=inside("answers", required=False), extension=extension
+            inside("annotations"),
+            video_root=videos,
+            answers=answers if answers is not None and answers.is_file() else None,
+            extension=extension,
         )
     else:
         data_files = spec.get("data_files") or {}
