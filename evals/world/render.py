@@ -1,0 +1,235 @@
+"""Drawing a simulated scene and measuring what the camera sees.
+
+Per frame: a background (plain or textured, optionally scrolling), objects drawn
+ground layer first then floating layer, each layer by id; camera shake shifts the
+whole picture; Gaussian noise last. Beside the RGB frame an id buffer (which object
+owns each pixel, no anti-aliasing) gives per-object visibility:
+
+    in_frame_pixels   pixels of the object's full silhouette inside the frame
+    visible_pixels    of those, pixels no other object covers
+    visible           visible_pixels >= 50% of in_frame_pixels, >= MIN_VISIBLE_PIXELS,
+                      and more of its box belongs to it than to any other object
+                      (so its colour dominates inside its box)
+
+Boxes are the silhouette's extent clipped to the frame, in pixels, as drawn
+(camera shake included). Observations exist only while some pixel is in frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .config import OBJECT_COLOURS
+from .simulate import SceneSpec, Trajectories, simulate
+
+MIN_VISIBLE_PIXELS = 30  # below this a sliver at the border or behind something is not "visible"
+SUBPIXEL_BITS = 4  # cv2 drawing precision: 1/16 pixel
+
+
+@dataclass
+class FrameTruth:
+    """What is seen of each object in one frame: object id -> record."""
+
+    frame_index: int
+    objects: dict[int, dict]  # id -> {box, visible, visible_fraction, in_frame_fraction, occluder}
+
+
+def shape_polygon(shape: str, centre: tuple[float, float], radius: float) -> np.ndarray | None:
+    """Vertices (K, 2) of a shape inscribed in its bounding circle; None for a circle."""
+    cx, cy = centre
+    if shape == "circle":
+        return None
+    if shape == "square":
+        h = radius * 0.78
+        points = [(-h, -h), (h, -h), (h, h), (-h, h)]
+    elif shape == "triangle":
+        points = [(radius * math.cos(a), radius * math.sin(a))
+                  for a in (-math.pi / 2, -math.pi / 2 + 2 * math.pi / 3, -math.pi / 2 + 4 * math.pi / 3)]
+        points = [(x, y + radius * 0.15) for x, y in points]  # centre the triangle's bulk
+    elif shape == "star":
+        points = []
+        for k in range(10):
+            r = radius if k % 2 == 0 else radius * 0.48
+            a = -math.pi / 2 + k * math.pi / 5
+            points.append((r * math.cos(a), r * math.sin(a)))
+    elif shape == "hexagon":
+        points = [(radius * math.cos(a), radius * math.sin(a)) for a in np.arange(6) * math.pi / 3]
+    elif shape == "diamond":
+        points = [(0, -radius), (radius * 0.72, 0), (0, radius), (-radius * 0.72, 0)]
+    else:
+        raise ValueError(f"unknown shape {shape!r}")
+    return np.array([(cx + x, cy + y) for x, y in points], dtype=np.float64)
+
+
+def shape_extent(shape: str, centre: tuple[float, float], radius: float) -> tuple[float, float, float, float]:
+    """(x1, y1, x2, y2) of the drawn silhouette, unclipped."""
+    polygon = shape_polygon(shape, centre, radius)
+    if polygon is None:
+        cx, cy = centre
+        return cx - radius, cy - radius, cx + radius, cy + radius
+    return (float(polygon[:, 0].min()), float(polygon[:, 1].min()),
+            float(polygon[:, 0].max()), float(polygon[:, 1].max()))
+
+
+def _draw(canvas: np.ndarray, shape: str, centre, radius: float, colour, antialias: bool) -> None:
+    line = cv2.LINE_AA if antialias else cv2.LINE_8
+    scale = 1 << SUBPIXEL_BITS
+    polygon = shape_polygon(shape, centre, radius)
+    if polygon is None:
+        cv2.circle(canvas, (int(round(centre[0] * scale)), int(round(centre[1] * scale))),
+                   int(round(radius * scale)), colour, thickness=-1, lineType=line, shift=SUBPIXEL_BITS)
+    else:
+        points = np.round(polygon * scale).astype(np.int32).reshape(-1, 1, 2)
+        cv2.fillPoly(canvas, [points], colour, lineType=line, shift=SUBPIXEL_BITS)
+
+
+def background_texture(spec: SceneSpec) -> np.ndarray:
+    """A texture larger than the frame (room for scrolling and shake), (H', W', 3) uint8."""
+    background = spec.background
+    pad = 64
+    height, width = spec.height + 2 * pad, spec.width + 2 * pad
+    base = np.array(background.colour, dtype=np.uint8)
+    second = np.array(background.second_colour, dtype=np.uint8)
+    texture = np.empty((height, width, 3), dtype=np.uint8)
+    texture[:] = base
+    yy, xx = np.mgrid[0:height, 0:width]
+    s = max(2, background.scale)
+    if background.kind == "stripes":
+        texture[((xx + yy) // s) % 2 == 1] = second
+    elif background.kind == "checker":
+        texture[((xx // s) + (yy // s)) % 2 == 1] = second
+    elif background.kind == "blobs":
+        rng = np.random.default_rng(spec.seed)
+        coarse = rng.random((height // s + 2, width // s + 2)).astype(np.float32)
+        smooth = cv2.resize(coarse, (width + 2 * s, height + 2 * s), interpolation=cv2.INTER_CUBIC)[:height, :width]
+        weight = np.clip(smooth, 0, 1)[..., None]  # (H', W', 1)
+        texture = (base * (1 - weight) + second * weight).astype(np.uint8)
+    elif background.kind != "plain":
+        raise ValueError(f"unknown background kind {background.kind!r}")
+    return texture
+
+
+def camera_offsets(spec: SceneSpec) -> np.ndarray:
+    """Per-frame camera shake (T, 2) integer pixels, a smooth random walk bounded by jitter_pixels."""
+    if spec.jitter_pixels <= 0:
+        return np.zeros((spec.num_frames, 2), dtype=np.int64)
+    rng = np.random.default_rng([spec.seed, 1])
+    steps = rng.normal(0, 0.8, size=(spec.num_frames, 2))
+    walk = np.clip(np.cumsum(steps, axis=0), -spec.jitter_pixels, spec.jitter_pixels)
+    return np.round(walk).astype(np.int64)
+
+
+class SceneRenderer:
+    """Renders one frame at a time (bounded memory for long videos) with its visibility truth."""
+
+    def __init__(self, spec: SceneSpec, trajectories: Trajectories | None = None):
+        self.spec = spec
+        self.trajectories = trajectories if trajectories is not None else simulate(spec)
+        self.texture = background_texture(spec)
+        self.offsets = camera_offsets(spec)
+        self.colours = [tuple(int(c) for c in OBJECT_COLOURS[o.colour]) for o in spec.objects]
+        # Draw ground before floating, each layer by id: later objects cover earlier ones.
+        self.order = sorted(range(len(spec.objects)), key=lambda i: (spec.objects[i].layer, spec.objects[i].object_id))
+        self.noise_rng = np.random.default_rng([spec.seed, 2])
+
+    def render(self, frame_index: int) -> tuple[np.ndarray, FrameTruth]:
+        spec, traj = self.spec, self.trajectories
+        height, width = spec.height, spec.width
+        pad = 64
+        shake = self.offsets[frame_index]
+        # Scrolling wraps after a whole number of texture periods, so stripes and checkers stay seamless.
+        period = 2 * max(2, spec.background.scale)
+        wrap = (pad // period) * period
+        bx, by = spec.background.velocity
+        ox = int(round(pad + shake[0] + bx * frame_index)) % wrap if bx else pad + int(shake[0])
+        oy = int(round(pad + shake[1] + by * frame_index)) % wrap if by else pad + int(shake[1])
+        frame = self.texture[oy:oy + height, ox:ox + width].copy()  # (H, W, 3)
+        owner = np.full((height, width), -1, dtype=np.int16)  # (H, W) object index per pixel
+        drawn = []
+        for i in self.order:
+            if not traj.alive[frame_index, i]:
+                continue
+            obj = spec.objects[i]
+            centre = (traj.positions[frame_index, i, 0] + shake[0], traj.positions[frame_index, i, 1] + shake[1])
+            x1, y1, x2, y2 = shape_extent(obj.shape, centre, obj.radius)
+            if x2 < 0 or y2 < 0 or x1 > width - 1 or y1 > height - 1:
+                continue
+            _draw(frame, obj.shape, centre, obj.radius, self.colours[i], antialias=True)
+            _draw(owner, obj.shape, centre, obj.radius, int(i), antialias=False)
+            drawn.append((i, centre, (x1, y1, x2, y2)))
+        objects = {}
+        for i, centre, (x1, y1, x2, y2) in drawn:
+            obj = spec.objects[i]
+            full_pixels, in_frame_pixels = _silhouette_pixels(obj.shape, centre, obj.radius, width, height)
+            if in_frame_pixels == 0:
+                continue
+            bx1, by1 = max(0.0, x1), max(0.0, y1)
+            bx2, by2 = min(float(width - 1), x2), min(float(height - 1), y2)
+            region = owner[int(math.floor(by1)):int(math.ceil(by2)) + 1, int(math.floor(bx1)):int(math.ceil(bx2)) + 1]
+            counts = np.bincount(region.ravel() + 1, minlength=len(spec.objects) + 1)[1:]  # per object index
+            visible_pixels = int(counts[i])
+            others = counts.copy()
+            others[i] = 0
+            occluder = int(np.argmax(others)) if others.max() > 0 else None
+            covered = in_frame_pixels - visible_pixels
+            visible = (visible_pixels >= 0.5 * in_frame_pixels and visible_pixels >= MIN_VISIBLE_PIXELS
+                       and visible_pixels > others.max())
+            objects[obj.object_id] = {
+                "box": [round(bx1, 2), round(by1, 2), round(bx2, 2), round(by2, 2)],
+                "centre": [round(float(centre[0]), 2), round(float(centre[1]), 2)],
+                "visible": bool(visible),
+                "visible_fraction": round(visible_pixels / max(1, in_frame_pixels), 3),
+                "in_frame_fraction": round(in_frame_pixels / max(1, full_pixels), 3),
+                # Hidden by another object (not just cut by the border): who covers most of it.
+                "occluder": (spec.objects[occluder].object_id
+                             if occluder is not None and covered > 0.5 * in_frame_pixels else None),
+            }
+        if spec.noise_sigma > 0:
+            noise = self.noise_rng.normal(0.0, spec.noise_sigma, size=frame.shape).astype(np.float32)
+            frame = np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+        return frame, FrameTruth(frame_index=frame_index, objects=objects)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, FrameTruth]]:
+        for frame_index in range(self.spec.num_frames):
+            yield self.render(frame_index)
+
+
+_SILHOUETTE_CACHE: dict[tuple, np.ndarray] = {}
+
+
+def _silhouette_pixels(shape: str, centre, radius: float, width: int, height: int) -> tuple[int, int]:
+    """(pixels of the full silhouette, pixels of it inside the frame), from the same rasteriser."""
+    size = int(math.ceil(radius)) + 2
+    fx, fy = centre[0] - math.floor(centre[0]), centre[1] - math.floor(centre[1])
+    key = (shape, round(radius, 3), round(fx * 16), round(fy * 16))
+    mask = _SILHOUETTE_CACHE.get(key)
+    if mask is None:
+        mask = np.zeros((2 * size + 1, 2 * size + 1), dtype=np.uint8)
+        _draw(mask, shape, (size + round(fx * 16) / 16, size + round(fy * 16) / 16), radius, 1, antialias=False)
+        if len(_SILHOUETTE_CACHE) < 20000:
+            _SILHOUETTE_CACHE[key] = mask
+    full = int(mask.sum())
+    left, top = int(math.floor(centre[0])) - size, int(math.floor(centre[1])) - size
+    x0, y0 = max(0, -left), max(0, -top)
+    x1, y1 = min(mask.shape[1], width - left), min(mask.shape[0], height - top)
+    if x1 <= x0 or y1 <= y0:
+        return full, 0
+    return full, int(mask[y0:y1, x0:x1].sum())
+
+
+def render_video(spec: SceneSpec) -> tuple[np.ndarray, "GroundTruth"]:
+    """Render a whole (short) video in memory: frames (T, H, W, 3) uint8 RGB and its ground truth."""
+    from .truth import GroundTruth
+
+    renderer = SceneRenderer(spec)
+    frames = np.empty((spec.num_frames, spec.height, spec.width, 3), dtype=np.uint8)  # (T, H, W, 3)
+    per_frame = []
+    for frame_index, (frame, truth) in enumerate(renderer):
+        frames[frame_index] = frame
+        per_frame.append(truth)
+    return frames, GroundTruth.build(spec, renderer.trajectories, per_frame)
