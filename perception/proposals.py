@@ -154,7 +154,15 @@ class ColourSegmentationProposer:
                 f"{self.min_area!r}, {self.open_pixels!r}")
         self._owners, self._palette = _palette_lab(self.colours)
         self._names = list(dict.fromkeys(self._owners))
-        self._owner_index = np.array([self._names.index(o) for o in self._owners])
+        owner_index = np.array([self._names.index(o) for o in self._owners])
+        # Lookup table over RGB quantised to 6 bits a channel (64^3 entries): the colour index of
+        # every pixel, -1 for none. 4 levels of quantisation move a colour by under 3 delta-E.
+        levels = np.arange(2, 256, 4, dtype=np.uint8)  # bin centres
+        grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(1, -1, 3)  # (1, 64^3, 3)
+        nearest, distance = _palette_distance(grid, self._palette)
+        lut = owner_index[nearest.reshape(-1)]
+        lut[distance.reshape(-1) > self.max_distance] = -1
+        self._lut = lut.astype(np.int8)  # (64^3,)
 
     def propose(self, frames: np.ndarray) -> list[list[Detection]]:
         frames = check_frames(frames)
@@ -164,9 +172,8 @@ class ColourSegmentationProposer:
         import cv2
 
         height, width = frame.shape[:2]
-        nearest, distance = _palette_distance(frame, self._palette)
-        colour_index = self._owner_index[nearest]  # (H, W) index into self._names
-        colour_index[distance > self.max_distance] = -1
+        q = (frame >> 2).astype(np.int32)  # (H, W, 3) 6-bit channels
+        colour_index = self._lut[(q[..., 0] << 12) | (q[..., 1] << 6) | q[..., 2]]  # (H, W) index into self._names
         kernel = None
         if self.open_pixels:
             size = 2 * self.open_pixels + 1
