@@ -11,9 +11,11 @@ and tracker, a long video's segment index) lives here.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -23,8 +25,8 @@ logger = logging.getLogger(__name__)
 class VoTSettings:
     """Knobs of one run. Defaults are tuned for the 135M embedded LLM on a CPU."""
 
-    num_frames: int = 48  # frames handed to the tracker for a short video: events need a few per second
-    max_frames_per_second: float = 5.0  # cap on the sampling rate: 10 s of video never costs more than 50 frames
+    num_frames: int = 64  # frames handed to the tracker: a 5 s world clip at 12 fps is tracked frame by frame
+    max_frames_per_second: float = 12.0  # collisions last a frame or two: sparser sampling misses them
     max_side: int = 320  # frames are decoded at this size: proposals do not need more on the world's clips
     max_new_tokens: int = 48  # LLM generations stay short: ~1.5 s each at 33 tok/s
     context_tokens: int = 220  # budget of the verbalised partial STSG: SmolLM2 loses the thread on long prompts
@@ -75,9 +77,34 @@ class VoTContext:
     settings: VoTSettings = field(default_factory=VoTSettings)
     stsg_builder: StsgBuilder | None = None
     index: Any = None
+    cache_dir: str | None = None  # STSG documents of tracked videos are kept here too (JSON files)
+    _stsg_memory: dict = field(default_factory=dict, repr=False)
 
     def with_overrides(self, **overrides) -> VoTContext:
         return replace(self, **overrides)
+
+    def cached_stsg(self, key: str) -> dict | None:
+        """A tracked STSG document by cache key (file fingerprint + frames), from memory or disk."""
+        if key in self._stsg_memory:
+            return self._stsg_memory[key]
+        if self.cache_dir:
+            path = Path(self.cache_dir) / "stsg" / f"{key}.json"
+            if path.is_file():
+                try:
+                    self._stsg_memory[key] = json.loads(path.read_text(encoding="utf-8"))
+                    return self._stsg_memory[key]
+                except (OSError, json.JSONDecodeError) as error:
+                    logger.warning("ignoring the unreadable cached STSG %s: %s", path, error)
+        return None
+
+    def store_stsg(self, key: str, doc: dict) -> None:
+        self._stsg_memory[key] = doc
+        if self.cache_dir:
+            path = Path(self.cache_dir) / "stsg" / f"{key}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(doc), encoding="utf-8")
+            temporary.replace(path)
 
 
 def load_default_encoder_or_none():

@@ -22,354 +22,37 @@ is written to the trace record's `errors`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import re
 import time
 from collections.abc import Iterable
 from contextlib import contextmanager
+from pathlib import Path
 
 from videothought.agent import prompts
+from videothought.agent.evidence import (
+    NUMBER_WORDS,
+    _STOP_WORDS,
+    check_claims,
+    describe_event,
+    doc_events,
+    doc_fps,
+    doc_tracks,
+    expected_count,
+    ground_phrase,
+    number_in,
+    object_phrases,
+    track_name,
+    verbalize,
+    visible_until_seconds,
+    words,
+)
 from videothought.agent.state import TraceRecord
 
 logger = logging.getLogger(__name__)
-
-COLOURS = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "white", "grey", "black", "brown")
-SHAPES = ("circle", "square", "triangle", "star", "hexagon", "diamond")
-_COLOUR_ALIASES = {"gray": "grey", "violet": "purple"}
-_SHAPE_ALIASES = {"circles": "circle", "squares": "square", "triangles": "triangle", "stars": "star",
-                  "hexagons": "hexagon", "diamonds": "diamond", "ball": "circle", "balls": "circle",
-                  "disc": "circle", "disk": "circle", "box": "square", "boxes": "square"}
-
-# Words that name an STSG event type (graph/schema.py EVENT_TYPES). Order matters: first match wins
-# per word, and "disappear" must be tried before "appear".
-EVENT_WORDS: dict[str, tuple[str, ...]] = {
-    "collide": ("collide", "collides", "collided", "colliding", "collision", "hit", "hits", "bump", "bumps",
-                "bumped", "crash", "crashes", "crashed"),
-    "push": ("push", "pushes", "pushed", "pushing", "shove", "shoves", "shoved"),
-    "enter": ("enter", "enters", "entered", "entering", "arrive", "arrives", "arrived"),
-    "exit": ("exit", "exits", "exited", "exiting", "leave", "leaves", "leaving"),
-    "disappear": ("disappear", "disappears", "disappeared", "vanish", "vanishes", "vanished"),
-    "appear": ("appear", "appears", "appeared", "emerge", "emerges", "emerged"),
-    "approach": ("approach", "approaches", "approached", "approaching"),
-    "start": ("start", "starts", "started", "begins", "began"),
-    "stop": ("stop", "stops", "stopped", "stopping", "halt", "halts", "halted", "rest"),
-    "turn": ("turn", "turns", "turned", "turning", "bounce", "bounces", "bounced", "reverses", "reversed"),
-    "occluded": ("occluded", "hidden", "hides", "hid", "behind", "covered"),
-}
-_WORD_TO_EVENT = {word: event for event, words in EVENT_WORDS.items() for word in words}
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-_STOP_WORDS = frozenset(
-    "the a an of to in on at is are was were it its this that what which who whom how why when where does did do "
-    "object objects thing things video and or with by for from after before then first last".split()
-)
-
-
-# ---- small text helpers ----------------------------------------------------------------
-def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", text.lower())
-
-
-def _canonical(word: str) -> str:
-    return _COLOUR_ALIASES.get(word, _SHAPE_ALIASES.get(word, word))
-
-
-def object_phrases(text: str) -> list[str]:
-    """World-vocabulary object mentions in `text`: "red circle", "circle", "red object", in order."""
-    tokens = [_canonical(w) for w in words(text)]
-    found: list[str] = []
-    skip = False
-    for i, token in enumerate(tokens):
-        if skip:
-            skip = False
-            continue
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
-        if token in COLOURS and nxt in SHAPES:
-            found.append(f"{token} {nxt}")
-            skip = True
-        elif token in COLOURS and nxt in ("one", "object", "shape", "thing", "ones", "objects", "shapes"):
-            found.append(token)
-            skip = True
-        elif token in SHAPES:
-            found.append(token)
-    return list(dict.fromkeys(found))
-
-
-def event_types(text: str) -> list[str]:
-    """STSG event types named in `text`, in order of mention."""
-    lowered = text.lower()
-    found = [_WORD_TO_EVENT[w] for w in words(lowered) if w in _WORD_TO_EVENT]
-    if re.search(r"\bmov(es|ed|ing)? (towards?|closer)\b|\bcomes? closer\b", lowered):
-        found.append("approach")
-    if re.search(r"\bchang(es|ed|ing) direction\b", lowered):
-        found.append("turn")
-    if re.search(r"\b(left|leaves) the (scene|frame|screen|video)\b|\bgoes out\b", lowered):
-        found.append("exit")
-    return list(dict.fromkeys(found))
-
-
-def number_in(text: str) -> int | None:
-    for token in words(text):
-        if token.isdigit():
-            return int(token)
-        if token in NUMBER_WORDS:
-            return NUMBER_WORDS.index(token)
-    return None
-
-
-# ---- the STSG document, read directly (it is JSON in state) ------------------------------
-def doc_tracks(doc: dict | None) -> dict[int, dict]:
-    """track_id -> {"label", "attributes", "first_frame", "last_frame", "num_observations"}."""
-    if not doc:
-        return {}
-    tracks = {int(k): {"label": v.get("label", "object"), "attributes": dict(v.get("attributes", {}))}
-              for k, v in doc.get("tracks", {}).items()}
-    for node in doc.get("graph", {}).get("nodes", []):
-        if node.get("kind", "observation") != "observation" or "track_id" not in node:
-            continue
-        track = tracks.setdefault(int(node["track_id"]), {"label": node.get("label", "object"), "attributes": {}})
-        frame = int(node.get("frame_index", 0))
-        box = node.get("box") or [0, 0, 0, 0]
-        centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
-        if frame < track.get("first_frame", frame + 1):
-            track["first_frame"], track["first_centre"] = frame, centre
-        if frame > track.get("last_frame", frame - 1):
-            track["last_frame"], track["last_centre"] = frame, centre
-        track["num_observations"] = track.get("num_observations", 0) + 1
-    return tracks
-
-
-def doc_events(doc: dict | None) -> list[dict]:
-    return sorted((doc or {}).get("events", []), key=lambda e: (e["start_frame"], e["end_frame"]))
-
-
-def doc_fps(doc: dict | None) -> float:
-    return float(((doc or {}).get("video") or {}).get("fps") or 25.0)
-
-
-def track_name(track: dict) -> str:
-    attributes = track.get("attributes", {})
-    colour, shape = attributes.get("colour") or attributes.get("color"), attributes.get("shape")
-    if colour and shape:
-        return f"{colour} {shape}"
-    return str(track.get("label") or "object")
-
-
-def phrase_match(phrase: str, track: dict) -> float:
-    """How well a target phrase names a track: 1.0 all words match, 0 a contradiction or nothing."""
-    phrase_words = [_canonical(w) for w in words(phrase) if w not in _STOP_WORDS]
-    if not phrase_words:
-        return 0.0
-    attributes = {k: str(v).lower() for k, v in track.get("attributes", {}).items()}
-    label_words = {_canonical(w) for w in words(str(track.get("label", "")))}
-    name_words = label_words | {_canonical(w) for v in attributes.values() for w in words(v)}
-    colour = attributes.get("colour") or attributes.get("color")
-    shape = attributes.get("shape")
-    hits = 0
-    for word in phrase_words:
-        if word in COLOURS and colour and word != colour:
-            return 0.0  # a red phrase never names a blue track
-        if word in SHAPES and shape and word != shape:
-            return 0.0
-        if word in name_words:
-            hits += 1
-    return hits / len(phrase_words)
-
-
-def ground_phrase(phrase: str, tracks: dict[int, dict], encoder=None) -> tuple[list[int], float]:
-    """Track ids a phrase names (best-matching ones) and the match score."""
-    scores = {tid: phrase_match(phrase, track) for tid, track in tracks.items()}
-    best = max(scores.values(), default=0.0)
-    if best <= 0.0 and encoder is not None and tracks:
-        best, scores = _encoder_match(phrase, tracks, encoder)
-    if best <= 0.0:
-        return [], 0.0
-    return sorted(tid for tid, s in scores.items() if s >= best - 1e-9), float(best)
-
-
-def _encoder_match(phrase: str, tracks: dict[int, dict], encoder) -> tuple[float, dict[int, float]]:
-    """Text-text similarity of the phrase to each track's label in the encoder's joint space."""
-    try:
-        import numpy as np
-
-        ids = list(tracks)
-        embeddings = np.asarray(encoder.encode_text([phrase] + [track_name(tracks[t]) for t in ids]), dtype=float)
-        embeddings /= np.linalg.norm(embeddings, axis=-1, keepdims=True) + 1e-8  # (1 + N, D)
-        similarity = embeddings[1:] @ embeddings[0]  # (N,)
-    except Exception as error:  # the encoder is optional: a failure only loses the soft match
-        logger.warning("encoder text matching failed: %s", error)
-        return 0.0, {}
-    scores = {tid: float(s) for tid, s in zip(ids, similarity) if s > 0.5}  # 0.5: unrelated labels sit below
-    return max(scores.values(), default=0.0), scores
-
-
-def verbalize(doc: dict | None, track_ids: Iterable[int] | None = None, max_tokens: int = 220) -> str:
-    """The partial STSG as short sentences that name objects: the targets, then their events in
-    time order, cut to about `max_tokens` tokens (1.3 per word).
-
-    Not videothought.graph.stsg.STSG.verbalize: that one refers to objects by track number
-    ("event collide: tracks 3 and 5"), which a 135M model cannot map back to "the red circle";
-    candidate answers are scored as continuations, so the facts must use the answers' words.
-    """
-    if not doc:
-        return "Nothing was detected."
-    return compact_verbalize(doc, sorted(set(track_ids or [])), max_tokens)
-
-
-def compact_verbalize(doc: dict, track_ids: list[int] | None = None, max_tokens: int = 220) -> str:
-    tracks, fps = doc_tracks(doc), doc_fps(doc)
-    focus = [t for t in (track_ids or []) if t in tracks] or sorted(tracks)
-    lines = []
-    for tid in focus:
-        track = tracks[tid]
-        if "first_frame" in track:
-            lines.append(f"The {track_name(track)} is seen from {track['first_frame'] / fps:.1f}s to "
-                         f"{track['last_frame'] / fps:.1f}s{motion_phrase(track)}.")
-        else:
-            lines.append(f"The {track_name(track)} is in the video.")
-    focus_set = set(focus)
-    for event in doc_events(doc):
-        if track_ids and not focus_set & set(event["track_ids"]):
-            continue
-        lines.append(describe_event(event, tracks, fps))
-    if not lines:
-        return "Nothing was detected."
-    out, used = [], 0
-    for line in lines:
-        cost = int(len(line.split()) * 1.3) + 1
-        if used + cost > max_tokens:
-            break
-        out.append(line)
-        used += cost
-    return "\n".join(out)
-
-
-def motion_phrase(track: dict, still_pixels: float = 8.0) -> str:
-    """", moving right" from the track's first and last box centres (image y grows downwards)."""
-    if "first_centre" not in track:
-        return ""
-    dx = track["last_centre"][0] - track["first_centre"][0]
-    dy = track["last_centre"][1] - track["first_centre"][1]
-    if max(abs(dx), abs(dy)) < still_pixels:
-        return ", staying still"
-    if abs(dx) >= abs(dy):
-        return ", moving right" if dx > 0 else ", moving left"
-    return ", moving down" if dy > 0 else ", moving up"
-
-
-_EVENT_PHRASES = {"enter": "enters", "exit": "leaves", "appear": "appears", "disappear": "disappears",
-                  "approach": "approaches", "collide": "collides with", "push": "pushes", "start": "starts moving",
-                  "stop": "stops", "turn": "turns", "occluded": "is hidden"}
-
-
-def describe_event(event: dict, tracks: dict[int, dict], fps: float) -> str:
-    names = [track_name(tracks.get(t, {})) for t in event["track_ids"]]
-    verb = _EVENT_PHRASES.get(event["type"], event["type"])
-    subject = f"the {names[0]}" if names else "something"
-    other = f" the {names[1]}" if len(names) > 1 and verb.endswith(("with", "approaches", "pushes")) else ""
-    if len(names) > 1 and not other:
-        other = f" by the {names[1]}" if event["type"] == "occluded" else f" and the {names[1]}"
-    return f"At {event['start_frame'] / fps:.1f}s {subject} {verb}{other}."
-
-
-# ---- evidence: how well a candidate answer agrees with the STSG --------------------------
-def _reference_event(question: str, tracks: dict[int, dict], events: list[dict]) -> dict | None:
-    """The event a before/after question is anchored on: its type and objects named in the question."""
-    kinds = event_types(question)
-    if not kinds:
-        return None
-    mentioned = set()
-    for phrase in object_phrases(question):
-        mentioned |= set(ground_phrase(phrase, tracks)[0])
-    for event in events:
-        if event["type"] in kinds and (not mentioned or mentioned & set(event["track_ids"])):
-            return event
-    return None
-
-
-def check_claims(answer: str, question: str, doc: dict | None, target_ids: Iterable[int] = ()) -> dict:
-    """The answer's checkable claims against the STSG.
-
-    Returns {"supported": [...], "contradicted": [...], "score": float in [-1.5, 1]}: claims are short strings.
-    Claims: the objects it names exist; each event it names happened with those objects (or the
-    question's targets); a count matches; before/after/first/last questions keep the order.
-    """
-    if not doc:  # no perception (the track node ablated or replaced): nothing to check against
-        return {"supported": [], "contradicted": [], "score": 0.0}
-    tracks, events = doc_tracks(doc), doc_events(doc)
-    supported, contradicted = [], []
-    question_lower = question.lower()
-
-    answer_ids: set[int] = set()
-    for phrase in object_phrases(answer):
-        ids, _ = ground_phrase(phrase, tracks)
-        if ids:
-            supported.append(f"exists: {phrase}")
-            answer_ids |= set(ids)
-        else:
-            contradicted.append(f"missing: {phrase}")
-
-    if re.search(r"\bhow many\b", question_lower):
-        count = number_in(answer)
-        expected = expected_count(question, tracks, events)
-        if count is None:
-            contradicted.append("not a count")
-        elif expected is not None:
-            (supported if expected == count else contradicted).append(f"count {count} (STSG: {expected})")
-
-    question_ids: set[int] = set(target_ids)
-    for phrase in object_phrases(question):
-        question_ids |= set(ground_phrase(phrase, tracks)[0])
-    anchor = _reference_event(question, tracks, events)
-    for kind in event_types(answer):
-        involved = answer_ids or question_ids
-        matches = [e for e in events if e["type"] == kind and (not involved or involved & set(e["track_ids"]))]
-        if anchor is not None and re.search(r"\bafter\b|\bthen\b|\bnext\b", question_lower):
-            matches = [e for e in matches if e["start_frame"] >= anchor["start_frame"] and e is not anchor]
-        elif anchor is not None and re.search(r"\bbefore\b", question_lower):
-            matches = [e for e in matches if e["end_frame"] <= anchor["end_frame"] and e is not anchor]
-        if matches:
-            supported.append(f"event: {kind}")
-        else:
-            contradicted.append(f"no event: {kind}")
-    if re.search(r"\bfirst\b|\blast\b", question_lower) and answer_ids:
-        order = _ordered_tracks(question, tracks, events)
-        if order:
-            wanted = order[0] if re.search(r"\bfirst\b", question_lower) else order[-1]
-            (supported if wanted in answer_ids else contradicted).append(f"order: {'first' if wanted in answer_ids else 'not first/last'}")
-    # The mean over claims, a contradiction costing more than a match earns: an answer is not
-    # better for stating more true but irrelevant facts.
-    score = (len(supported) - 1.5 * len(contradicted)) / max(1, len(supported) + len(contradicted))
-    return {"supported": supported, "contradicted": contradicted, "score": float(score)}
-
-
-def expected_count(question: str, tracks: dict[int, dict], events: list[dict]) -> int | None:
-    """"How many X..." from the STSG: events of a named type, else tracks matching the phrase."""
-    kinds = event_types(question)
-    phrases = object_phrases(question)
-    if kinds:
-        ids = set()
-        for phrase in phrases:
-            ids |= set(ground_phrase(phrase, tracks)[0])
-        return sum(1 for e in events if e["type"] == kinds[0] and (not ids or ids & set(e["track_ids"])))
-    if phrases:
-        return len(ground_phrase(phrases[0], tracks)[0])
-    if re.search(r"\bhow many (objects|shapes|things)\b", question.lower()):
-        return len(tracks)
-    return None
-
-
-def _ordered_tracks(question: str, tracks: dict[int, dict], events: list[dict]) -> list[int]:
-    kinds = event_types(question)
-    if kinds:
-        firsts: dict[int, int] = {}
-        for event in events:
-            if event["type"] == kinds[0]:
-                for tid in event["track_ids"][:1]:
-                    firsts.setdefault(tid, event["start_frame"])
-        return sorted(firsts, key=firsts.get)
-    return sorted((t for t in tracks if "first_frame" in tracks[t]), key=lambda t: tracks[t]["first_frame"])
-
 
 # ---- LLM calls, bounded and recorded ---------------------------------------------------
 def _prompt_text(messages: list[dict] | str, limit: int = 800) -> str:
@@ -517,6 +200,12 @@ def track(state: dict, runtime) -> dict:
             fps = doc_fps(doc)
         else:
             doc, frame_indices, fps = build_stsg(state["video_path"], context)
+        until_seconds = visible_until_seconds(state["question"])
+        if until_seconds is not None:
+            until_frame = int(until_seconds * fps + 1e-6)
+            doc = restrict_document(doc, until_frame)
+            frame_indices = [f for f in frame_indices if f < until_frame]
+            record.outputs["visible_until_frame"] = until_frame
         tracks = doc_tracks(doc)
         targets = []
         for target in state.get("targets", []):
@@ -524,7 +213,7 @@ def track(state: dict, runtime) -> dict:
             targets.append({**target, "track_ids": ids, "score": round(score, 4)})
         target_ids = sorted({t for target in targets for t in target["track_ids"]})
         partial = verbalize(doc, target_ids, context.settings.context_tokens)
-        record.outputs = {"num_tracks": len(tracks), "num_events": len(doc.get("events", [])),
+        record.outputs = {**record.outputs, "num_tracks": len(tracks), "num_events": len(doc.get("events", [])),
                           "grounded": {t["phrase"]: t["track_ids"] for t in targets}, "partial_stsg": partial,
                           **({"segments": update["segments"]} if "segments" in update else {})}
         if targets and not target_ids:
@@ -535,26 +224,47 @@ def track(state: dict, runtime) -> dict:
 
 
 def build_stsg(video_path: str, context) -> tuple[dict, list[int], float]:
-    """Decode uniformly spread frames and run the tracker on them: (STSG document, frame indices, fps)."""
+    """Decode uniformly spread frames and run the tracker on them: (STSG document, frame indices, fps).
+
+    Documents are cached in the context (and on disk under `context.cache_dir`), keyed by the
+    file's fingerprint and the frames tracked: several questions about one video track it once.
+    """
+    from videothought.agent.llm import file_fingerprint
     from videothought.perception.video import VideoReader
 
     settings = context.settings
     with VideoReader(video_path, max_side=settings.max_side) as video:
         meta = video.metadata
         num_frames = int(min(settings.num_frames, max(2, meta.duration_seconds * settings.max_frames_per_second)))
-        batch = video.get_frames(video.uniform_indices(num_frames))
-    indices = [int(i) for i in batch.frame_indices]
-    if context.stsg_builder is not None:
-        doc = context.stsg_builder(batch.frames, indices, meta.fps, proposer=context.proposer,
-                                   tracker=context.tracker, video_path=str(video_path))
-    else:
-        from videothought.graph.pipeline import track_frames
+        indices = [int(i) for i in video.uniform_indices(num_frames)]
+        key = f"{file_fingerprint(Path(video_path))}-{meta.width}x{meta.height}-" + \
+            hashlib.sha256(json.dumps(indices).encode()).hexdigest()[:12]
+        doc = context.cached_stsg(key)
+        if doc is None:
+            frames = video.get_frames(indices).frames  # (T, H, W, 3)
+            if context.stsg_builder is not None:
+                doc = context.stsg_builder(frames, indices, meta.fps, proposer=context.proposer,
+                                           tracker=context.tracker, video_path=str(video_path))
+            else:
+                from videothought.graph.pipeline import track_frames
 
-        stsg = track_frames(batch.frames, indices, meta.fps, proposer=context.proposer, tracker=context.tracker,
-                            video=meta)
-        doc = stsg.to_dict() if hasattr(stsg, "to_dict") else stsg
-    doc.setdefault("video", {}).setdefault("fps", meta.fps)
+                stsg = track_frames(frames, indices, meta.fps, proposer=context.proposer, tracker=context.tracker,
+                                    video={"path": str(video_path), "fps": meta.fps, "num_frames": meta.num_frames})
+                doc = stsg.to_dict()
+            doc.setdefault("video", {}).setdefault("fps", meta.fps)
+            context.store_stsg(key, doc)
     return doc, indices, meta.fps
+
+
+def restrict_document(doc: dict, until_frame: int) -> dict:
+    """The STSG as seen up to `until_frame` (exclusive): later observations, their edges and any
+    event reaching the cut are dropped (a predictive question must not see the future)."""
+    graph = doc.get("graph", {})
+    nodes = [n for n in graph.get("nodes", []) if int(n.get("frame_index", 0)) < until_frame]
+    kept = {n["id"] for n in nodes}
+    links = [e for e in graph.get("links", []) if e["source"] in kept and e["target"] in kept]
+    events = [e for e in doc.get("events", []) if e["end_frame"] < until_frame - 1]
+    return {**doc, "graph": {**graph, "nodes": nodes, "links": links}, "events": events}
 
 
 def analyze_actions(state: dict, runtime) -> dict:

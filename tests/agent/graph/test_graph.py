@@ -51,7 +51,7 @@ def test_multiple_choice_run_grounds_targets_and_answers(video):
     assert result.verification["passed"] and result.verification["perception"]["supported"]
     assert result.llm_calls == 5  # identify, analyze, score, rate, cognition
     assert ctx.stsg_builder.calls == 1
-    assert sorted(result.state["frame_indices"]) == result.state["frame_indices"] and len(result.state["frame_indices"]) == 15
+    assert sorted(result.state["frame_indices"]) == result.state["frame_indices"] and len(result.state["frame_indices"]) == 30
 
 
 def test_candidates_are_scored_in_one_batched_call(video):
