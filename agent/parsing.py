@@ -165,7 +165,8 @@ def extract_json(text: str, expect: str | None = "object") -> Any:
                 continue
             if complete:
                 return value
-            truncated_fallback = value if truncated_fallback is None else truncated_fallback
+            if truncated_fallback is None and value not in ({}, []):  # a lone "{" is not a value
+                truncated_fallback = value
     if truncated_fallback is not None:
         return truncated_fallback
     kind = {"object": "JSON object", "list": "JSON list", None: "JSON value"}[expect]
@@ -209,11 +210,13 @@ def extract_choice(text: str, num_choices: int, choices: Sequence[str] | None = 
 
     # 1. A keyword then a letter: "Answer: B", "the correct option is (C)", "choice: d)".
     keyword = re.search(
-        r"\b(?:answer|option|choice)\b(?:\s+is)?\s*[:=\-]?\s*[\(\[]?([A-Za-z])(?:[\)\]\.:,]|\s|$)",
+        r"\b(?:answer|option|choice)\b(?:\s+is)?\s*[:=\-]?\s*([\(\[]?)([A-Za-z])([\)\]\.:,]|\s|$)",
         stripped, re.IGNORECASE,
     )
-    if keyword and (keyword.group(1).isupper() or stripped[keyword.start(1) - 1] in "([:"):
-        return from_letter(keyword.group(1), "after 'answer/option'")
+    # A lowercase letter counts only when marked as an option ("(c)", "c)", ": c"), not the article "a".
+    if keyword and (keyword.group(2).isupper() or keyword.group(1) or (keyword.group(3) and keyword.group(3) in ")]")
+                    or any(mark in stripped[keyword.start() : keyword.start(2)] for mark in ":=")):
+        return from_letter(keyword.group(2), "after 'answer/option'")
     # 2. A keyword then a 1-based number: "option 2", "Answer: 3".
     number = re.search(r"\b(?:answer|option|choice)\b(?:\s+is)?\s*[:#=\-]?\s*\(?(\d+)\)?", stripped, re.IGNORECASE)
     if number:
@@ -221,16 +224,17 @@ def extract_choice(text: str, num_choices: int, choices: Sequence[str] | None = 
         if not 1 <= value <= num_choices:
             raise ParseError(f"the reply picks option number {value} but options are 1..{num_choices}")
         return value - 1
-    # 3. The reply starts with a letter: "B", "B)", "(B) blue", "B. blue".
+    # 3. The reply starts with a letter: "B", "B)", "(B) blue", "B. blue" -- unless it goes on to
+    #    name other options in brackets ("(A) or (B)"), which is ambiguous.
+    bracketed = set(re.findall(r"[\(\[]([A-Z])[\)\]]", stripped))
+    if len(bracketed) > 1:
+        raise ParseError(f"the reply names several options {sorted(bracketed)}")
     leading = re.match(r"^[\(\[]?([A-Z])(?:[\)\]\.:,]|\s|$)", stripped)
     if leading and (leading.group(1) in letters or len(stripped) <= 3):
         return from_letter(leading.group(1), "at the start")
     # 4. Exactly one bracketed letter in the text: "... so (C)."
-    bracketed = set(re.findall(r"[\(\[]([A-Z])[\)\]]", stripped))
-    if len(bracketed) == 1:
+    if bracketed:
         return from_letter(bracketed.pop(), "in brackets")
-    if len(bracketed) > 1:
-        raise ParseError(f"the reply names several options {sorted(bracketed)}")
     # 5. The text of exactly one option (ignoring those contained in another matched one).
     if choices:
         reply = f" {_normalise(stripped)} "
@@ -269,7 +273,7 @@ def extract_rating(text: str, low: float = 1, high: float = 10) -> float:
     leading = re.match(r"^\s*\**" + _NUMBER + r"\b", text)
     if leading:
         return checked(leading.group(1), "at the start")
-    in_range = {float(n) for n in re.findall(r"(?<![\w.])" + _NUMBER + r"(?![\w.])", text) if low <= float(n) <= high}
+    in_range = {float(n) for n in re.findall(r"(?<![\w.])" + _NUMBER + r"(?!\w|\.\d)", text) if low <= float(n) <= high}
     if len(in_range) == 1:
         return in_range.pop()
     if len(in_range) > 1:
