@@ -27,14 +27,17 @@ class EventConfig:
     border_px: float = 4.0  # a box within 4 px of the frame edge is "at the edge" (enter/exit vs appear/disappear)
     moving_speed_ratio: float = 0.5  # moving: faster than half the object's own size per second
     min_moving_speed_px_s: float = 3.0  # and at least 3 px/s, so detector jitter on still objects is not motion
-    min_state_seconds: float = 0.3  # a moving/still state must last this long to count (debounces start/stop)
+    min_state_seconds: float = 0.2  # a moving/still state must last this long to count (debounces start/stop)
     smooth_seconds: float = 0.2  # centre positions are averaged over this window before differencing
-    turn_degrees: float = 45.0  # heading change that counts as a turn
-    turn_window_seconds: float = 0.3  # headings compared over this much time before and after
+    turn_degrees: float = 30.0  # heading change that counts as a turn (bounces, collisions, steering)
+    turn_window_seconds: float = 0.2  # headings compared over this much time before and after
     approach_seconds: float = 0.5  # closing in for at least this long
     approach_ratio: float = 0.6  # and the gap shrinks to at most 60% of where it started
     contact_px: float = 2.0  # boxes within 2 px touch (same as the spatial relation "touching")
-    min_gap_seconds: float = 0.0  # occlusion gaps shorter than this are not reported
+    contact_bridge_frames: int = 2  # contact lost for up to 2 frames (box jitter) is one contact
+    push_min_seconds: float = 0.4  # contact that lasts this long with motion is a push, not a collision
+    occluded_area_ratio: float = 0.5  # seen at under half its usual area: partly hidden
+    occluder_cover: float = 0.3  # another box must cover 30% of the object's usual box to be its occluder
 
     def __post_init__(self):
         for name, value in self.__dict__.items():
@@ -115,7 +118,7 @@ def detect_events(
             continue
         events += _presence_events(track, frame_size, video_frames, config)
         events += _motion_events(track, config)
-        events += _occlusion_events(track, config)
+        events += _occlusion_events(track, series, frame_size, config)
     events += _pair_events(series, config)
     events.sort(key=lambda e: (e.start_frame, e.end_frame, e.type, e.track_ids))
     return events
@@ -182,73 +185,182 @@ def _state_runs(moving: np.ndarray) -> list[tuple[bool, int, int]]:
 
 
 def _turn_events(track, velocity, moving, threshold, config) -> list[Event]:
+    """Peaks of heading change: the direction over the `turn_window_seconds` before a frame vs
+    the one after it. Peaks closer than a window apart are one turn (the sharper one)."""
     times = track.times_seconds
-    centres = _smooth(track.centres, times, config.smooth_seconds)  # (N, 2)
+    n = len(times)
+    centres = track.centres  # (N, 2)
     window = config.turn_window_seconds
-    before = np.searchsorted(times, times - window, side="left")  # (N,)
-    after = np.searchsorted(times, times + window, side="right") - 1  # (N,)
+    before = np.searchsorted(times, times - window - 1e-9, side="left")  # (N,)
+    after = np.searchsorted(times, times + window + 1e-9, side="right") - 1  # (N,)
     heading_in = centres - centres[before]  # (N, 2) displacement over the window before
     heading_out = centres[after] - centres  # (N, 2) and after
     dist_in = np.hypot(heading_in[:, 0], heading_in[:, 1])
     dist_out = np.hypot(heading_out[:, 0], heading_out[:, 1])
-    min_dist = threshold * window * 0.5  # both legs must actually move
-    valid = (dist_in > min_dist) & (dist_out > min_dist) & moving
+    span_in, span_out = times - times[before], times[after] - times
+    # Both legs must be real motion: at least half the moving speed over what time they cover.
+    valid = (dist_in > 0.5 * threshold * span_in) & (dist_out > 0.5 * threshold * span_out)
+    valid &= (span_in > 0) & (span_out > 0) & track.visible
+    valid &= (dist_in > 2.0) & (dist_out > 2.0)  # px: below this, box jitter sets the heading
     cosine = np.einsum("nd,nd->n", heading_in, heading_out) / np.maximum(dist_in * dist_out, 1e-9)
-    turning = valid & (cosine < math.cos(math.radians(config.turn_degrees)))
+    angle = np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+    angle[~valid] = 0.0
+    candidates = [i for i in range(n) if angle[i] > config.turn_degrees
+                  and angle[i] >= angle[max(0, i - 1)] and angle[i] >= angle[min(n - 1, i + 1)]]
+    candidates.sort(key=lambda i: -angle[i])
+    kept: list[int] = []
+    for i in candidates:
+        if all(abs(times[i] - times[k]) > window for k in kept):
+            kept.append(i)
+    return [Event("turn", [track.track_id], int(track.frame_indices[i]), int(track.frame_indices[i]),
+                  attributes={"degrees": round(float(angle[i]), 1)}) for i in sorted(kept)]
+
+
+def _occlusion_events(track: TrackSeries, series: list[TrackSeries], frame_size, config: EventConfig) -> list[Event]:
+    """Runs of frames where the track is hidden (kept by the tracker without a detection) or
+    seen at under half its usual size, while another track's box covers its usual box:
+    occluded, track_ids [hidden, occluder] (the occluder covering it in most of those frames)."""
+    n = len(track.frame_indices)
+    if n < 2:
+        return []
+    wh = track.boxes[:, 2:] - track.boxes[:, :2]  # (N, 2)
+    usual = np.median(wh[track.visible], axis=0) if track.visible.any() else np.median(wh, axis=0)
+    area = wh[:, 0] * wh[:, 1]
+    shrunk = area < config.occluded_area_ratio * usual[0] * usual[1]
+    if frame_size is not None:
+        width, height = frame_size
+        at_edge = ((track.boxes[:, 0] <= config.border_px) | (track.boxes[:, 1] <= config.border_px)
+                   | (track.boxes[:, 2] >= width - config.border_px) | (track.boxes[:, 3] >= height - config.border_px))
+        shrunk &= ~at_edge  # cut by the frame edge, not hidden
+    candidate = ~track.visible | shrunk
+    if not candidate.any():
+        return []
+    centres = track.centres
+    full = np.concatenate([centres - usual / 2, centres + usual / 2], axis=1)  # (N, 4) the usual box here
+    occluder = np.full(n, -1)
+    lookup = {}
+    for other in series:
+        if other.track_id == track.track_id:
+            continue
+        lookup[other.track_id] = dict(zip(other.frame_indices.tolist(), range(len(other.frame_indices))))
+    for i in np.flatnonzero(candidate):
+        frame = int(track.frame_indices[i])
+        best, best_cover = -1, config.occluder_cover
+        for other in series:
+            if other.track_id == track.track_id:
+                continue
+            k = lookup[other.track_id].get(frame)
+            if k is None or not other.visible[k]:
+                continue
+            cover = _cover(full[i], other.boxes[k])
+            if cover >= best_cover:
+                best, best_cover = other.track_id, cover
+        occluder[i] = best
     events = []
-    for start, end in _runs(turning):
-        # The turn happens where the heading change peaks inside the run.
-        peak = start + int(np.argmin(cosine[start : end + 1]))
-        frame = int(track.frame_indices[peak])
-        events.append(Event("turn", [track.track_id], frame, frame,
-                            attributes={"degrees": round(math.degrees(math.acos(max(-1.0, min(1.0, cosine[peak])))), 1)}))
+    for start, end in _runs(occluder >= 0):
+        ids, counts = np.unique(occluder[start : end + 1], return_counts=True)
+        main = int(ids[np.argmax(counts)])
+        events.append(Event("occluded", [track.track_id, main], int(track.frame_indices[start]),
+                            int(track.frame_indices[end])))
     return events
 
 
-def _occlusion_events(track: TrackSeries, config: EventConfig) -> list[Event]:
-    """Spans where the track is kept but not visible, or missing between two observations."""
-    events = []
-    frames = track.frame_indices
-    for start, end in _runs(~track.visible):
-        if 0 < start and end < len(frames) - 1:
-            if track.times_seconds[end] - track.times_seconds[start] >= config.min_gap_seconds:
-                events.append(Event("occluded", [track.track_id], int(frames[start]), int(frames[end])))
-    if len(frames) > 2:
-        steps = np.diff(frames)
-        usual = int(np.median(steps))
-        for i in np.flatnonzero(steps > 2 * usual):
-            events.append(Event("occluded", [track.track_id], int(frames[i] + usual), int(frames[i + 1] - usual)))
-    return events
+def _cover(box: np.ndarray, other: np.ndarray) -> float:
+    """Share of `box`'s area inside `other`."""
+    w = min(box[2], other[2]) - max(box[0], other[0])
+    h = min(box[3], other[3]) - max(box[1], other[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    return float(w * h / max((box[2] - box[0]) * (box[3] - box[1]), 1e-9))
+
+
+def _motion_change(track: TrackSeries, window: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per observation: velocity (px/s) over `window` seconds before and after it, (N, 2) each."""
+    times, centres = track.times_seconds, track.centres
+    before = np.searchsorted(times, times - window - 1e-9, side="left")
+    after = np.searchsorted(times, times + window + 1e-9, side="right") - 1
+    v_in = (centres - centres[before]) / np.maximum(times - times[before], 1e-9)[:, None]
+    v_out = (centres[after] - centres) / np.maximum(times[after] - times, 1e-9)[:, None]
+    v_in[before == np.arange(len(times))] = np.nan
+    v_out[after == np.arange(len(times))] = np.nan
+    return v_in, v_out
+
+
+def _changes_motion(v_in: np.ndarray, v_out: np.ndarray, threshold: float, degrees: float) -> bool:
+    if not (np.all(np.isfinite(v_in)) and np.all(np.isfinite(v_out))):
+        return False
+    s_in, s_out = float(np.hypot(*v_in)), float(np.hypot(*v_out))
+    if max(s_in, s_out) < threshold:
+        return False  # still before and after
+    if min(s_in, s_out) < threshold / 2:
+        return True  # started or stopped
+    if abs(s_out - s_in) > 0.35 * max(s_in, s_out):
+        return True
+    cosine = float(np.dot(v_in, v_out)) / (s_in * s_out)
+    return cosine < math.cos(math.radians(degrees))
 
 
 def _pair_events(series: list[TrackSeries], config: EventConfig) -> list[Event]:
-    """approach and collide between every pair of tracks seen together."""
+    """collide, push and approach between every pair of tracks seen together."""
+    motion = {}
+    for track in series:
+        if len(track.frame_indices):
+            threshold = max(config.min_moving_speed_px_s, config.moving_speed_ratio * float(np.median(track.sizes)))
+            motion[track.track_id] = (*_motion_change(track, config.turn_window_seconds), threshold)
     events = []
     for i in range(len(series)):
         for j in range(i + 1, len(series)):
-            events += _pair_events_one(series[i], series[j], config)
+            events += _pair_events_one(series[i], series[j], motion, config)
     return events
 
 
-def _pair_events_one(a: TrackSeries, b: TrackSeries, config: EventConfig) -> list[Event]:
+def _pair_events_one(a: TrackSeries, b: TrackSeries, motion: dict, config: EventConfig) -> list[Event]:
     common, index_a, index_b = np.intersect1d(a.frame_indices, b.frame_indices, return_indices=True)
     if len(common) < 2:
         return []
-    both_visible = a.visible[index_a] & b.visible[index_b]
     boxes_a, boxes_b = a.boxes[index_a], b.boxes[index_b]
     overlap_x = np.minimum(boxes_a[:, 2], boxes_b[:, 2]) - np.maximum(boxes_a[:, 0], boxes_b[:, 0])
     overlap_y = np.minimum(boxes_a[:, 3], boxes_b[:, 3]) - np.maximum(boxes_a[:, 1], boxes_b[:, 1])
     gap = np.hypot(np.maximum(0.0, -overlap_x), np.maximum(0.0, -overlap_y))  # (K,) px between closest edges
-    contact = both_visible & (gap <= config.contact_px)
+    contact = gap <= config.contact_px
     times = a.times_seconds[index_a]
     pair = sorted([a.track_id, b.track_id])
     events = []
-    contact_runs = _runs(contact)
-    for start, end in contact_runs:
+    # Contact runs, bridging flickers of up to `contact_bridge` frames.
+    runs = []
+    for start, end in _runs(contact):
+        if runs and start - runs[-1][1] - 1 <= config.contact_bridge_frames:
+            runs[-1] = (runs[-1][0], end)
+        else:
+            runs.append((start, end))
+    for start, end in runs:
         if start == 0:
-            continue  # already touching when we started looking: no collision seen
-        events.append(Event("collide", pair, int(common[start]), int(common[end])))
+            continue  # already in contact when we started looking: the meeting was not seen
+        onset = int(common[start])
+        # Did either object change its motion around the onset (within one window)?
+        changed = {}
+        for track, index in ((a, index_a), (b, index_b)):
+            v_in, v_out, threshold = motion[track.track_id]
+            lo, hi = max(0, start - 1), min(len(common) - 1, start + 1)
+            changed[track.track_id] = any(_changes_motion(v_in[index[k]], v_out[index[k]], threshold, 20.0)
+                                          for k in range(lo, hi + 1))
+        if not any(changed.values()):
+            continue  # passing over or under without touching: no collision
+        duration = times[end] - times[start]
+        if duration >= config.push_min_seconds:
+            # Together for a while: one carried the other. The pusher was moving before contact.
+            speed_before = {}
+            for track, index in ((a, index_a), (b, index_b)):
+                v_in, _, _ = motion[track.track_id]
+                v = v_in[index[start]]
+                speed_before[track.track_id] = float(np.hypot(*v)) if np.all(np.isfinite(v)) else 0.0
+            pusher = max(speed_before, key=speed_before.get)
+            target = a.track_id if pusher == b.track_id else b.track_id
+            events.append(Event("push", [pusher, target], onset, int(common[end])))
+        else:
+            events.append(Event("collide", pair, onset, onset))
     # approach: a run of shrinking gap, long enough, ending much closer than it began.
+    both_visible = a.visible[index_a] & b.visible[index_b]
     shrinking = np.zeros(len(common), dtype=bool)
     shrinking[1:] = (np.diff(gap) < 0) & both_visible[1:] & both_visible[:-1]
     for start, end in _runs(shrinking):

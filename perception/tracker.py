@@ -49,6 +49,7 @@ class TrackerConfig:
     low_match_iou: float = 0.4  # round 2 (weak detections) matches on IoU alone, stricter
     appearance_weight: float = 0.3  # share of appearance (cosine) in the similarity; 0 = IoU only
     min_hits: int = 2  # matches in a row that confirm a new track (one-frame blips never become tracks)
+    min_track_frames: int = 3  # tracks matched in fewer frames are dropped from run()'s output as noise
     max_lost_seconds: float = 2.5  # how long a lost track waits for its object (occlusions last ~1-2 s)
     lost_gate: float = 1.5  # a lost track may match a detection whose centre is within this many
     #                         object sizes of its prediction, growing with the time lost
@@ -297,7 +298,8 @@ class ByteTracker:
             self._max_lost_steps = max(1, int(round(self.config.max_lost_seconds / max(step_seconds, 1e-9))))
         for frame_detections, frame_index, time_seconds in zip(detections, frame_indices, times_seconds):
             self.update(frame_detections, frame_index, time_seconds, frame_size=frame_size)
-        tracks = [t for t in self.finished + self.active if t.track_id]
+        tracks = [t for t in self.finished + self.active
+                  if t.track_id and len(t.history) >= self.config.min_track_frames]
         return tracks_to_observations(tracks, frame_indices, times_seconds)
 
 
