@@ -261,6 +261,11 @@ class STSG:
             nodes = self._by_track.get(int(track_id), [])
         return [Observation.from_dict(self.graph.nodes[n]) for n in nodes]
 
+    def observations_at(self, frame_index: int) -> list[Observation]:
+        """Every observation (visible or hidden) in one frame, by track id."""
+        nodes = self._by_frame.get(int(frame_index), [])
+        return sorted((Observation.from_dict(self.graph.nodes[n]) for n in nodes), key=lambda o: o.track_id)
+
     def _require_track(self, track_id: int) -> list[str]:
         try:
             return self._by_track[int(track_id)]

@@ -103,7 +103,10 @@ def shape_features(mask: np.ndarray) -> dict[str, float] | None:
     pixels = int(mask_u8[y : y + h, x : x + w].sum())
     lower = int(mask_u8[y + h // 2 + h % 2 : y + h, x : x + w].sum())
     upper = int(mask_u8[y : y + h // 2, x : x + w].sum())
+    crop = mask_u8[y : y + h, x : x + w].astype(bool)
     return {
+        "ellipse_iou": _template_iou(crop, "ellipse"),
+        "hexagon_iou": _template_iou(crop, "hexagon"),
         "fill": pixels / float(w * h),
         "solidity": area / max(hull_area, 1e-9),
         "circularity": 4 * np.pi * area / max(perimeter**2, 1e-9),
@@ -111,6 +114,25 @@ def shape_features(mask: np.ndarray) -> dict[str, float] | None:
         "lower_mass": lower / max(lower + upper, 1),
         "aspect": w / float(h),
     }
+
+
+def _template_iou(crop: np.ndarray, template: str) -> float:
+    """IoU of a mask crop (h, w) with an ideal shape inscribed in the same box: an ellipse, or
+    a hexagon with vertices at the left and right (pixel centres at half-pixel offsets)."""
+    import cv2
+
+    h, w = crop.shape
+    scale = 4  # draw at 4x and downsample: sub-pixel accurate templates for 10-pixel objects
+    canvas = np.zeros((h * scale, w * scale), dtype=np.uint8)
+    if template == "ellipse":
+        cv2.ellipse(canvas, ((w * scale / 2, h * scale / 2), (w * scale, h * scale), 0), 255, -1)
+    else:
+        W, H = w * scale, h * scale
+        points = np.array([(0, H / 2), (W / 4, 0), (3 * W / 4, 0), (W, H / 2), (3 * W / 4, H), (W / 4, H)])
+        cv2.fillPoly(canvas, [np.round(points).astype(np.int32).reshape(-1, 1, 2)], 255)
+    ideal = cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA) >= 128
+    union = np.logical_or(ideal, crop).sum()
+    return float(np.logical_and(ideal, crop).sum() / max(union, 1))
 
 
 def shape_name(mask: np.ndarray) -> str | None:
@@ -122,15 +144,16 @@ def shape_name(mask: np.ndarray) -> str | None:
 
 
 def classify_shape(f: dict[str, float]) -> str:
-    if f["solidity"] < 0.8:
+    """Rules over shape_features; thresholds sit between the classes' 5th-95th percentiles measured
+    on 1,300 rendered, h264-compressed world objects (radius 10-28 px)."""
+    if f["solidity"] < 0.86:  # stars: 0.65-0.82; every convex shape: > 0.90
         return "star"
-    if f["fill"] > 0.9:
+    if f["fill"] > 0.88:  # squares: 0.92-1.0; circles and hexagons: < 0.82
         return "square"
-    if f["fill"] < 0.62:
-        # triangle and diamond both fill half their box; a triangle's mass is bottom-heavy
-        # (apex up) or top-heavy (apex down), a diamond's is balanced.
+    if f["fill"] < 0.66:
+        # triangle and diamond both fill ~0.55 of their box; a triangle's mass is bottom-heavy
+        # (apex up: 0.69-0.74 in the lower half) or top-heavy (apex down), a diamond's balanced.
         return "triangle" if abs(f["lower_mass"] - 0.5) > 0.1 else "diamond"
-    # circle (.785) and hexagon (.75) fill alike: corners and roundness tell them apart.
-    if f["corners"] <= 6 and f["circularity"] < 0.88:
-        return "hexagon"
-    return "circle"
+    # circle (fill .76) and hexagon (.75) fill alike, and at 10 px their corners blur away:
+    # Compare the mask with both ideal shapes drawn in its box.
+    return "hexagon" if f["hexagon_iou"] > f["ellipse_iou"] + 0.01 else "circle"  # ties: circle
