@@ -30,6 +30,7 @@ class AoEConfig:
     hidden_size: int = 128
     max_grid_side: int = 32  # learned row/column tables cover 512 px; larger grids interpolate them
     image_max_side: int = 320  # inference resizes a frame's long side to this (the world renders 320x240)
+    video_max_side: int = 224  # encode_video's long side: clips are many frames, so a lower resolution
     size_embedding_scale: float = 224.0  # sizes enter as log(side / scale): 0 at the usual 224 px
     # --- transformer ------------------------------------------------------------
     num_layers: int = 6
@@ -58,7 +59,7 @@ class AoEConfig:
         positive = (
             "patch_size", "num_channels", "hidden_size", "max_grid_side", "num_layers", "num_heads",
             "num_experts", "top_k", "expert_intermediate_size", "aoe_low_rank", "embedding_size",
-            "text_embedding_size", "max_frames", "image_max_side",
+            "text_embedding_size", "max_frames", "image_max_side", "video_max_side",
         )  # fmt: skip
         for name in positive:
             value = getattr(self, name)

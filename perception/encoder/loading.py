@@ -39,6 +39,7 @@ class VideoEncoderBundle:
         self.model = model.eval()
         self.config = model.config
         self.max_side = int(max_side or model.config.image_max_side)
+        self.video_max_side = int(model.config.video_max_side)
         self._text_encoder = text_encoder
 
     @property
@@ -54,7 +55,8 @@ class VideoEncoderBundle:
         return self._text_encoder
 
     def _run(self, frames, clip: bool = False):
-        packed = pack_frames(frames, self.config.patch_size, self.max_side)
+        max_side = self.video_max_side if clip else self.max_side
+        packed = pack_frames(frames, self.config.patch_size, max_side)
         if clip:
             grids = {tuple(g) for g in packed.grids.tolist()}
             if len(grids) != 1:

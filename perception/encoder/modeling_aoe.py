@@ -342,32 +342,43 @@ class SegmentAttention(nn.Module):
 # ---------------------------------------------------------------------------------
 
 
-def dispatch_to_experts(
-    x: torch.Tensor,
-    chosen: torch.Tensor,
-    weights: torch.Tensor,
-    num_experts: int,
-    expert: Callable[[int, torch.Tensor], torch.Tensor],
-) -> torch.Tensor:
-    """Run each token through its chosen experts and sum their outputs, weighted.
+@dataclass
+class Routing:
+    """Token-expert pairs ("slots") sorted by expert, so each expert's tokens are one contiguous slice.
 
-    x: (L, D); chosen, weights: (L, k). `expert(e, token_index)` returns (n, D) for the n
-    tokens that chose expert e. Only chosen (token, expert) pairs are computed.
+    token_of_slot, expert_of_slot, weight_of_slot: (S,) with S = L * k; counts: slots per expert.
     """
-    out = torch.zeros_like(x)  # (L, D)
-    flat = chosen.reshape(-1)  # (L * k,)
-    order = torch.argsort(flat, stable=True)
-    counts = torch.bincount(flat, minlength=num_experts).tolist()
-    token_of_slot = order // chosen.shape[1]  # (L * k,) token of each sorted slot
-    weight_of_slot = weights.reshape(-1)[order]  # (L * k,)
-    start = 0
-    for e, count in enumerate(counts):
-        if count == 0:
-            continue
-        tokens = token_of_slot[start : start + count]  # (n,)
-        out.index_add_(0, tokens, expert(e, tokens) * weight_of_slot[start : start + count, None].to(x.dtype))
-        start += count
-    return out
+
+    token_of_slot: torch.Tensor
+    expert_of_slot: torch.Tensor
+    weight_of_slot: torch.Tensor
+    counts: list[int]
+
+    @classmethod
+    def from_choice(cls, chosen: torch.Tensor, weights: torch.Tensor, num_experts: int) -> Routing:
+        """chosen, weights: (L, k)."""
+        flat = chosen.reshape(-1)  # (L * k,)
+        order = torch.argsort(flat, stable=True)
+        return cls(
+            token_of_slot=order // chosen.shape[1],
+            expert_of_slot=flat[order],
+            weight_of_slot=weights.reshape(-1)[order],
+            counts=torch.bincount(flat, minlength=num_experts).tolist(),
+        )
+
+    def run_experts(self, inputs: Sequence[torch.Tensor], expert: Callable[..., torch.Tensor]) -> torch.Tensor:
+        """inputs: tensors (S, ...) gathered in slot order; expert(e, *slices) -> (n, D) for expert e's slots.
+        Returns (S, D) outputs, each already multiplied by its slot weight."""
+        outputs, start = [], 0
+        for e, count in enumerate(self.counts):
+            if count:
+                outputs.append(expert(e, *(tensor[start : start + count] for tensor in inputs)))
+            start += count
+        return torch.cat(outputs) * self.weight_of_slot[:, None].to(outputs[0].dtype)  # (S, D)
+
+    def combine(self, x: torch.Tensor, slot_outputs: torch.Tensor) -> torch.Tensor:
+        """Sum each token's weighted expert outputs: (S, D) -> (L, D)."""
+        return torch.zeros_like(x).index_add(0, self.token_of_slot, slot_outputs)
 
 
 def balance_loss(probabilities: torch.Tensor, chosen: torch.Tensor, num_experts: int) -> torch.Tensor:
@@ -412,11 +423,12 @@ class TopKRouterMoE(nn.Module):
         top_probabilities, chosen = probabilities.topk(self.top_k, dim=-1)  # (L, k)
         weights = top_probabilities / top_probabilities.sum(dim=-1, keepdim=True)
 
-        def expert(e: int, tokens: torch.Tensor) -> torch.Tensor:
-            h = x[tokens]  # (n, D)
+        routing = Routing.from_choice(chosen, weights, self.num_experts)
+
+        def expert(e: int, h: torch.Tensor) -> torch.Tensor:  # h: (n, D), the tokens that chose e
             return (F.silu(h @ self.gate[e]) * (h @ self.up[e])) @ self.down[e]  # (n, D)
 
-        out = dispatch_to_experts(x, chosen, weights, self.num_experts, expert)
+        out = routing.combine(x, routing.run_experts([x[routing.token_of_slot]], expert))
         return out, balance_loss(probabilities, chosen, self.num_experts), chosen
 
 
@@ -450,11 +462,14 @@ class AutonomyOfExperts(nn.Module):
         top_norms, chosen = norms.topk(self.top_k, dim=-1)  # (L, k)
         weights = top_norms.softmax(dim=-1)  # (L, k)
 
-        def expert(e: int, tokens: torch.Tensor) -> torch.Tensor:
-            gate = F.silu(activations[tokens, e] @ self.up[e])  # (n, d_wide), reusing the cached slice
-            return (gate * (x[tokens] @ self.project[e])) @ self.output[e]  # (n, D)
+        routing = Routing.from_choice(chosen, weights, self.num_experts)
+        cached = activations.reshape(-1, self.low_rank)[routing.token_of_slot * self.num_experts + routing.expert_of_slot]  # (S, d_low)
 
-        out = dispatch_to_experts(x, chosen, weights, self.num_experts, expert)
+        def expert(e: int, h: torch.Tensor, low: torch.Tensor) -> torch.Tensor:  # (n, D), (n, d_low)
+            gate = F.silu(low @ self.up[e])  # (n, d_wide), reusing the cached slice
+            return (gate * (h @ self.project[e])) @ self.output[e]  # (n, D)
+
+        out = routing.combine(x, routing.run_experts([x[routing.token_of_slot], cached], expert))
         return out, balance_loss(norms.softmax(dim=-1), chosen, self.num_experts), chosen
 
 

@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 COLOURS = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "white", "grey", "black", "brown")
 SHAPES = ("circle", "square", "triangle", "star", "hexagon", "diamond")
 VOCABULARY = tuple(f"{colour} {shape}" for colour in COLOURS for shape in SHAPES)  # 72 open-vocabulary labels
-MIN_REGION_SIDE = 4.0  # pixels: boxes thinner than this (objects leaving the frame) are not trained on
+MIN_REGION_SIDE = 4.0  # pixels: boxes thinner than this (objects leaving the frame) are not used
+MIN_VISIBLE_FRACTION = 0.25  # objects mostly hidden or out of frame carry too little of their shape
 
 
 class WorldDataError(ValueError):
@@ -37,6 +38,7 @@ class WorldDataError(ValueError):
 class Region:
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the frame
     label: str  # "red circle"
+    visible_fraction: float = 1.0  # min of the world's visible and in-frame fractions (1.0 when not given)
 
 
 @dataclass
@@ -52,11 +54,12 @@ class VideoExample:
     frame_indices: list[int]  # index of each kept frame in the video
     regions: list[list[Region]]  # per kept frame: the visible objects
     segments: list[Segment] = field(default_factory=list)
+    video_caption: str | None = None  # the world's whole-video caption (segment null), if any
 
     @property
     def caption(self) -> str:
-        """The whole clip's caption: its segment captions in order."""
-        return " ".join(segment.caption for segment in self.segments)
+        """The whole clip's caption: the world's own, else its segment captions in order."""
+        return self.video_caption or " ".join(segment.caption for segment in self.segments)
 
 
 def frame_text(regions: Sequence[Region]) -> str:
@@ -95,7 +98,11 @@ def _observations(document: dict, source: Path) -> dict[int, list[Region]]:
             label = f"{attributes.get('colour')} {attributes.get('shape')}"
         if label not in VOCABULARY:
             continue
-        by_frame.setdefault(int(node["frame_index"]), []).append(Region((x1, y1, x2, y2), label))
+        attributes = node.get("attributes") or {}
+        fraction = min(float(attributes.get("visible_fraction", 1.0)), float(attributes.get("in_frame_fraction", 1.0)))
+        if fraction < MIN_VISIBLE_FRACTION:
+            continue
+        by_frame.setdefault(int(node["frame_index"]), []).append(Region((x1, y1, x2, y2), label, fraction))
     return by_frame
 
 
@@ -163,8 +170,13 @@ def load_world_examples(
             batch = reader.sample_uniform(frames_per_video)
             fps, num_frames = reader.metadata.fps, reader.metadata.num_frames
         indices = [int(i) for i in batch.frame_indices]
-        segments = []
-        for record in sorted(captions.get(name, []), key=lambda r: _segment_frames(r, fps, num_frames)):
+        segments, video_caption = [], None
+        records = captions.get(name, [])
+        for record in records:
+            if record.get("segment") is None:
+                video_caption = str(record["caption"])
+        records = [r for r in records if r.get("segment") is not None]
+        for record in sorted(records, key=lambda r: _segment_frames(r, fps, num_frames)):
             start, end = _segment_frames(record, fps, num_frames)
             positions = [p for p, index in enumerate(indices) if start <= index <= end]
             if positions:
@@ -176,6 +188,7 @@ def load_world_examples(
                 frame_indices=indices,
                 regions=[by_frame.get(index, []) for index in indices],
                 segments=segments,
+                video_caption=video_caption,
             )
         )
     return examples

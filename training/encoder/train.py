@@ -61,6 +61,7 @@ class StageSpec:
     learning_rate: float = 1e-3
     region_weight: float = 1.0
     text_weight: float = 1.0
+    side_range: tuple[int, int] | None = None  # this stage's random-scaling range; None = the recipe's
 
 
 @dataclass
@@ -110,10 +111,10 @@ class Recipe:
             if stage.steps < 0 or stage.batch_size < 2:
                 raise RecipeError(f"stage {stage.name!r} needs steps >= 0 and batch_size >= 2, got {stage.steps}, {stage.batch_size}")
         if "side_range" in record:
-            low, high = (int(v) for v in record["side_range"])
-            if not 16 <= low <= high:
-                raise RecipeError(f"side_range must be [low, high] with 16 <= low <= high, got {record['side_range']!r}")
-            record["side_range"] = (low, high)
+            record["side_range"] = _side_range(record["side_range"])
+        for stage in record["stages"]:
+            if stage.side_range is not None:
+                stage.side_range = _side_range(stage.side_range)
         recipe = cls(**record)
         AoEConfig(**recipe.model)  # reject bad model overrides now, with the config's message
         return recipe
@@ -135,6 +136,16 @@ class Recipe:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _side_range(value) -> tuple[int, int]:
+    try:
+        low, high = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise RecipeError(f"side_range must be [low, high] pixels, got {value!r}") from None
+    if not 16 <= low <= high:
+        raise RecipeError(f"side_range must be [low, high] with 16 <= low <= high, got {value!r}")
+    return low, high
 
 
 class PretrainingModel(nn.Module):
@@ -326,10 +337,11 @@ def train_encoder(recipe: Recipe, resume: bool = True, progress: bool = True, ex
         stage, step_in_stage = stage_at(recipe, step)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate_at(step_in_stage, stage, recipe.warmup_steps)
+        sides = stage.side_range or recipe.side_range
         if stage.name == "image":
-            batch = sample_image_batch(examples, rng, stage.batch_size, recipe.side_range)
+            batch = sample_image_batch(examples, rng, stage.batch_size, sides)
         else:
-            batch = sample_clip_batch(examples, rng, stage.batch_size, recipe.side_range)
+            batch = sample_clip_batch(examples, rng, stage.batch_size, sides)
         teacher_features = teacher(batch.frames).to(accelerator.device) if teacher and stage.name == "image" else None
         result = model(batch, stage.name, text_embed, vocabulary_embeddings, teacher_features)
         losses = result["losses"]
