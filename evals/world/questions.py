@@ -387,44 +387,61 @@ def predictive(facts: SceneFacts, rng) -> list[Draft]:
     return drafts
 
 
-def counterfactual(facts: SceneFacts, rng, *, max_removals: int = 2) -> list[Draft]:
-    """Without Y, which event would not happen? Checked by simulating the scene without Y.
+CF_TOLERANCE_FRAMES = 2  # "still happens without Y": a matching event within this many frames
 
-    Answer: a phrase about another object X whose every occurrence in the video was caused by Y
-    (cause_track_id = Y) and that no longer occurs at all without Y. Distractors: phrases that
-    occur without Y too, and have an occurrence not caused by Y.
+
+def counterfactual(facts: SceneFacts, rng, *, max_removals: int = 3) -> list[Draft]:
+    """Without Y, which event would not happen? Checked by re-rendering the scene without Y.
+
+    Options name an object, what it does and when: "the red circle stops at 2.5 seconds".
+    Answer: an event of another object that Y directly caused (cause_track_id = Y: Y hit or
+    pushed it) and that has no counterpart within CF_TOLERANCE_FRAMES in the scene re-rendered
+    without Y. Distractors: events of objects other than Y, not caused by Y, that still happen
+    without Y. So both the re-simulation and the truth on disk single out the answer.
     """
+    from .render import render_video
+
     spec = facts.spec
+    fps = facts.fps
     drafts = []
     causers = sorted({(e.get("attributes") or {}).get("cause_track_id") for e in facts.events} - {None})
     causers = [c for c in causers if c in facts.object_ids]
     for removed in list(rng.permutation(causers))[:max_removals]:
         removed = int(removed)
         world = dataclasses.replace(spec, objects=[o for o in spec.objects if o.object_id != removed])
-        alternative = simulate(world).events
-        subjects = [o for o in facts.object_ids if o != removed]
-        candidates, distractors = [], []
-        for object_id in subjects:
-            real = facts.happenings[object_id]
+        alternative = render_video(world)[1].events
+        candidates, distractors, said = [], [], Counter()
+        options = []  # (text, object_id, event, caused, happens_without)
+        for object_id in facts.object_ids:
+            if object_id == removed:
+                continue
             alt = happenings(alternative, object_id)
-            keys = {k for _, k in real if k[0] in ("turn", "stop", "start", "collide")
-                    and not (k[0] == "collide" and k[1] == removed)}
-            keys |= {("turn", None)} if any(k[0] == "turn_wall" for _, k in real) else set()
-            for key in sorted(keys, key=str):
-                occurrences = facts.events_for(object_id, key)
-                caused = [e for e in occurrences if (e.get("attributes") or {}).get("cause_track_id") == removed]
-                happens_without = any(matches(key, k) for _, k in alt)
-                text = f"the {facts.labels[object_id]} {phrase(key, facts.labels)}"
-                if key[0] in ("turn", "stop", "start") and occurrences and len(caused) == len(occurrences) \
-                        and not happens_without:
-                    candidates.append((text, object_id, caused))
-                elif happens_without and len(caused) < len(occurrences):
-                    distractors.append(text)
+            for frame, key in facts.happenings[object_id]:
+                if key[1] == removed or key[0] in ("hidden", "pushed", "enter", "appear"):
+                    continue
+                seconds = round((frame + facts.frame_offset) / fps, 1)
+                text = f"the {facts.labels[object_id]} {phrase(key, facts.labels)} at {seconds:.1f} seconds"
+                # Read back as the oracle reads it: every happening of this object at that time
+                # that the words would describe (a wall bounce is also "changes direction").
+                said[text] = sum(1 for f, k in facts.happenings[object_id]
+                                 if matches(key, k) and round((f + facts.frame_offset) / fps, 1) == seconds)
+                event = facts.events_for(object_id, key, {frame})[0]
+                caused = (event.get("attributes") or {}).get("cause_track_id") == removed
+                without = any(matches(key, k) and abs(f - frame) <= CF_TOLERANCE_FRAMES for f, k in alt)
+                options.append((text, object_id, event, caused, without))
+        for text, object_id, event, caused, without in options:
+            if said[text] != 1:
+                continue  # two events read the same: ambiguous
+            if caused and not without and event["type"] in ("turn", "stop", "start"):
+                candidates.append((text, object_id, event))
+            elif without and not caused:
+                distractors.append(text)
         if not candidates or len(distractors) < NUM_OPTIONS - 1:
             continue
-        text, object_id, caused = candidates[int(rng.integers(len(candidates)))]
-        evidence = caused + [e for e in facts.events if e["type"] in ("collide", "push")
-                             and removed in e["track_ids"] and object_id in e["track_ids"]]
+        text, object_id, event = candidates[int(rng.integers(len(candidates)))]
+        evidence = [event] + [e for e in facts.events if e["type"] in ("collide", "push")
+                              and removed in e["track_ids"] and object_id in e["track_ids"]
+                              and e["start_frame"] == event["start_frame"]]
         pool = [distractors[i] for i in rng.permutation(len(distractors))]
         drafts.append(Draft(f"If the {facts.labels[removed]} were removed, which event would not happen?", text,
                             pool, "counterfactual", "remove", [removed, object_id], evidence, _span(evidence)))

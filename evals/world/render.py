@@ -136,6 +136,13 @@ class SceneRenderer:
         # Draw ground before floating, each layer by id: later objects cover earlier ones.
         self.order = sorted(range(len(spec.objects)), key=lambda i: (spec.objects[i].layer, spec.objects[i].object_id))
         self.noise_rng = np.random.default_rng([spec.seed, 2])
+        self.noise_bank = None
+        if spec.noise_sigma > 0:
+            # Drawing fresh Gaussian noise costs more than the rest of a frame: crop shifted windows
+            # from a few pre-drawn noise fields instead (still different in every frame).
+            field_shape = (4, spec.height + 32, spec.width + 32, 3)
+            noise = self.noise_rng.normal(0.0, spec.noise_sigma, size=field_shape)
+            self.noise_bank = np.clip(np.round(noise), -127, 127).astype(np.int16)  # (4, H+32, W+32, 3)
 
     def render(self, frame_index: int) -> tuple[np.ndarray, FrameTruth]:
         spec, traj = self.spec, self.trajectories
@@ -189,9 +196,10 @@ class SceneRenderer:
                 "occluder": (spec.objects[occluder].object_id
                              if occluder is not None and covered > 0.5 * in_frame_pixels else None),
             }
-        if spec.noise_sigma > 0:
-            noise = self.noise_rng.normal(0.0, spec.noise_sigma, size=frame.shape).astype(np.float32)
-            frame = np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+        if self.noise_bank is not None:
+            k, dy, dx = (int(v) for v in self.noise_rng.integers(0, (4, 32, 32)))
+            noise = self.noise_bank[k, dy:dy + height, dx:dx + width]  # (H, W, 3)
+            frame = np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8)
         return frame, FrameTruth(frame_index=frame_index, objects=objects)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, FrameTruth]]:
