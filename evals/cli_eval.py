@@ -64,5 +64,6 @@ def run(args: argparse.Namespace) -> int:
     except (DatasetError, RunnerError) as error:
         print(f"vot eval: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(summary))
+    if summary.pop("main_process", True):
+        print(json.dumps(summary))
     return 0

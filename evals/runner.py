@@ -32,6 +32,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -411,6 +412,11 @@ def run_task(task: Task, run_dir: str | os.PathLike, options: RunOptions | None 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     index, count = process_shard(options.shard)
+    launched = options.shard is None and count > 1  # by accelerate launch
+    launch_id = os.environ.get("TORCHELASTIC_RUN_ID", "") + ":" + os.environ.get("MASTER_PORT", "")
+    if launched:
+        with contextlib.suppress(FileNotFoundError):
+            (run_dir / f"done{_suffix(index, count)}").unlink()
     write_manifest(
         run_dir,
         {
@@ -453,8 +459,10 @@ def run_task(task: Task, run_dir: str | os.PathLike, options: RunOptions | None 
                     try:
                         state, how = invoke_resumable(graph, sample.graph_input(), config, context)
                     except Exception as failure:  # one bad question must not end the run; it is recorded
-                        logger.debug("question %s failed", sample.key, exc_info=True)
+                        logger.info("question %s failed", sample.key, exc_info=True)
                         state, status, error = {}, "error", f"{type(failure).__name__}: {failure}"
+                        where = traceback.extract_tb(failure.__traceback__)[-1]
+                        error += f" (at {Path(where.filename).name}:{where.lineno} in {where.name})"
                     record = make_record(
                         position, sample, state, status=status, error=error, shard=(index, count), how=how,
                         wall_seconds=time.perf_counter() - question_started,
@@ -467,14 +475,30 @@ def run_task(task: Task, run_dir: str | os.PathLike, options: RunOptions | None 
         finally:
             connection.close()
     records = [done[s.key] for _, s in selected if s.key in done]
+    summary = _summary(task.name, run_dir, f"{index}/{count}", records, len(selected), already, len(todo), started)
+    if launched:
+        # accelerate: every process marks its shard done; the main one waits for all and prints the whole run.
+        _write_text(run_dir / f"done{_suffix(index, count)}", launch_id)
+        if index != 0:
+            return summary | {"main_process": False}
+        _wait_for_markers(run_dir, count, launch_id)
+        finished = {r["key"]: r for r in read_records(run_dir)}
+        everything = [finished[s.key] for s in task.samples if s.key in finished]
+        summary = _summary(task.name, run_dir, f"all/{count}", everything, len(task.samples), already, len(todo), started)
+    return summary | {"main_process": True}
+
+
+def _summary(name: str, run_dir: Path, shard: str, records: list[dict], questions: int, already: int, ran: int,
+             started: float) -> dict:
     summary = run_metrics.summarize(records)
     return {
-        "task": task.name,
+        "task": name,
         "run_dir": str(run_dir),
-        "shard": f"{index}/{count}",
-        "questions": len(selected),
+        "shard": shard,
+        "questions": questions,
+        "answered": len(records),
         "already_done": already,
-        "ran": len(todo),
+        "ran": ran,
         "errors": len(summary["errors"]),
         "unparsable": len(summary["unparsable"]),
         "correct": summary["correct"],
@@ -483,6 +507,26 @@ def run_task(task: Task, run_dir: str | os.PathLike, options: RunOptions | None 
         "accuracy_by_type": {k: v["accuracy"] for k, v in summary["accuracy_by_type"].items()},
         "wall_seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def _write_text(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _wait_for_markers(run_dir: Path, count: int, launch_id: str, poll_seconds: float = 0.5) -> None:
+    """Until every shard of this launch has written its done-marker (torchrun ends all workers if one dies)."""
+    markers = [run_dir / f"done{_suffix(i, count)}" for i in range(count)]
+    while True:
+        ready = 0
+        for marker in markers:
+            with contextlib.suppress(OSError):
+                ready += marker.read_text(encoding="utf-8") == launch_id
+        if ready == count:
+            return
+        time.sleep(poll_seconds)
 
 
 def _running_accuracy(records: Iterable[dict]) -> str:
