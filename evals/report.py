@@ -225,14 +225,14 @@ def _grouped_bars(axis, labels: list[str], series: dict[str, list], *, ylabel: s
     axis.grid(axis="y", alpha=0.3)
 
 
-def plot(runs: list[Run], out_dir: Path) -> list[str]:
-    """The three PNGs; returns their file names."""
+def plot(runs: list[Run], out_dir: Path) -> dict[str, dict]:
+    """The three PNGs. Returns {file name: {"labels": x labels, "series": {run: values}}}: what each shows."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    files = []
+    files: dict[str, dict] = {}
     kinds = question_types(runs)
     series = {
         run.name: [(run.summary["accuracy_by_type"].get(k) or {}).get("accuracy") for k in kinds] + [run.summary["accuracy"]]
@@ -244,7 +244,7 @@ def plot(runs: list[Run], out_dir: Path) -> list[str]:
     figure.tight_layout()
     figure.savefig(out_dir / "accuracy_by_type.png", dpi=100, metadata={"Software": None})
     plt.close(figure)
-    files.append("accuracy_by_type.png")
+    files["accuracy_by_type.png"] = {"labels": kinds + ["all"], "series": series}
 
     labels = [label for label, _, _ in PLOTTED_METRICS]
     series = {run.name: [_metric(run.summary, s, k) for _, s, k in PLOTTED_METRICS] for run in runs}
@@ -255,7 +255,7 @@ def plot(runs: list[Run], out_dir: Path) -> list[str]:
     figure.tight_layout()
     figure.savefig(out_dir / "node_metrics.png", dpi=100, metadata={"Software": None})
     plt.close(figure)
-    files.append("node_metrics.png")
+    files["node_metrics.png"] = {"labels": labels, "series": series}
 
     nodes = node_order(runs)
     series = {
@@ -267,7 +267,7 @@ def plot(runs: list[Run], out_dir: Path) -> list[str]:
     figure.tight_layout()
     figure.savefig(out_dir / "latency_per_node.png", dpi=100, metadata={"Software": None})
     plt.close(figure)
-    files.append("latency_per_node.png")
+    files["latency_per_node.png"] = {"labels": nodes, "series": series}
     return files
 
 
@@ -279,14 +279,15 @@ def write_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
     runs = [load_run(path, name) for path, name in zip(paths, _names(paths), strict=True)]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    figures = plot(runs, out) if plots else []
-    (out / "report.md").write_text(markdown(runs, figures), encoding="utf-8")
+    figures = plot(runs, out) if plots else {}
+    (out / "report.md").write_text(markdown(runs, list(figures)), encoding="utf-8")
     data = {
         "runs": [
             {"name": run.name, "manifest": {k: v for k, v in run.manifest.items() if k != "data_root"}, "summary": run.summary}
             for run in runs
         ],
         "divergence": {run.name: divergence_summary(runs[0].records, run.records) for run in runs[1:]},
+        "plots": figures,
     }
     (out / "report.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return out / "report.md"
