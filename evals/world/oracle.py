@@ -31,7 +31,9 @@ class _Graph:
     def __init__(self, stsg: dict):
         self.tracks = {int(k): v for k, v in stsg["tracks"].items()}
         self.labels = {k: v["label"] for k, v in self.tracks.items()}
-        self.by_label = {v: k for k, v in self.labels.items()}
+        # Labels repeat across the episodes of a long video: only unambiguous ones name a track.
+        counts = Counter(self.labels.values())
+        self.by_label = {v: k for k, v in self.labels.items() if counts[v] == 1}
         self.events = stsg["events"]
         self.fps = float(stsg["video"]["fps"])
         self.history = {t: happenings(self.events, t) for t in self.tracks}
@@ -229,12 +231,14 @@ def _needle_colour(graph, found, options):
     colours = {graph.attribute(t, "colour") for t in found_tracks}
     if len(colours) != 1:
         return None
-    return _pick(options, [i for i, o in enumerate(options) if o == colours.pop()])
+    colour = colours.pop()
+    return _pick(options, [i for i, o in enumerate(options) if o == colour])
 
 
 def _needle_when(graph, found, options):
-    track = graph.resolve(found.group(1))
-    key = parse_phrase(found.group(2), graph.by_label)
+    track, key = _subject_phrase(graph, "the " + found.group(1))
+    if track is None:
+        return None
     frames = [f for f, k in graph.history[track] if matches(key, k)]
     if len(frames) != 1:
         return None
@@ -246,7 +250,7 @@ def _needle_when(graph, found, options):
 _HANDLERS = [
     # Needle questions first: their text would also match the short-video rules.
     (r"What colour is the (\w+) that (.+), somewhere in the video\?", _needle_colour),
-    (r"During which minute does (the .+?) (.+)\?", _needle_when),
+    (r"The (.+) once in this video\. In which minute\?", _needle_when),
     (r"What colour is (the .+)\?", _colour),
     (r"What shape is (the .+)\?", _shape),
     (r"How many .+\?", _count),

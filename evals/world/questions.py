@@ -256,6 +256,7 @@ def temporal_after_before(facts: SceneFacts, rng) -> list[Draft]:
                 at_answer = [k for f, k in pool_side if f == answer_frame]
                 answer_key = _most_specific(at_answer)
                 distractors, generic = _event_distractors(facts, object_id, [k for _, k in pool_side], rng)
+                distractors = [d for d in distractors if d != anchor]  # false, but a give-away
                 answer = phrase(answer_key, facts.labels)
                 if answer_key[1] is None or answer_key[0] == "turn_wall":
                     generic.add(answer)
