@@ -270,6 +270,8 @@ class FakeLanguageModel:
 
     def score(self, prompt, continuations) -> list[float]:
         continuations = validate_continuations(continuations)
+        if not continuations:
+            return []
         prompt_text = prompt if isinstance(prompt, str) else render_chatml(validate_messages(prompt))
         self.calls.append({"kind": "score", "prompt": prompt, "continuations": continuations,
                            "adapter": self.active_adapter})

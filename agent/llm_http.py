@@ -187,6 +187,8 @@ class HTTPLanguageModel:
 
     def score(self, prompt, continuations) -> list[float]:
         continuations = validate_continuations(continuations)
+        if not continuations:
+            return []
         prompt_text = prompt if isinstance(prompt, str) else self.render(prompt)
         if not isinstance(prompt_text, str) or not prompt_text:
             raise LanguageModelError("the prompt must be non-empty text or chat messages")

@@ -315,6 +315,8 @@ class LocalLanguageModel:
 
     def score(self, prompt, continuations) -> list[float]:
         continuations = validate_continuations(continuations)
+        if not continuations:
+            return []
         prompt_text = prompt if isinstance(prompt, str) else self.render(prompt)
         if not isinstance(prompt_text, str):
             raise LanguageModelError(f"prompt must be a str or chat messages, got {type(prompt).__name__}")

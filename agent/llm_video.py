@@ -278,6 +278,8 @@ class VideoLanguageModel:
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
         continuations = validate_continuations(continuations)
+        if not continuations:
+            return []
         pixel_values, grid, num_video_tokens = self._video(frames)
         prompt_ids = self._prompt_ids(prompt, num_video_tokens)
         sequences = [prompt_ids + self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations]
