@@ -169,7 +169,15 @@ def _motion_events(track: TrackSeries, config: EventConfig) -> list[Event]:
     for previous, current in zip(stable, stable[1:]):
         if previous[0] == current[0]:
             continue
-        frame = int(track.frame_indices[current[1]])
+        # Hysteresis confirms a change late: date it back to where the speed crossed `threshold`.
+        i = current[1]
+        if current[0]:
+            while i > previous[1] and speed[i - 1] > threshold:
+                i -= 1
+        else:
+            while i > previous[1] and speed[i - 1] < threshold:
+                i -= 1
+        frame = int(track.frame_indices[i])
         events.append(Event("start" if current[0] else "stop", [track.track_id], frame, frame))
     events += _turn_events(track, velocity, moving, threshold, config)
     return events

@@ -1,0 +1,103 @@
+"""Event detection on hand-made tracks: each kind fires where it should, and only there."""
+
+import pytest
+
+from videothought.graph.events import EventConfig
+from videothought.graph.schema import Observation
+from videothought.graph.stsg import STSG
+
+FPS = 10.0
+VIDEO = {"fps": FPS, "num_frames": 40, "width": 320, "height": 240}
+
+
+def path(track_id, centres, frames=None, size=20, hidden=()):
+    frames = list(range(len(centres))) if frames is None else frames
+    return [Observation(track_id, f, f / FPS, (x - size / 2, y - size / 2, x + size / 2, y + size / 2),
+                        visible=f not in hidden) for f, (x, y) in zip(frames, centres)]
+
+
+def kinds(stsg, track_id=None):
+    return [(e.type, e.track_ids, e.start_frame) for e in stsg.detect_events()
+            if track_id is None or track_id in e.track_ids]
+
+
+def test_still_object_has_no_events():
+    stsg = STSG.from_observations(path(1, [(100, 100)] * 40), video=VIDEO)
+    assert kinds(stsg) == []
+
+
+def test_enter_and_exit_at_the_frame_edge_appear_and_disappear_inside():
+    entering = path(1, [(5 + 6 * t, 100) for t in range(30)], frames=list(range(10, 40)))
+    leaving = path(2, [(200 + 6 * t, 50) for t in range(20)])  # reaches x=314+10 > 310 at the end
+    popping = path(3, [(160, 200)] * 10, frames=list(range(15, 25)))
+    stsg = STSG.from_observations(entering + leaving + popping, video=VIDEO)
+    events = kinds(stsg)
+    assert ("enter", [1], 10) in events
+    assert ("exit", [2], 19) in events
+    assert ("appear", [3], 15) in events
+    assert ("disappear", [3], 24) in events
+    assert not [e for e in events if e[0] in ("enter", "appear") and e[1] == [2]]  # seen from frame 0
+
+
+def test_start_stop_and_turn():
+    centres = [(50, 100)] * 10  # still for 1 s
+    centres += [(50 + 5 * t, 100) for t in range(1, 16)]  # right at 50 px/s
+    x = centres[-1][0]
+    centres += [(x, 100 + 5 * t) for t in range(1, 16)]  # then down: a 90 degree turn at frame 25
+    stsg = STSG.from_observations(path(1, centres), video=VIDEO)
+    events = stsg.detect_events()
+    starts = [e.start_frame for e in events if e.type == "start"]
+    turns = [e for e in events if e.type == "turn"]
+    assert len(starts) == 1 and abs(starts[0] - 10) <= 1
+    assert len(turns) == 1 and abs(turns[0].start_frame - 25) <= 1
+    assert turns[0].attributes["degrees"] == pytest.approx(90, abs=15)
+    assert not [e for e in events if e.type == "stop"]
+    stopping = STSG.from_observations(path(1, list(reversed(centres[:25]))), video=VIDEO)
+    stops = [e.start_frame for e in stopping.detect_events() if e.type == "stop"]
+    assert len(stops) == 1 and abs(stops[0] - 15) <= 1
+
+
+def test_collision_needs_a_change_of_motion():
+    # Two 20-pixel boxes touch at frame 10 (centres 20 px apart) and bounce back.
+    a = [(100 + 4 * t, 100) if t <= 10 else (140 - 4 * (t - 10), 100) for t in range(20)]
+    b = [(200 - 4 * t, 100) if t <= 10 else (160 + 4 * (t - 10), 100) for t in range(20)]
+    stsg = STSG.from_observations(path(1, a) + path(2, b), video=VIDEO)
+    collisions = [e for e in stsg.detect_events() if e.type == "collide"]
+    assert len(collisions) == 1
+    assert collisions[0].track_ids == [1, 2]
+    assert abs(collisions[0].start_frame - 10) <= 1
+    # The same boxes passing through each other without changing course: not a collision.
+    a = [(100 + 4 * t, 100) for t in range(30)]
+    b = [(220 - 4 * t, 100) for t in range(30)]
+    stsg = STSG.from_observations(path(1, a) + path(2, b), video=VIDEO)
+    assert not [e for e in stsg.detect_events() if e.type == "collide"]
+
+
+def test_push_moves_a_resting_object():
+    pusher = [(60 + 5 * t, 100) for t in range(25)]
+    target = [(150, 100) if t <= 14 else (150 + 5 * (t - 14), 100) for t in range(25)]  # contact at t=14
+    stsg = STSG.from_observations(path(1, pusher) + path(2, target), video=VIDEO)
+    pushes = [e for e in stsg.detect_events() if e.type == "push"]
+    assert len(pushes) == 1
+    assert pushes[0].track_ids == [1, 2]  # [pusher, pushed]
+    assert abs(pushes[0].start_frame - 14) <= 1 and pushes[0].end_frame == 24
+    assert not [e for e in stsg.events if e.type == "collide"]
+
+
+def test_occluded_names_the_occluder():
+    hidden_frames = set(range(10, 15))
+    resting = path(1, [(100, 100)] * 25, hidden=hidden_frames)
+    floater = [Observation(2, t, t / FPS, (60 + 4 * t - 25, 75, 60 + 4 * t + 25, 125)) for t in range(25)]
+    stsg = STSG.from_observations(resting + floater, video=VIDEO)
+    occluded = [e for e in stsg.detect_events() if e.type == "occluded"]
+    assert len(occluded) == 1
+    assert occluded[0].track_ids == [1, 2]
+    assert (occluded[0].start_frame, occluded[0].end_frame) == (10, 14)
+    # Hidden with nobody in front: a detector miss, not an occlusion.
+    alone = STSG.from_observations(path(1, [(100, 100)] * 25, hidden=hidden_frames), video=VIDEO)
+    assert not [e for e in alone.detect_events() if e.type == "occluded"]
+
+
+def test_event_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="turn_degrees"):
+        EventConfig(turn_degrees=-1)
