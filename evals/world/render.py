@@ -135,6 +135,7 @@ class SceneRenderer:
         self.colours = [tuple(int(c) for c in OBJECT_COLOURS[o.colour]) for o in spec.objects]
         # Draw ground before floating, each layer by id: later objects cover earlier ones.
         self.order = sorted(range(len(spec.objects)), key=lambda i: (spec.objects[i].layer, spec.objects[i].object_id))
+        self.scratch = np.zeros((spec.height, spec.width), dtype=np.uint8)  # one silhouette at a time
         self.noise_rng = np.random.default_rng([spec.seed, 2])
         self.noise_bank = None
         if spec.noise_sigma > 0:
@@ -168,21 +169,39 @@ class SceneRenderer:
                 continue
             _draw(frame, obj.shape, centre, obj.radius, self.colours[i], antialias=True)
             _draw(owner, obj.shape, centre, obj.radius, int(i), antialias=False)
-            drawn.append((i, centre, (x1, y1, x2, y2)))
+            # The silhouette in frame coordinates, rasterised exactly as in the id buffer.
+            top, left = max(0, int(math.floor(y1)) - 1), max(0, int(math.floor(x1)) - 1)
+            bottom, right = min(height, int(math.ceil(y2)) + 2), min(width, int(math.ceil(x2)) + 2)
+            _draw(self.scratch, obj.shape, centre, obj.radius, 1, antialias=False)
+            mask = self.scratch[top:bottom, left:right].copy()  # (h, w) 0/1
+            self.scratch[top:bottom, left:right] = 0
+            drawn.append((i, centre, (x1, y1, x2, y2), (top, left, bottom, right), mask))
         objects = {}
-        for i, centre, (x1, y1, x2, y2) in drawn:
+        for i, centre, (x1, y1, x2, y2), (top, left, bottom, right), mask in drawn:
             obj = spec.objects[i]
-            full_pixels, in_frame_pixels = _silhouette_pixels(obj.shape, centre, obj.radius, width, height)
+            in_frame_pixels = int(mask.sum())
             if in_frame_pixels == 0:
                 continue
+            fully_inside = x1 >= 0 and y1 >= 0 and x2 <= width - 1 and y2 <= height - 1
+            if fully_inside:
+                in_frame_fraction = 1.0
+            else:
+                full_pixels = _silhouette_pixels(obj.shape, centre, obj.radius)
+                in_frame_fraction = min(0.999, in_frame_pixels / max(1, full_pixels))
+                # Cut by the border: the box is the extent of the part in view (a triangle's tip, not its base).
+                rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+                x1, x2 = max(x1, float(left + cols[0])), min(x2, float(left + cols[-1] + 1))
+                y1, y2 = max(y1, float(top + rows[0])), min(y2, float(top + rows[-1] + 1))
             bx1, by1 = max(0.0, x1), max(0.0, y1)
             bx2, by2 = min(float(width - 1), x2), min(float(height - 1), y2)
-            region = owner[int(math.floor(by1)):int(math.ceil(by2)) + 1, int(math.floor(bx1)):int(math.ceil(bx2)) + 1]
-            counts = np.bincount(region.ravel() + 1, minlength=len(spec.objects) + 1)[1:]  # per object index
-            visible_pixels = int(counts[i])
-            others = counts.copy()
+            visible_pixels = int(np.count_nonzero(owner[top:bottom, left:right] == i))
+            box_region = owner[int(math.floor(by1)):int(math.ceil(by2)) + 1, int(math.floor(bx1)):int(math.ceil(bx2)) + 1]
+            others = np.bincount(box_region.ravel() + 1, minlength=len(spec.objects) + 1)[1:]  # per object index
             others[i] = 0
-            occluder = int(np.argmax(others)) if others.max() > 0 else None
+            covering = (owner[top:bottom, left:right][mask.astype(bool)])  # who owns the silhouette's pixels
+            covering = np.bincount(covering[covering >= 0], minlength=len(spec.objects))
+            covering[i] = 0
+            occluder = int(np.argmax(covering)) if covering.max() > 0 else None
             covered = in_frame_pixels - visible_pixels
             visible = (visible_pixels >= 0.5 * in_frame_pixels and visible_pixels >= MIN_VISIBLE_PIXELS
                        and visible_pixels > others.max())
@@ -190,8 +209,8 @@ class SceneRenderer:
                 "box": [round(bx1, 2), round(by1, 2), round(bx2, 2), round(by2, 2)],
                 "centre": [round(float(centre[0]), 2), round(float(centre[1]), 2)],
                 "visible": bool(visible),
-                "visible_fraction": round(visible_pixels / max(1, in_frame_pixels), 3),
-                "in_frame_fraction": round(in_frame_pixels / max(1, full_pixels), 3),
+                "visible_fraction": round(visible_pixels / in_frame_pixels, 3),
+                "in_frame_fraction": round(in_frame_fraction, 3),
                 # Hidden by another object (not just cut by the border): who covers most of it.
                 "occluder": (spec.objects[occluder].object_id
                              if occluder is not None and covered > 0.5 * in_frame_pixels else None),
@@ -207,27 +226,23 @@ class SceneRenderer:
             yield self.render(frame_index)
 
 
-_SILHOUETTE_CACHE: dict[tuple, np.ndarray] = {}
+_SILHOUETTE_CACHE: dict[tuple, int] = {}
 
 
-def _silhouette_pixels(shape: str, centre, radius: float, width: int, height: int) -> tuple[int, int]:
-    """(pixels of the full silhouette, pixels of it inside the frame), from the same rasteriser."""
-    size = int(math.ceil(radius)) + 2
-    fx, fy = centre[0] - math.floor(centre[0]), centre[1] - math.floor(centre[1])
-    key = (shape, round(radius, 3), round(fx * 16), round(fy * 16))
-    mask = _SILHOUETTE_CACHE.get(key)
-    if mask is None:
-        mask = np.zeros((2 * size + 1, 2 * size + 1), dtype=np.uint8)
-        _draw(mask, shape, (size + round(fx * 16) / 16, size + round(fy * 16) / 16), radius, 1, antialias=False)
-        if len(_SILHOUETTE_CACHE) < 20000:
-            _SILHOUETTE_CACHE[key] = mask
-    full = int(mask.sum())
-    left, top = int(math.floor(centre[0])) - size, int(math.floor(centre[1])) - size
-    x0, y0 = max(0, -left), max(0, -top)
-    x1, y1 = min(mask.shape[1], width - left), min(mask.shape[0], height - top)
-    if x1 <= x0 or y1 <= y0:
-        return full, 0
-    return full, int(mask[y0:y1, x0:x1].sum())
+def _silhouette_pixels(shape: str, centre, radius: float) -> int:
+    """Pixels of the whole silhouette (also the part outside the frame), at the same 1/16-pixel offset."""
+    size = int(math.ceil(radius * 1.15)) + 2  # square corners reach 1.1 radius
+    fx = int(round(centre[0] * 16)) % 16
+    fy = int(round(centre[1] * 16)) % 16
+    key = (shape, round(radius, 3), fx, fy)
+    full = _SILHOUETTE_CACHE.get(key)
+    if full is None:
+        mask = np.zeros((2 * size + 1, 2 * size + 1), dtype=np.uint8)  # (2S+1, 2S+1)
+        _draw(mask, shape, (size + fx / 16, size + fy / 16), radius, 1, antialias=False)
+        full = int(mask.sum())
+        if len(_SILHOUETTE_CACHE) < 50000:
+            _SILHOUETTE_CACHE[key] = full
+    return full
 
 
 def render_video(spec: SceneSpec) -> tuple[np.ndarray, "GroundTruth"]:
