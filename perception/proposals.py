@@ -265,21 +265,40 @@ class BackgroundSubtractionProposer:
 
 @dataclass
 class MotionProposer:
-    """Pixels that change between consecutive frames by more than `threshold` (moving objects only)."""
+    """Moving objects by double differencing: pixels that differ both from the frame
+    `gap_frames` earlier and from the one `gap_frames` later (one side at the clip's ends).
+    A plain difference of neighbours marks where an object was *and* where it is, and misses
+    its inside when its colour is flat; the double difference keeps only where it is now, once
+    it moves more than its own size in `gap_frames`."""
 
     threshold: int = 25
+    gap_frames: int = 3
     min_area_fraction: float = 0.0005
     close_pixels: int = 3
 
+    def __post_init__(self):
+        if self.gap_frames < 1 or not 0 < self.threshold < 255:
+            raise ValueError(f"need gap_frames >= 1 and 0 < threshold < 255, got {self.gap_frames!r}, {self.threshold!r}")
+
     def propose(self, frames: np.ndarray) -> list[list[Detection]]:
         frames = check_frames(frames)
+        count = len(frames)
         height, width = frames.shape[1:3]
         min_area = max(4, int(self.min_area_fraction * height * width))
+        if count < 2:
+            return [[] for _ in range(count)]
         out = []
         for t, frame in enumerate(frames):
-            other = frames[t - 1] if t > 0 else frames[min(1, len(frames) - 1)]
-            difference = np.abs(frame.astype(np.int16) - other.astype(np.int16)).max(-1)  # (H, W)
-            out.append(_foreground_detections(frame, difference > self.threshold, min_area, self.close_pixels))
+            current = frame.astype(np.int16)
+            masks = []
+            for other in (t - self.gap_frames, t + self.gap_frames):
+                if 0 <= other < count:
+                    masks.append(np.abs(current - frames[other].astype(np.int16)).max(-1) > self.threshold)
+            if not masks:  # a clip shorter than the gap: compare with the farthest frame
+                other = count - 1 if t < count / 2 else 0
+                masks.append(np.abs(current - frames[other].astype(np.int16)).max(-1) > self.threshold)
+            moving = np.logical_and.reduce(masks)  # (H, W)
+            out.append(_foreground_detections(frame, moving, min_area, self.close_pixels))
         return out
 
 

@@ -55,6 +55,7 @@ class TrackerConfig:
     #                         object sizes of its prediction, growing with the time lost
     position_noise: float = 1 / 20  # Kalman noise, fractions of the box height (ByteTrack's values)
     velocity_noise: float = 1 / 160
+    initial_velocity_std: float = 0.5  # of the box height per step, for a new track
 
     def __post_init__(self):
         if not 0 <= self.low_score <= self.high_score <= 1:
@@ -128,7 +129,8 @@ class ByteTracker:
         measurement = _xyxy_to_cxcywh(detection.box)
         mean = np.concatenate([measurement, np.zeros(4)])
         h = max(measurement[3], 1.0)
-        p, v = 2 * self.config.position_noise * h, 10 * self.config.velocity_noise * h
+        # Velocity is unknown at birth: up to one object size per step (fast objects at low fps).
+        p, v = 2 * self.config.position_noise * h, self.config.initial_velocity_std * h
         covariance = np.diag(np.square([p, p, p, p, v, v, v, v]))
         return _Track(track_id=0, mean=mean, covariance=covariance, appearance=detection.appearance)
 
@@ -277,6 +279,7 @@ class ByteTracker:
             if config.min_hits <= 1:
                 track.track_id = self._next_id
                 self._next_id += 1
+                matched.append((track, detection))
             survivors.append(track)
         self.active = survivors
         self.step += 1

@@ -1,0 +1,133 @@
+import math
+
+import numpy as np
+import pytest
+
+from tests.conftest import shared_clip
+from tests.graph.scenes import Mover, render
+from videothought.perception.proposals import (
+    AutoProposer,
+    BackgroundSubtractionProposer,
+    ColourSegmentationProposer,
+    Detection,
+    HOGPeopleProposer,
+    MotionProposer,
+    Proposer,
+    box_iou,
+    non_max_suppression,
+    palette_scene_fraction,
+    sanitize_detections,
+)
+
+
+def scene():
+    movers = [Mover("red", "circle", (30, 40), (3, 0)), Mover("blue", "square", (120, 80), (-2, 0)),
+              Mover("yellow", "star", (80, 20), (0, 0), radius=10)]
+    return render(movers, 8)
+
+
+def best_iou(detections, box):
+    if not detections:
+        return 0.0
+    return float(box_iou(np.array([box]), np.array([d.box for d in detections])).max())
+
+
+def test_colour_segmentation_finds_each_object_with_its_attributes():
+    frames, truth = scene()
+    proposer = ColourSegmentationProposer()
+    assert isinstance(proposer, Proposer)
+    detections = proposer.propose(frames)
+    assert len(detections) == 8
+    for t, frame_detections in enumerate(detections):
+        assert len(frame_detections) == 3
+        for obs in (o for o in truth if o.frame_index == t):
+            match = max(frame_detections, key=lambda d: best_iou([d], obs.box))
+            assert best_iou([match], obs.box) > 0.8
+            assert match.attributes == obs.attributes
+            assert match.label == obs.label
+            assert 0.0 <= match.score <= 1.0
+
+
+def test_touching_objects_of_different_colours_stay_apart():
+    movers = [Mover("green", "square", (60, 60), (0, 0)), Mover("pink", "square", (78.8, 60), (0, 0))]
+    frames, truth = render(movers, 1)
+    detections = ColourSegmentationProposer().propose(frames)[0]
+    assert sorted(d.attributes["colour"] for d in detections) == ["green", "pink"]
+
+
+def test_background_subtraction_and_motion_find_a_moving_object_on_texture():
+    rng = np.random.default_rng(0)
+    texture = rng.integers(40, 120, size=(1, 120, 160, 1), dtype=np.uint8).repeat(3, axis=-1)
+    frames = np.repeat(texture, 12, axis=0)
+    for t in range(12):
+        frames[t, 40:70, 10 + 8 * t : 30 + 8 * t] = (200, 200, 60)
+    for proposer in (BackgroundSubtractionProposer(), MotionProposer()):
+        detections = proposer.propose(frames)
+        for t in (3, 5, 8):  # frames with a neighbour gap_frames away on both sides
+            assert best_iou(detections[t], (10 + 8 * t, 40, 30 + 8 * t, 70)) > 0.5, type(proposer).__name__
+
+
+def test_empty_scene_gives_no_detections():
+    frames = np.full((3, 48, 64, 3), 80, dtype=np.uint8)
+    for proposer in (ColourSegmentationProposer(), BackgroundSubtractionProposer(), MotionProposer(), AutoProposer()):
+        assert proposer.propose(frames) == [[], [], []]
+
+
+def test_bad_frames_are_rejected_clearly():
+    proposer = ColourSegmentationProposer()
+    with pytest.raises(ValueError, match="must be uint8"):
+        proposer.propose(np.zeros((2, 8, 8, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"\(T, H, W, 3\)"):
+        proposer.propose(np.zeros((2, 8, 8), dtype=np.uint8))
+    with pytest.raises(ValueError, match="unknown colour names"):
+        ColourSegmentationProposer(colours=("red", "mauve"))
+
+
+def test_sanitize_repairs_or_drops_bad_detections():
+    detections = [
+        Detection((10, 10, 20, 20), 0.9),
+        Detection((float("nan"), 0, 5, 5), 0.9),  # NaN box: dropped
+        Detection((0, 0, 5, 5), float("nan")),  # NaN score: dropped
+        Detection((-10, -5, 30, 200), 0.5),  # outside: clipped to the frame
+        Detection((70, 70, 90, 90), 0.5),  # wholly outside: dropped
+        Detection((5, 5, 5, 9), 0.5),  # zero width: dropped
+        Detection((30, 30, 20, 20), 1.7),  # corners swapped, score above 1: repaired
+    ]
+    clean = sanitize_detections(detections, width=64, height=48)
+    assert [d.box for d in clean] == [(10, 10, 20, 20), (0, 0, 30, 48), (20, 20, 30, 30)]
+    assert [d.score for d in clean] == [0.9, 0.5, 1.0]
+
+
+def test_non_max_suppression_keeps_the_best_of_overlapping_boxes():
+    kept = non_max_suppression([Detection((0, 0, 10, 10), 0.6), Detection((1, 1, 11, 11), 0.9),
+                                Detection((50, 50, 60, 60), 0.3)], 0.4)
+    assert [d.score for d in kept] == [0.9, 0.3]
+
+
+def test_auto_proposer_chooses_by_scene():
+    frames, _ = scene()
+    auto = AutoProposer()
+    auto.propose(frames)
+    assert auto.last_choice == "colour"
+    assert palette_scene_fraction(frames) > 0.97
+    from videothought.perception.video import VideoReader
+
+    with VideoReader(shared_clip("vtest.avi"), max_side=320) as reader:
+        real = reader.get_frames(np.arange(0, 40, 4)).frames
+    assert palette_scene_fraction(real) < 0.9
+    detections = auto.propose(real)
+    assert auto.last_choice == "background"
+    assert sum(len(d) for d in detections) > 0
+
+
+def test_hog_finds_pedestrians_in_vtest():
+    from videothought.perception.video import VideoReader
+
+    with VideoReader(shared_clip("vtest.avi")) as reader:
+        frame = reader.get_frames([100]).frames
+    detections = HOGPeopleProposer(min_person_height=96).propose(frame)[0]
+    assert len(detections) >= 1
+    for d in detections:
+        width, height = d.box[2] - d.box[0], d.box[3] - d.box[1]
+        assert height > width  # people are taller than wide
+        assert d.label == "person" and 0 < d.score < 1 and not math.isnan(d.score)
