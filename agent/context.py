@@ -28,14 +28,16 @@ class VoTSettings:
     num_frames: int = 64  # frames handed to the tracker: a 5 s world clip at 12 fps is tracked frame by frame
     max_frames_per_second: float = 12.0  # collisions last a frame or two: sparser sampling misses them
     max_side: int = 320  # frames are decoded at this size: proposals do not need more on the world's clips
-    max_new_tokens: int = 48  # LLM generations stay short: ~1.5 s each at 33 tok/s
-    context_tokens: int = 220  # budget of the verbalised partial STSG: SmolLM2 loses the thread on long prompts
+    max_new_tokens: int = 40  # the analysis stays short: ~1.2 s at 33 tok/s
+    context_tokens: int = 140  # budget of the verbalised partial STSG: SmolLM2 loses the thread on long prompts,
+    # and every candidate's scoring pass pays for it
     parse_retries: int = 1  # extra LLM calls when an answer does not parse, before falling back to code
     rate_candidates: bool = True  # the VoT 1-10 rationality rating of the leading candidate (one generation)
     cognition_check: bool = True  # verify asks the LLM whether the answer fits the action analysis
     evidence_weight: float = 1.0  # weight of the STSG evidence-consistency score in the ranking
     loglik_weight: float = 0.5  # weight of the LLM's per-token log-likelihood (softmaxed over candidates)
-    rating_weight: float = 0.1  # weight of the rationality rating (0..1) of the leading candidate
+    rating_weight: float = 0.25  # weight of the rationality rating (-1..1) of the leader; it is only asked
+    # for when the leader's margin is under 2x this (when it can change the ranking)
     segments_per_question: int = 3  # long videos: how many indexed segments a question looks at
     num_proposals: int = 4  # open-ended questions: candidate answers proposed before ranking
 
@@ -146,4 +148,12 @@ def default_context(**overrides) -> VoTContext:
         overrides["lm"] = load_language_model()
     if "encoder" not in overrides:
         overrides["encoder"] = load_default_encoder_or_none()
+    if "proposer" not in overrides:
+        # built once per context: the default proposer costs ~1 s to set up (colour tables)
+        try:
+            from videothought.perception.proposals import default_proposer
+        except ImportError:
+            logger.info("no videothought.perception.proposals; the track node needs a proposer or an stsg_builder")
+        else:
+            overrides["proposer"] = default_proposer()
     return VoTContext(settings=settings, **overrides)

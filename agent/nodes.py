@@ -356,7 +356,14 @@ def rank_answers(state: dict, runtime) -> dict:
             record.outputs = {"answer": "", "answer_index": -1}
             return {"answer": "", "answer_index": -1, "candidate_scores": [], "trace": [record.to_dict()]}
         prompt = prompts.answer_context(question, evidence, analysis, state.get("history"))
-        logliks = llm_score(context.lm, prompt, [" " + c for c in candidates], record)
+        prompt_key = hashlib.sha256(json.dumps([prompt, candidates]).encode()).hexdigest()[:16]
+        previous = state.get("candidate_scores") or []
+        if previous and all(row.get("prompt_key") == prompt_key for row in previous) and len(previous) == len(candidates):
+            # a retry after a refuted claim: same prompt, same candidates, so the same log-likelihoods
+            logliks = [row["loglik"] for row in previous] if previous[0]["loglik"] is not None else None
+            record.outputs["reused_scores"] = True
+        else:
+            logliks = llm_score(context.lm, prompt, [" " + c for c in candidates], record)
         if logliks is None:
             per_token = [0.0] * len(candidates)
         else:
@@ -366,11 +373,15 @@ def rank_answers(state: dict, runtime) -> dict:
         for index, (candidate, log_prob) in enumerate(zip(candidates, log_probs)):
             claims = check_claims(candidate, question, state.get("stsg"), target_ids)
             score = settings.evidence_weight * claims["score"] + settings.loglik_weight * log_prob
-            rows.append({"index": index, "text": candidate, "loglik": None if logliks is None else round(logliks[index], 4),
-                         "evidence": claims["score"], "rating": None, "rationale": "", "score": score})
+            rows.append({"index": index, "text": candidate, "loglik": None if logliks is None else logliks[index],
+                         "evidence": claims["score"], "rating": None, "rationale": "", "score": score,
+                         "prompt_key": prompt_key})
         allowed = [row for row in rows if row["index"] not in excluded] or rows
         leader = max(allowed, key=lambda row: row["score"])
-        if settings.rate_candidates:
+        runner_up = max((row["score"] for row in allowed if row is not leader), default=-math.inf)
+        # The rating costs a generation: asked only when the leader's margin is within what a
+        # rating can move (rating_weight), i.e. when it can change the ranking.
+        if settings.rate_candidates and leader["score"] - runner_up <= 2 * settings.rating_weight:
             def parse_rating(text: str):
                 from videothought.agent.parsing import ParseError, extract_rating
 
@@ -389,14 +400,15 @@ def rank_answers(state: dict, runtime) -> dict:
                 record.errors.append("no rating parsed; ranking without it")
             else:
                 leader["rating"], leader["rationale"] = rated
+                record.outputs["rating"] = {"index": leader["index"], "rating": rated[0], "rationale": rated[1]}
                 leader["score"] += settings.rating_weight * (rated[0] - 5.5) / 4.5  # 1..10 -> -1..1
                 leader = max(allowed, key=lambda row: row["score"])
         for row in rows:
             row["score"] = round(row["score"], 4)
         answer_index = leader["index"]
         ranked = sorted(rows, key=lambda row: -row["score"])
-        record.outputs = {"answer": leader["text"], "answer_index": answer_index,
-                          "ranking": [(row["index"], row["score"]) for row in ranked]}
+        record.outputs.update({"answer": leader["text"], "answer_index": answer_index,
+                               "ranking": [(row["index"], row["score"]) for row in ranked]})
     return {"candidate_scores": rows, "answer": leader["text"], "answer_index": answer_index,
             "trace": [record.to_dict()]}
 
@@ -417,7 +429,10 @@ def verify(state: dict, runtime, *, max_retries: int = 2) -> dict:
         perception = check_claims(answer, state["question"], state.get("stsg"), target_ids)
         perception["passed"] = not perception["contradicted"]
         cognition: dict = {"checked": False}
-        if context.settings.cognition_check and state.get("action_analysis") and answer:
+        # The LLM's verdict is only consulted where the STSG has nothing to say about the answer:
+        # no claim of it could be checked (supported or refuted) in code.
+        neutral = not perception["supported"] and not perception["contradicted"]
+        if context.settings.cognition_check and state.get("action_analysis") and answer and neutral:
             def parse_yes_no(text: str):
                 match = re.search(r"\b(yes|no)\b", text.lower())
                 return match.group(1) if match else None

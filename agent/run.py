@@ -126,9 +126,12 @@ def run_question(
     ablate: Sequence[str] = (),
     graph=None,
     on_step=None,
+    checkpointer=None,
+    history: Sequence[dict] | None = None,
 ) -> RunResult:
-    """Answer one question. With `db_path`, the run is checkpointed and an unfinished run on the
-    same thread is resumed instead of started again; a finished one is returned as it is."""
+    """Answer one question. With `db_path` (or any LangGraph `checkpointer`), the run is
+    checkpointed and an unfinished run on the same thread is resumed instead of started again;
+    a finished one is returned as it is. `history`: earlier turns of a chat on this thread."""
     from langgraph.checkpoint.memory import InMemorySaver
 
     from videothought.agent.context import default_context
@@ -138,7 +141,11 @@ def run_question(
     thread_id = thread_id or default_thread_id(video_path, question, choices)
     context = context if context is not None else default_context()
     graph = graph if graph is not None else build_vot_graph(max_retries=max_retries, ablate=tuple(ablate))
-    with (sqlite_checkpointer(db_path) if db_path else contextlib.nullcontext(InMemorySaver())) as saver:
+    if checkpointer is not None:
+        saver_scope = contextlib.nullcontext(checkpointer)
+    else:
+        saver_scope = sqlite_checkpointer(db_path) if db_path else contextlib.nullcontext(InMemorySaver())
+    with saver_scope as saver:
         app = graph.compile(checkpointer=saver)
         config = {"configurable": {"thread_id": thread_id}}
         snapshot = app.get_state(config)
@@ -147,14 +154,14 @@ def run_question(
         if snapshot.values and same_question and snapshot.next:
             logger.info("resuming thread %s before %s", thread_id, list(snapshot.next))
             return run_graph(app, None, thread_id=thread_id, context=context, trace_path=trace_path, on_step=on_step)
-        if snapshot.values and same_question and not snapshot.next:
+        if snapshot.values and same_question and not snapshot.next and history is None:
             values = snapshot.values
             trace = values.get("trace", [])[values.get("turn_start", 0):]
             return RunResult(thread_id=thread_id, answer=values.get("answer", ""),
                              answer_index=int(values.get("answer_index", -1)), trace=trace,
                              verification=values.get("verification", {}), state=dict(values))
         graph_input = question_input(question, video_path, choices, question_type,
-                                     turn_start=len(snapshot.values.get("trace", [])))
+                                     turn_start=len(snapshot.values.get("trace", [])), history=list(history or []))
         return run_graph(app, graph_input, thread_id=thread_id, context=context, trace_path=trace_path, on_step=on_step)
 
 

@@ -49,7 +49,9 @@ def test_multiple_choice_run_grounds_targets_and_answers(video):
     assert nodes_of(result.trace) == [(n, 0) for n in ("identify_targets", "track", "analyze_actions", "rank_answers", "verify")]
     assert result.state["targets"][0] == {"phrase": "red circle", "track_ids": [1], "score": 1.0, "source": "code"}
     assert result.verification["passed"] and result.verification["perception"]["supported"]
-    assert result.llm_calls == 5  # identify, analyze, score, rate, cognition
+    # identify, analyze, one batched score; no rating (a clear margin) and no cognition check (the
+    # STSG supports the answer's claims)
+    assert result.llm_calls == 3
     assert ctx.stsg_builder.calls == 1
     assert sorted(result.state["frame_indices"]) == result.state["frame_indices"] and len(result.state["frame_indices"]) == 30
 
@@ -73,8 +75,33 @@ def test_garbage_llm_output_is_retried_bounded_recorded_and_never_crashes(video)
     assert by_node["analyze_actions"]["llm_calls"] == 2
     assert any("no readable analysis" in e for e in by_node["analyze_actions"]["errors"])
     assert "red circle" in result.state["action_analysis"]  # fell back to the verbalised events
-    assert any("no rating parsed" in e for e in by_node["rank_answers"]["errors"])
-    assert any("cognition verdict unparsable" in e for e in by_node["verify"]["errors"])
+
+
+def test_rating_and_cognition_run_where_the_stsg_cannot_decide(video):
+    ctx = context(replies=["nice", "Shapes move around.", "9/10 - it is", "no", "Shapes move around again.", "no"])
+    result = run_question("Is this a nice video?", video_path=video, choices=["yes", "no"], context=ctx, max_retries=1)
+    by_node = [(r["node"], r["attempt"], r["llm_calls"]) for r in result.trace]
+    assert by_node == [("identify_targets", 0, 1), ("track", 0, 0), ("analyze_actions", 0, 1), ("rank_answers", 0, 2),
+                       ("verify", 0, 1), ("analyze_actions", 1, 1), ("rank_answers", 1, 1), ("verify", 1, 1)]
+    # the retry re-analyses (the cognition check failed), then ranks the one answer left: no rating
+    first_rank = [r for r in result.trace if r["node"] == "rank_answers"][0]
+    assert first_rank["outputs"]["rating"] == {"index": first_rank["outputs"]["answer_index"], "rating": 9, "rationale": "it is"}
+    assert first_rank["outputs"]["answer_index"] != result.answer_index  # the cognition "no" excluded it
+    assert result.verification["cognition"] == {"checked": True, "verdict": "no"}
+    assert not result.verification["passed"] and result.state["retries"] == 1
+
+
+def test_garbage_rating_and_verdict_are_recorded():
+    from langgraph.runtime import Runtime
+
+    ctx = context(replies=["}}{{ ###"])
+    state = {"question": "Is this a nice video?", "choices": ["yes", "no"], "partial_stsg": "Shapes move.",
+             "action_analysis": "Shapes move."}
+    ranked = nodes.rank_answers(state, Runtime(context=ctx))
+    assert any("no rating parsed" in e for e in ranked["trace"][0]["errors"])
+    verified = nodes.verify({**state, **ranked}, Runtime(context=ctx))
+    assert any("cognition verdict unparsable" in e for e in verified["trace"][0]["errors"])
+    assert verified["verification"]["cognition"] == {"checked": False, "verdict": None}
 
 
 class BrokenModel(FakeLanguageModel):
