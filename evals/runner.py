@@ -373,7 +373,9 @@ def _forget_thread(checkpointer, thread_id: str) -> None:
 
 
 def make_record(position: int, sample: Sample, state: dict, *, status: str, error: str | None, wall_seconds: float,
-                shard: tuple[int, int], how: str) -> dict:
+                shard: tuple[int, int], how: str, cpu_seconds: float = 0.0) -> dict:
+    """One question's JSONL record. wall_seconds and cpu_seconds (this process's CPU time, which a busy
+    shared machine inflates less than wall time) are the runner's own timing; reports use the trace's."""
     sample_dict = sample.to_dict()
     truth = _load_truth(sample.stsg_path) if sample.stsg_path else None
     try:
@@ -399,6 +401,7 @@ def make_record(position: int, sample: Sample, state: dict, *, status: str, erro
         "trace": list(state.get("trace") or []),
         "metrics": metrics,
         "wall_seconds": round(wall_seconds, 4),
+        "cpu_seconds": round(cpu_seconds, 4),
         "shard": f"{shard[0]}/{shard[1]}",
         "resumed": how,
     }
@@ -454,7 +457,7 @@ def run_task(task: Task, run_dir: str | os.PathLike, options: RunOptions | None 
                 for position, sample in todo:
                     thread_id = f"{task.name}:{sample.key}"
                     config = {"configurable": {"thread_id": thread_id}, "recursion_limit": options.recursion_limit}
-                    question_started = time.perf_counter()
+                    question_started, cpu_started = time.perf_counter(), time.process_time()
                     status, error, how = "ok", None, "fresh"
                     try:
                         state, how = invoke_resumable(graph, sample.graph_input(), config, context)
@@ -466,6 +469,7 @@ def run_task(task: Task, run_dir: str | os.PathLike, options: RunOptions | None 
                     record = make_record(
                         position, sample, state, status=status, error=error, shard=(index, count), how=how,
                         wall_seconds=time.perf_counter() - question_started,
+                        cpu_seconds=time.process_time() - cpu_started,
                     )
                     log.append(record)
                     _forget_thread(checkpointer, thread_id)
