@@ -1,0 +1,111 @@
+"""The protocol's shared pieces: the fake, the loader, message checks, adapter scopes."""
+
+from __future__ import annotations
+
+import pytest
+
+from videothought.agent.llm import (
+    FakeLanguageModel,
+    Generation,
+    InvalidMessagesError,
+    LanguageModel,
+    LanguageModelError,
+    ModelNotFoundError,
+    adapter_scope,
+    load_language_model,
+    render_chatml,
+    truncate_at_stop,
+    validate_messages,
+)
+
+USER = [{"role": "user", "content": "What is the man holding?"}]
+
+
+def test_fake_replies_in_order_then_repeats_the_last():
+    lm = FakeLanguageModel(replies=["a cup", "a phone"])
+    assert isinstance(lm, LanguageModel)
+    assert [lm.generate(USER).text for _ in range(3)] == ["a cup", "a phone", "a phone"]
+    assert [c["kind"] for c in lm.calls] == ["generate"] * 3
+
+
+def test_fake_reply_callable_stop_and_token_limit():
+    lm = FakeLanguageModel(replies=lambda messages: f"You asked: {messages[-1]['content']}")
+    generation = lm.generate(USER, max_new_tokens=3)
+    assert isinstance(generation, Generation)
+    assert generation.text == "You asked:" and generation.completion_tokens == 3
+    assert lm.generate(USER, stop=["man"]).text == "You asked: What is the "
+    assert generation.to_dict()["prompt_tokens"] == lm.count_tokens(render_chatml(USER))
+
+
+def test_fake_scores_are_deterministic_and_overridable():
+    lm = FakeLanguageModel(scores={"forced": -0.5})
+    first = lm.score(USER, ["the man holds a cup", "zebra", "forced"])
+    assert first == lm.score(USER, ["the man holds a cup", "zebra", "forced"])
+    # "the", "man" occur in the prompt (-1 each); "holds", "a", "cup" do not (-5 each).
+    assert first == [-17.0, -5.0, -0.5]
+    assert lm.score(USER, []) == []
+
+
+def test_load_language_model_specs(tmp_path, monkeypatch):
+    assert isinstance(load_language_model("fake", replies=["x"]), FakeLanguageModel)
+    monkeypatch.setenv("VIDEOTHOUGHT_LLM", "fake")
+    assert isinstance(load_language_model(), FakeLanguageModel)
+    from videothought.agent.llm_http import HTTPLanguageModel
+
+    client = load_language_model("http://127.0.0.1:9/v1", model="m", timeout_seconds=1)
+    assert isinstance(client, HTTPLanguageModel) and client.name == "http:m"  # no connection until used
+    with pytest.raises(ModelNotFoundError, match="not 'embedded', 'fake', an http"):
+        load_language_model(str(tmp_path / "missing"))
+    with pytest.raises(ModelNotFoundError, match="no config.json"):
+        load_language_model(str(tmp_path))
+    (tmp_path / "config.json").write_text('{"model_type": "llama"}')
+    with pytest.raises(ModelNotFoundError, match="no .safetensors"):
+        load_language_model(str(tmp_path))
+    (tmp_path / "pytorch_model.bin").write_bytes(b"never unpickled")
+    with pytest.raises(ModelNotFoundError, match="pickle checkpoints are not loaded"):
+        load_language_model(str(tmp_path))
+
+
+def test_loading_the_embedded_model_reuses_the_cache(smollm):
+    import time
+
+    started = time.perf_counter()
+    again = load_language_model("embedded")
+    assert again.name == "smollm2-135m-instruct"
+    assert time.perf_counter() - started < 20  # the GGUF dequantisation alone takes ~25 s
+    assert again.score("The sky is", [" blue"]) == pytest.approx(smollm.score("The sky is", [" blue"]), abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "messages, match",
+    [
+        ("hello", "got str"),
+        ([], "empty"),
+        ([("user", "hi")], "tuple, not a dict"),
+        ([{"role": "narrator", "content": "hi"}], "role 'narrator'"),
+        ([{"role": "user"}], "content of type NoneType"),
+        ([{"role": "user", "content": ["image"]}], "content of type list"),
+    ],
+)
+def test_validate_messages(messages, match):
+    with pytest.raises(InvalidMessagesError, match=match):
+        validate_messages(messages)
+
+
+def test_truncate_at_stop_takes_the_earliest():
+    assert truncate_at_stop("abc. def\nghi", ["\n", "."]) == ("abc", True)
+    assert truncate_at_stop("abc", ["x"]) == ("abc", False)
+    assert truncate_at_stop("abc", None) == ("abc", False)
+
+
+def test_adapter_scope_on_a_fake_with_adapters():
+    lm = FakeLanguageModel(adapter_names=("rank_answers",))
+    with adapter_scope(lm, "rank_answers") as active:
+        assert active and lm.active_adapter == "rank_answers"
+        lm.generate(USER)
+    with adapter_scope(lm, "verify") as active:
+        assert not active and lm.active_adapter is None
+        lm.generate(USER)
+    assert [c["adapter"] for c in lm.calls] == ["rank_answers", None]
+    with pytest.raises(LanguageModelError, match="no adapter named 'x'"):
+        lm.use_adapter("x")
