@@ -15,7 +15,7 @@ oracle.py for the answerers that check them.
 """
 
 from .config import COLOUR_NAMES, OBJECT_COLOURS, SHAPES, SIZES, WorldParams
-from .dataset import GENERATOR_VERSION, WorldFormatError, WorldVideo, generate_world, load_world
+from .dataset import GENERATOR_VERSION, WorldFormatError, WorldVideo, generate_world, iter_world, load_world
 from .questions import Question
 from .render import SceneRenderer, render_video
 from .simulate import SceneSpec, sample_spec, simulate
@@ -23,6 +23,6 @@ from .truth import GroundTruth
 
 __all__ = [
     "COLOUR_NAMES", "OBJECT_COLOURS", "SHAPES", "SIZES", "WorldParams", "GENERATOR_VERSION", "WorldFormatError",
-    "WorldVideo", "generate_world", "load_world", "Question", "SceneRenderer", "render_video", "SceneSpec",
+    "WorldVideo", "generate_world", "iter_world", "load_world", "Question", "SceneRenderer", "render_video", "SceneSpec",
     "sample_spec", "simulate", "GroundTruth",
 ]

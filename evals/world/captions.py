@@ -66,7 +66,7 @@ def write_captions(truth, rng, *, video_id: str, segment_frames: int, frame_offs
         if obs.track_id in wanted and obs.visible:
             in_view.setdefault(obs.frame_index, set()).add(obs.track_id)
     background = _BACKGROUNDS[spec.background.kind]
-    if any(spec.background.velocity):
+    if any(spec.background.velocity) and spec.background.kind != "plain":
         background = "moving " + background
     records = []
     for start in range(frame_offset, frame_offset + num_frames, segment_frames):
@@ -85,7 +85,7 @@ def write_captions(truth, rng, *, video_id: str, segment_frames: int, frame_offs
 
 
 def _opener(names: list[str], background: str, rng) -> str:
-    objects = _join([f"a {n}" for n in names])
+    objects = _join([f"{'an' if n[0] in 'aeiou' else 'a'} {n}" for n in names])
     template = _SCENE_OPENERS[int(rng.integers(len(_SCENE_OPENERS)))]
     text = template.format(objects=objects, objects_cap=objects[0].upper() + objects[1:],
                            are="is" if len(names) == 1 else "are", move="moves" if len(names) == 1 else "move",

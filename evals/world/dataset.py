@@ -90,6 +90,20 @@ def generate_video(seed: int, index: int, params: WorldParams):
     return spec, frames, truth, questions, captions
 
 
+def iter_world(num_videos: int, seed: int, *, start_index: int = 0, **params):
+    """Scenes rendered in memory, no files: yields (spec, frames (T, H, W, 3) uint8, truth, captions).
+
+    The same videos `generate_world` writes for this seed (same ids, frames and truth), for
+    training on frames, regions (`truth.regions(frame_index)`) and captions without an mp4 round trip.
+    """
+    world_params = WorldParams(**params)
+    if world_params.long:
+        raise ValueError("iter_world renders short videos; long videos stream to disk with generate_world")
+    for index in range(start_index, start_index + num_videos):
+        spec, frames, truth, _, captions = generate_video(seed, index, world_params)
+        yield spec, frames, truth, captions
+
+
 def generate_world(out_dir: str | os.PathLike, num_videos: int, seed: int, *, progress: bool = False,
                    **params) -> Path:
     """Write `num_videos` videos with their truth, questions and captions under `out_dir`.
