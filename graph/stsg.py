@@ -96,31 +96,33 @@ class STSG:
         """
         observations = list(observations)
         graph = nx.MultiDiGraph()
-        nodes = []
-        seen = set()
+        node_ids = []
         for obs in observations:
             if not isinstance(obs, Observation):
                 raise TypeError(f"from_observations takes Observation objects, got {type(obs).__name__}")
-            if obs.node_id in seen:
-                raise STSGFormatError(f"two observations of track {obs.track_id} in frame {obs.frame_index}")
-            seen.add(obs.node_id)
-            nodes.append((obs.node_id, obs.to_dict()))
-        graph.add_nodes_from(nodes)
+            node_ids.append(observation_id(obs.track_id, obs.frame_index))
+        if len(set(node_ids)) != len(node_ids):
+            seen = set()
+            for obs, node in zip(observations, node_ids):
+                if node in seen:
+                    raise STSGFormatError(f"two observations of track {obs.track_id} in frame {obs.frame_index}")
+                seen.add(node)
+        graph.add_nodes_from(zip(node_ids, (obs.to_dict() for obs in observations)))
 
-        by_track: dict[int, list[Observation]] = defaultdict(list)
-        by_frame: dict[int, list[Observation]] = defaultdict(list)
-        for obs in observations:
-            by_track[obs.track_id].append(obs)
+        by_track: dict[int, list[int]] = defaultdict(list)  # track id -> positions in `observations`
+        by_frame: dict[int, list[int]] = defaultdict(list)  # frame -> positions of visible observations
+        for position, obs in enumerate(observations):
+            by_track[obs.track_id].append(position)
             if obs.visible:
-                by_frame[obs.frame_index].append(obs)
+                by_frame[obs.frame_index].append(position)
         edges = []
-        for track_obs in by_track.values():
-            track_obs.sort(key=lambda o: o.frame_index)
-            for a, b in zip(track_obs, track_obs[1:]):
-                edges.append((a.node_id, b.node_id, TEMPORAL_KEY,
-                              {"kind": "temporal", "gap_frames": b.frame_index - a.frame_index}))
-        edges += _spatial_edges(by_frame, relation_config)
-        graph.add_edges_from(edges)
+        for positions in by_track.values():
+            positions.sort(key=lambda p: observations[p].frame_index)
+            for a, b in zip(positions, positions[1:]):
+                gap = observations[b].frame_index - observations[a].frame_index
+                edges.append((node_ids[a], node_ids[b], TEMPORAL_KEY, {"kind": "temporal", "gap_frames": gap}))
+        _add_keyed_edges(graph, edges)
+        _add_spatial_edges(graph, observations, node_ids, by_frame, relation_config)
         return cls(graph, tracks=tracks, events=events, video=video)
 
     # ---- the document ------------------------------------------------------------------
@@ -525,44 +527,60 @@ def _derive_track_info(stsg: STSG) -> dict[int, dict]:
 _PAIR_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _spatial_edges(by_frame: dict[int, list[Observation]], config: rel.RelationConfig) -> list[tuple]:
+def _add_spatial_edges(graph, observations, node_ids, by_frame: dict[int, list[int]],
+                       config: rel.RelationConfig) -> None:
     """Spatial edges for every frame, with the relation maths vectorised over all pairs of all frames."""
-    node_ids, tracks, boxes, first, second = [], [], [], [], []
-    offset = 0
-    for frame_obs in by_frame.values():
-        n = len(frame_obs)
-        if n >= 2:
-            if n not in _PAIR_CACHE:
-                _PAIR_CACHE[n] = np.triu_indices(n, k=1)
-            i, j = _PAIR_CACHE[n]
-            first.append(i + offset)
-            second.append(j + offset)
-        for obs in frame_obs:
-            node_ids.append(obs.node_id)
-            tracks.append(obs.track_id)
-            boxes.append(obs.box)
-        offset += n
+    first, second = [], []
+    for positions in by_frame.values():
+        n = len(positions)
+        if n < 2:
+            continue
+        if n not in _PAIR_CACHE:
+            _PAIR_CACHE[n] = np.triu_indices(n, k=1)
+        i, j = _PAIR_CACHE[n]
+        chosen = np.asarray(positions)
+        first.append(chosen[i])
+        second.append(chosen[j])
     if not first:
-        return []
-    first_index = np.concatenate(first)
+        return
+    first_index = np.concatenate(first)  # (P,) positions in `observations`
     second_index = np.concatenate(second)
-    boxes_array = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)  # (M, 4)
-    track_array = np.asarray(tracks)
-    directional, contact = rel.relation_codes(
-        boxes_array[first_index], boxes_array[second_index],
-        track_array[first_index], track_array[second_index], config,
-    )
-    edges = []
-    attrs = {name: {"kind": "spatial", "relation": name} for name in SPATIAL_RELATIONS}
+    boxes = np.array([o.box for o in observations], dtype=np.float64).reshape(-1, 4)  # (M, 4)
+    tracks = np.array([o.track_id for o in observations])  # (M,)
+    directional, contact = rel.relation_codes(boxes[first_index], boxes[second_index],
+                                              tracks[first_index], tracks[second_index], config)
+    ids = np.array(node_ids, dtype=object)  # (M,)
+    succ, pred = graph._succ, graph._pred
     for codes, table in ((directional, "directional"), (contact, "contact")):
-        nonzero = np.flatnonzero(codes)
-        for k, code in zip(nonzero.tolist(), codes[nonzero].tolist()):
-            a, b = node_ids[first_index[k]], node_ids[second_index[k]]
+        for code in np.unique(codes[codes != 0]).tolist():
             name = rel.decode(code, table)
+            chosen = np.flatnonzero(codes == code)
+            sources, targets = ids[first_index[chosen]], ids[second_index[chosen]]
             if code < 0:
-                a, b = b, a
-            edges.append((a, b, name, dict(attrs[name])))
-    return edges
+                sources, targets = targets, sources
+            # Same as _add_keyed_edges, inlined: this loop runs once per spatial fact.
+            for u, v in zip(sources.tolist(), targets.tolist()):
+                keydict = succ[u].get(v)
+                if keydict is None:
+                    keydict = succ[u][v] = {}
+                    pred[v][u] = keydict
+                keydict[name] = {"kind": "spatial", "relation": name}
+
+
+def _add_keyed_edges(graph: nx.MultiDiGraph, edges: list[tuple[str, str, str, dict]]) -> None:
+    """graph.add_edges_from for (u, v, key, data) edges between existing nodes, with distinct
+    (u, v, key): written straight into the adjacency networkx documents for multigraphs
+    (G.adj[u][v] is a dict key -> edge data; a MultiDiGraph's successor and predecessor maps
+    share that dict). add_edges_from spends ~7 us an edge on key bookkeeping we do not need:
+    12 of 15 seconds when building a 10,000-frame x 10-object graph. Tests check that both
+    ways build equal graphs."""
+    succ, pred = graph._succ, graph._pred
+    for u, v, key, data in edges:
+        keydict = succ[u].get(v)
+        if keydict is None:
+            keydict = succ[u][v] = {}
+            pred[v][u] = keydict
+        keydict[key] = data
 
 
 def _graph_from_node_link(data: Any) -> nx.MultiDiGraph:

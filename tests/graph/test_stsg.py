@@ -240,3 +240,21 @@ def test_partial_expression():
         two_tracks() + [Observation(3, 30, 3.0, (0, 0, 5, 5))], video=VIDEO).partial_expression([3], 0, 5)
     with pytest.raises(KeyError, match="no track"):
         stsg.partial_expression([7])
+
+
+def test_fast_edge_insertion_builds_the_same_graph_as_networkx():
+    from videothought.graph.stsg import _add_keyed_edges
+
+    observations = two_tracks(6) + [Observation(3, f, f / 10, (60, 30, 90, 70)) for f in range(6)]
+    stsg = STSG.from_observations(observations, video=VIDEO)
+    reference = nx.MultiDiGraph()
+    reference.add_nodes_from(stsg.graph.nodes(data=True))
+    reference.add_edges_from((u, v, k, dict(d)) for u, v, k, d in stsg.graph.edges(keys=True, data=True))
+    assert nx.utils.edges_equal(stsg.graph.edges(keys=True, data=True), reference.edges(keys=True, data=True))
+    assert sorted(stsg.graph.in_edges("o:3:2", keys=True)) == sorted(reference.in_edges("o:3:2", keys=True))
+    assert nx.node_link_data(stsg.graph, edges="links") == nx.node_link_data(reference, edges="links")
+    rebuilt = nx.MultiDiGraph()
+    rebuilt.add_nodes_from(["a", "b"])
+    _add_keyed_edges(rebuilt, [("a", "b", "near", {"kind": "spatial"}), ("a", "b", "left_of", {"kind": "spatial"})])
+    assert rebuilt.number_of_edges("a", "b") == 2 and rebuilt.has_edge("a", "b", key="left_of")
+    assert list(rebuilt.predecessors("b")) == ["a"]
