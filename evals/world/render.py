@@ -7,12 +7,14 @@ owns each pixel, no anti-aliasing) gives per-object visibility:
 
     in_frame_pixels   pixels of the object's full silhouette inside the frame
     visible_pixels    of those, pixels no other object covers
-    visible           visible_pixels >= 50% of in_frame_pixels, >= MIN_VISIBLE_PIXELS,
-                      and more of its box belongs to it than to any other object
-                      (so its colour dominates inside its box)
+    visible           visible_pixels >= 50% of in_frame_pixels, >= MIN_VISIBLE_PIXELS, a box at
+                      least MIN_VISIBLE_SIDE on each side, and OWN_SHARE_MARGIN times more of
+                      its box belongs to it than to any other object (so its colour dominates
+                      inside its box, also after h264)
 
-Boxes are the silhouette's extent clipped to the frame, in pixels, as drawn
-(camera shake included). Observations exist only while some pixel is in frame.
+Boxes are the silhouette's extent clipped to the frame, in continuous pixel
+coordinates (pixel column i covers [i, i + 1); the frame is [0, width] x [0, height]),
+as drawn (camera shake included). Observations exist only while some pixel is in frame.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from .config import OBJECT_COLOURS
 from .simulate import SceneSpec, Trajectories, simulate
 
 MIN_VISIBLE_PIXELS = 30  # below this a sliver at the border or behind something is not "visible"
+MIN_VISIBLE_SIDE = 4.0  # a box thinner than this (pixels) is a sliver: h264's 2x2 chroma smears its colour
+OWN_SHARE_MARGIN = 1.25  # visible only if its pixels outnumber any other object's in its box by this factor
 SUBPIXEL_BITS = 4  # cv2 drawing precision: 1/16 pixel
 
 
@@ -165,7 +169,7 @@ class SceneRenderer:
             obj = spec.objects[i]
             centre = (traj.positions[frame_index, i, 0] + shake[0], traj.positions[frame_index, i, 1] + shake[1])
             x1, y1, x2, y2 = shape_extent(obj.shape, centre, obj.radius)
-            if x2 < 0 or y2 < 0 or x1 > width - 1 or y1 > height - 1:
+            if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
                 continue
             _draw(frame, obj.shape, centre, obj.radius, self.colours[i], antialias=True)
             _draw(owner, obj.shape, centre, obj.radius, int(i), antialias=False)
@@ -182,7 +186,7 @@ class SceneRenderer:
             in_frame_pixels = int(mask.sum())
             if in_frame_pixels == 0:
                 continue
-            fully_inside = x1 >= 0 and y1 >= 0 and x2 <= width - 1 and y2 <= height - 1
+            fully_inside = x1 >= 0 and y1 >= 0 and x2 <= width and y2 <= height
             if fully_inside:
                 in_frame_fraction = 1.0
             else:
@@ -192,10 +196,11 @@ class SceneRenderer:
                 rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
                 x1, x2 = max(x1, float(left + cols[0])), min(x2, float(left + cols[-1] + 1))
                 y1, y2 = max(y1, float(top + rows[0])), min(y2, float(top + rows[-1] + 1))
+            # Continuous pixel coordinates: pixel column i covers [i, i + 1), the frame [0, width].
             bx1, by1 = max(0.0, x1), max(0.0, y1)
-            bx2, by2 = min(float(width - 1), x2), min(float(height - 1), y2)
+            bx2, by2 = min(float(width), x2), min(float(height), y2)
             visible_pixels = int(np.count_nonzero(owner[top:bottom, left:right] == i))
-            box_region = owner[int(math.floor(by1)):int(math.ceil(by2)) + 1, int(math.floor(bx1)):int(math.ceil(bx2)) + 1]
+            box_region = owner[int(math.floor(by1)):int(math.ceil(by2)), int(math.floor(bx1)):int(math.ceil(bx2))]
             others = np.bincount(box_region.ravel() + 1, minlength=len(spec.objects) + 1)[1:]  # per object index
             others[i] = 0
             covering = (owner[top:bottom, left:right][mask.astype(bool)])  # who owns the silhouette's pixels
@@ -204,7 +209,8 @@ class SceneRenderer:
             occluder = int(np.argmax(covering)) if covering.max() > 0 else None
             covered = in_frame_pixels - visible_pixels
             visible = (visible_pixels >= 0.5 * in_frame_pixels and visible_pixels >= MIN_VISIBLE_PIXELS
-                       and visible_pixels > others.max())
+                       and min(bx2 - bx1, by2 - by1) >= MIN_VISIBLE_SIDE
+                       and visible_pixels > OWN_SHARE_MARGIN * others.max())
             objects[obj.object_id] = {
                 "box": [round(bx1, 2), round(by1, 2), round(bx2, 2), round(by2, 2)],
                 "centre": [round(float(centre[0]), 2), round(float(centre[1]), 2)],

@@ -59,10 +59,14 @@ def test_mp4_and_stsg_agree(small_world):
     kinds = Counter(link["kind"] for link in video.stsg["graph"]["links"])
     assert kinds["temporal"] == len(video.stsg["graph"]["nodes"]) - len(graph.track_ids)
     assert kinds["spatial"] > 0
+    occluded_frames = {(e["track_ids"][0], f) for e in video.stsg["events"] if e["type"] == "occluded"
+                       for f in range(e["start_frame"], e["end_frame"] + 1)}
     for node in video.stsg["graph"]["nodes"]:
         assert node["label"] == f"{node['attributes']['colour']} {node['attributes']['shape']}"
+        if node["attributes"]["occluder"] is not None:  # mostly covered by another object
+            assert not node["visible"] and (node["track_id"], node["frame_index"]) in occluded_frames
         x1, y1, x2, y2 = node["box"]
-        assert 0 <= x1 <= x2 <= 319 and 0 <= y1 <= y2 <= 239
+        assert 0 <= x1 <= x2 <= 320 and 0 <= y1 <= y2 <= 240
 
 
 def test_the_oracle_answers_every_question_from_the_stsg_alone(small_world):

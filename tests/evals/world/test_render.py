@@ -54,7 +54,7 @@ def test_wall_bounce_is_a_turn_with_the_wall_named():
     turns = events_of(truth, "turn")
     assert [t["attributes"] for t in turns] == [{"cause": "wall", "wall": "right"}]
     xs = [truth.per_frame[f][0].box[2] for f in range(12)]
-    assert max(xs) <= 159.0  # never leaves the frame
+    assert max(xs) <= 160.0  # never leaves the frame
 
 
 def test_pusher_carries_resting_object_then_stops():
@@ -161,13 +161,13 @@ def test_colour_dominates_inside_every_visible_box_after_h264(tmp_path):
             if not obs.visible:
                 continue
             x1, y1, x2, y2 = obs.box
-            crop = decoded[obs.frame_index, int(y1):int(np.ceil(y2)) + 1, int(x1):int(np.ceil(x2)) + 1]
+            crop = decoded[obs.frame_index, int(y1):int(np.ceil(y2)), int(x1):int(np.ceil(x2))]
             pixels = crop.reshape(-1, 3).astype(np.float32)
             distance = np.linalg.norm(pixels[:, None, :] - palette[None], axis=2)  # (P, C)
             close = distance.min(axis=1) < 80
             counts = np.bincount(distance.argmin(axis=1)[close], minlength=len(names))
             own = names.index(obs.attributes["colour"])
             assert counts.argmax() == own, (obs, dict(zip(names, counts)))
-            assert counts[own] >= 0.2 * len(pixels), (obs, counts[own], len(pixels))
+            assert counts[own] >= 0.15 * len(pixels), (obs, counts[own], len(pixels))
             checked += 1
     assert checked > 200
