@@ -30,14 +30,16 @@ class EventConfig:
     min_state_seconds: float = 0.2  # a moving/still state must last this long to count (debounces start/stop)
     smooth_seconds: float = 0.2  # centre positions are averaged over this window before differencing
     turn_degrees: float = 30.0  # heading change that counts as a turn (bounces, collisions, steering)
-    turn_window_seconds: float = 0.2  # headings compared over this much time before and after
+    turn_window_seconds: float = 0.2  # headings compared over this much time before and after (at least)
+    turn_leg_ratio: float = 0.3  # ... and over long enough to travel 0.3 object sizes
+    max_turn_window_seconds: float = 1.0
     approach_seconds: float = 0.5  # closing in for at least this long
     approach_ratio: float = 0.6  # and the gap shrinks to at most 60% of where it started
     contact_px: float = 2.0  # boxes within 2 px touch (same as the spatial relation "touching")
     contact_bridge_frames: int = 2  # contact lost for up to 2 frames (box jitter) is one contact
     push_min_seconds: float = 0.4  # contact that lasts this long with motion is a push, not a collision
     occluded_area_ratio: float = 0.5  # seen at under half its usual area: partly hidden
-    occluder_cover: float = 0.3  # another box must cover 30% of the object's usual box to be its occluder
+    occluder_cover: float = 0.5  # another box must cover half the object's usual box to be its occluder (as the world defines it)
 
     def __post_init__(self):
         for name, value in self.__dict__.items():
@@ -198,7 +200,15 @@ def _turn_events(track, velocity, moving, threshold, config) -> list[Event]:
     times = track.times_seconds
     n = len(times)
     centres = track.centres  # (N, 2)
+    # Each leg must be long enough for the object to travel `turn_leg_ratio` of its size at its
+    # usual speed, or box jitter decides the heading: ~0.2 s for the world's fast shapes, most
+    # of a second for a walking person whose box breathes with every step.
+    speed = np.hypot(velocity[:, 0], velocity[:, 1])
+    usual_speed = float(np.median(speed[moving])) if moving.any() else 0.0
     window = config.turn_window_seconds
+    if usual_speed > 0:
+        leg = config.turn_leg_ratio * float(np.median(track.sizes)) / usual_speed
+        window = min(config.max_turn_window_seconds, max(window, leg))
     before = np.searchsorted(times, times - window - 1e-9, side="left")  # (N,)
     after = np.searchsorted(times, times + window + 1e-9, side="right") - 1  # (N,)
     heading_in = centres - centres[before]  # (N, 2) displacement over the window before

@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from videothought.perception.attributes import COLOUR_PROTOTYPES, shape_name
+from videothought.perception.attributes import COLOUR_PROTOTYPES, SHAPE_NAMES, shape_name
 
 logger = logging.getLogger(__name__)
 
@@ -191,8 +191,13 @@ class ColourSegmentationProposer:
                     shape = shape_name(np.pad(crop, 1))
                     if shape is not None:
                         attributes["shape"] = shape
-                appearance = np.zeros(len(self._names), dtype=np.float32)
+                # Appearance: colour one-hot, then shape one-hot at 0.7 weight, unit length. Same
+                # colour and shape: cosine 1; same colour, other shape: 0.67; other colour: <= 0.33.
+                appearance = np.zeros(len(self._names) + len(SHAPE_NAMES), dtype=np.float32)
                 appearance[k] = 1.0
+                if "shape" in attributes:
+                    appearance[len(self._names) + SHAPE_NAMES.index(attributes["shape"])] = 0.7
+                appearance /= np.linalg.norm(appearance)
                 label = f"{name} {attributes['shape']}" if "shape" in attributes else f"{name} object"
                 # Score: how much of the box the region fills, relative to the thinnest shape we expect.
                 fill = area / max(1.0, (box[2] - box[0]) * (box[3] - box[1]))

@@ -48,10 +48,11 @@ class TrackerConfig:
     match_similarity: float = 0.2  # minimum combined similarity for a round-1 match
     low_match_iou: float = 0.4  # round 2 (weak detections) matches on IoU alone, stricter
     appearance_weight: float = 0.3  # share of appearance (cosine) in the similarity; 0 = IoU only
+    min_appearance_similarity: float = 0.5  # below this cosine a pair never matches (e.g. another colour)
     min_hits: int = 2  # matches in a row that confirm a new track (one-frame blips never become tracks)
     min_track_frames: int = 3  # tracks matched in fewer frames are dropped from run()'s output as noise
     max_lost_seconds: float = 2.5  # how long a lost track waits for its object (occlusions last ~1-2 s)
-    lost_gate: float = 1.5  # a lost track may match a detection whose centre is within this many
+    lost_gate: float = 2.0  # a track may match a detection whose centre is within this many
     #                         object sizes of its prediction, growing with the time lost
     position_noise: float = 1 / 20  # Kalman noise, fractions of the box height (ByteTrack's values)
     velocity_noise: float = 1 / 160
@@ -182,10 +183,20 @@ class ByteTracker:
         track_centres = (track_boxes[:, :2] + track_boxes[:, 2:]) / 2
         det_centres = (det_boxes[:, :2] + det_boxes[:, 2:]) / 2
         distance = np.linalg.norm(track_centres[:, None] - det_centres[None], axis=-1)  # (N, M)
+        # After a bounce or collision the prediction runs the wrong way while the object is
+        # still near where it was last seen: measure from there too and keep the nearer.
+        last_boxes = np.stack([t.history[-1][3] if t.history else t.box for t in tracks])  # (N, 4)
+        last_centres = (last_boxes[:, :2] + last_boxes[:, 2:]) / 2
+        distance = np.minimum(distance, np.linalg.norm(last_centres[:, None] - det_centres[None], axis=-1))
         sizes = np.array([t.size for t in tracks])
         misses = np.array([t.misses for t in tracks])
-        gate = self.config.lost_gate * sizes * (1.0 + 0.5 * np.minimum(misses, 10))  # (N,)
-        near = np.clip(1.0 - distance / gate[:, None], 0.0, 1.0) * 0.5
+        steps = np.array([np.hypot(t.mean[4], t.mean[5]) for t in tracks])  # (N,) px per step
+        # The gate: a few object sizes, or three steps at the track's speed (an object struck
+        # in a collision can leave at several times its speed), widening while it stays lost.
+        gate = np.maximum(self.config.lost_gate * sizes, 3.0 * steps) * (1.0 + 0.5 * np.minimum(misses, 10))  # (N,)
+        # Worth at most half a perfect overlap, less the longer a track has been lost, so a
+        # track seen a moment ago wins a detection over one lost long ago.
+        near = np.clip(1.0 - distance / gate[:, None], 0.0, 1.0) * (0.5 / (1.0 + 0.25 * misses))[:, None]
         motion = np.maximum(iou, near)
         if not use_appearance or self.config.appearance_weight == 0:
             return motion
@@ -200,7 +211,10 @@ class ByteTracker:
                 if detection.appearance.shape != track.appearance.shape:
                     continue
                 cosine = float(np.dot(track.appearance, detection.appearance))
-                similarity[i, j] = (1 - weight) * motion[i, j] + weight * cosine
+                if cosine < self.config.min_appearance_similarity:
+                    similarity[i, j] = 0.0  # looks like something else: never the same object
+                else:
+                    similarity[i, j] = (1 - weight) * motion[i, j] + weight * cosine
         return np.where(motion > 0, similarity, 0.0)
 
     @staticmethod
