@@ -213,10 +213,11 @@ def descriptive_count(facts: SceneFacts, rng) -> list[Draft]:
                            [object_id] + partners, hits))
     drafts = []
     for question, answer, ids, events in candidates:
-        if answer > 6:
+        if answer >= NUM_OPTIONS:
             continue
-        low = int(rng.integers(max(0, answer - 4), answer + 1))  # the answer sits anywhere in the window
-        pool = [str(n) for n in range(low, low + NUM_OPTIONS) if n != answer]
+        # The options are always 0..4: which numbers appear says nothing about the answer, and
+        # the caller draws the answer uniformly from 0..4, so no number is a better blind guess.
+        pool = [str(n) for n in range(NUM_OPTIONS) if n != answer]
         span = _span(events) if events else [facts.first_frame, facts.last_frame]
         drafts.append(Draft(question, str(answer), pool, "descriptive", "count", ids, events, span,
                             generic=set(pool) | {str(answer)}))
@@ -551,6 +552,9 @@ def write_questions(facts: SceneFacts, rng, *, video_id: str, max_questions: int
             if not drafts or len(picked) >= max_questions:
                 continue
             draft = _pick_balanced(drafts, rng, picked)
+            if draft is None:  # only count questions left and none answers the drawn number
+                by_type[qtype] = []
+                continue
             by_type[qtype].remove(draft)
             used_questions.add(draft.question)
             picked.append(draft)
@@ -569,18 +573,22 @@ def write_questions(facts: SceneFacts, rng, *, video_id: str, max_questions: int
     return questions
 
 
-def _pick_balanced(drafts: list[Draft], rng, picked: list[Draft]) -> Draft:
+def _pick_balanced(drafts: list[Draft], rng, picked: list[Draft]) -> Draft | None:
     """A draft whose subtype, then answer text, is least used so far (random among ties)."""
     subtype_use = Counter(d.subtype for d in picked)
     answer_use = Counter(d.answer for d in picked)
     subtypes = sorted({d.subtype for d in drafts}, key=lambda s: (subtype_use[s], rng.random()))
-    pool = [d for d in drafts if d.subtype == subtypes[0]]
-    if pool[0].subtype == "count":
-        # Spread count answers over 0..4: draw the target first.
+    for subtype in subtypes:
+        pool = [d for d in drafts if d.subtype == subtype]
+        if subtype != "count":
+            break
+        # Count answers uniform over 0..4: draw the number first, ask only a question it answers.
         target = str(int(rng.integers(0, NUM_OPTIONS)))
         exact = [d for d in pool if d.answer == target]
         if exact:
             return exact[int(rng.integers(len(exact)))]
+    else:
+        return None
     # Prefer answer kinds (the verb, not the object) used least.
     kinds = Counter(_answer_kind(d.answer) for d in picked)
     pool.sort(key=lambda d: (kinds[_answer_kind(d.answer)], answer_use[d.answer]))
