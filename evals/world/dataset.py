@@ -122,7 +122,7 @@ def generate_world(out_dir: str | os.PathLike, num_videos: int, seed: int, *, pr
     for sub in ("videos", "stsg", "specs"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    rows, evidence, captions_all = [], [], []
+    rows, evidence, captions_all, video_ids = [], [], [], []
     total_frames = 0
     indices = range(num_videos)
     if progress:
@@ -142,6 +142,7 @@ def generate_world(out_dir: str | os.PathLike, num_videos: int, seed: int, *, pr
             write_video(out / "videos" / f"{video_id}.mp4", frames, spec.fps)
             stsg = truth.stsg_document(path=f"videos/{video_id}.mp4")
         total_frames += spec.num_frames
+        video_ids.append(video_id)
         (out / "stsg" / f"{video_id}.json").write_text(json.dumps(stsg, allow_nan=False))
         (out / "specs" / f"{video_id}.json").write_text(json.dumps(spec.to_dict(), allow_nan=False))
         for question in questions:
@@ -168,6 +169,7 @@ def generate_world(out_dir: str | os.PathLike, num_videos: int, seed: int, *, pr
         "num_videos": num_videos,
         "params": world_params.to_dict(),
         "resolved_params": world_params.resolved().to_dict(),
+        "videos": video_ids,  # load_world reads these (stale files from an earlier run are ignored)
         "num_questions": len(rows),
         "num_frames": total_frames,
         "seconds_to_generate": round(time.perf_counter() - start, 3),
@@ -222,11 +224,16 @@ def load_world(directory: str | os.PathLike) -> list[WorldVideo]:
         if line.strip():
             record = json.loads(line)
             captions.setdefault(record["video"], []).append(record)
-    video_ids = sorted({p.stem for p in (root / "stsg").glob("*.json")})
+    video_ids = meta.get("videos")
+    if not isinstance(video_ids, list):
+        raise WorldFormatError(f"{root / 'meta.json'}: no 'videos' list")
     videos = []
     for video_id in video_ids:
-        _checked_video_id(video_id, root)
-        stsg = json.loads((root / "stsg" / f"{video_id}.json").read_text())
+        _checked_video_id(str(video_id), root)
+        stsg_path = root / "stsg" / f"{video_id}.json"
+        if not stsg_path.is_file():
+            raise WorldFormatError(f"{root}: video {video_id} has no stsg/{video_id}.json")
+        stsg = json.loads(stsg_path.read_text())
         info = stsg.get("video", {})
         spec_path = root / "specs" / f"{video_id}.json"
         videos.append(WorldVideo(
@@ -237,8 +244,7 @@ def load_world(directory: str | os.PathLike) -> list[WorldVideo]:
         ))
     missing = sorted(set(questions) - set(video_ids))
     if missing:
-        raise WorldFormatError(f"{root}: questions name videos with no stsg/ document: {missing[:5]}")
-    del meta
+        raise WorldFormatError(f"{root}: qa.csv names videos that meta.json does not list: {missing[:5]}")
     return videos
 
 

@@ -189,6 +189,12 @@ def test_load_world_rejects_bad_directories(tmp_path, small_world):
         load_world(bad)
 
 
+def test_regenerating_into_a_directory_replaces_the_world(tmp_path):
+    generate_world(tmp_path, 2, 5, seconds=2.0)
+    generate_world(tmp_path, 1, 6, seconds=2.0)
+    assert [v.video_id for v in load_world(tmp_path)] == ["w6_000000"]  # stale w5_* files are not read
+
+
 def test_generate_rejects_bad_parameters(tmp_path):
     with pytest.raises(ValueError, match="num_videos must be at least 1"):
         generate_world(tmp_path, 0, 0)
