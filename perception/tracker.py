@@ -193,7 +193,7 @@ class ByteTracker:
         steps = np.array([np.hypot(t.mean[4], t.mean[5]) for t in tracks])  # (N,) px per step
         # The gate: a few object sizes, or three steps at the track's speed (an object struck
         # in a collision can leave at several times its speed), widening while it stays lost.
-        gate = np.maximum(self.config.lost_gate * sizes, 3.0 * steps) * (1.0 + 0.5 * np.minimum(misses, 10))  # (N,)
+        gate = np.maximum(self.config.lost_gate * sizes, 3.0 * steps) * (1.0 + 0.5 * np.minimum(misses, 3))  # (N,)
         # Worth at most half a perfect overlap, less the longer a track has been lost, so a
         # track seen a moment ago wins a detection over one lost long ago.
         near = np.clip(1.0 - distance / gate[:, None], 0.0, 1.0) * (0.5 / (1.0 + 0.25 * misses))[:, None]
