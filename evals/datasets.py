@@ -318,6 +318,22 @@ def load_nextqa(
     return samples
 
 
+def _list_cell(text: str, where: str, column: str) -> list:
+    """A CSV cell holding a list: JSON (["a", "b"]) or a Python literal (['a', 'b']), parsed without eval."""
+    import ast
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = None
+    if not isinstance(value, (list, tuple)):
+        raise DatasetError(f"{where}: column {column!r} is not a list: {text!r}")
+    return list(value)
+
+
 def _strip_letter(option: str, index: int) -> str:
     """Video-MME options read "A. text"; the choice is the text."""
     text = str(option).strip()
@@ -343,10 +359,7 @@ def load_videomme(path: str | os.PathLike, *, video_root: str | os.PathLike, ext
         where = f"{path} row {number}"
         options = _field(row, "options", where)
         if isinstance(options, str):
-            try:
-                options = json.loads(options)  # a CSV cell holding the JSON list
-            except json.JSONDecodeError:
-                raise DatasetError(f"{where}: options {options!r} is not a list") from None
+            options = _list_cell(options, where, "options")
         options = [_strip_letter(o, i) for i, o in enumerate(list(options))]
         answer = row.get("answer")
         video = str(_field(row, "videoID", where))
@@ -499,10 +512,7 @@ def load_generic(
         else:
             value = _field(row, choice, where)
             if isinstance(value, str):
-                try:
-                    value = json.loads(value)
-                except json.JSONDecodeError:
-                    raise DatasetError(f"{where}: choices column {choice!r} is not a list: {value!r}") from None
+                value = _list_cell(value, where, choice)
             choices = [str(c) for c in value]
         video = render(visual, row)
         answer = row.get(target) if target in row else (render(target, row) if "{" in str(target) else None)

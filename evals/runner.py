@@ -7,6 +7,16 @@ metrics), written append-only and fsync'd so a kill loses nothing.
       results.jsonl                 one record per question (results.shard-I-of-N.jsonl per shard)
       checkpoints.sqlite            LangGraph checkpoints of questions in flight (per shard)
 
+One record (one JSON line):
+
+    {"record": "result", "format": 1, "key": "w0_000003_w0_000003_q002", "index": 26,
+     "status": "ok" | "error", "error": null | "RuntimeError: ... (at file.py:12 in node)",
+     "answer": "...", "answer_index": 2 | null (unparsable), "correct": true | false | null (no gold),
+     "sample": Sample.to_dict(), "prediction": {answer, answer_index, targets, stsg, frame_indices,
+     action_analysis, candidate_scores, verification, retries, excluded_answers},
+     "trace": [TraceRecord.to_dict(), ...], "metrics": metrics.question_metrics(...),
+     "wall_seconds": 12.3, "cpu_seconds": 20.1, "shard": "0/1", "resumed": "fresh" | "continued" | "recovered"}
+
 Resuming, at three depths:
   - a question with a record is skipped (the last record of a key wins when reading);
   - a question killed mid-graph continues from its last LangGraph checkpoint (SqliteSaver,

@@ -181,6 +181,9 @@ def test_videomme_rows_json_and_parquet(tmp_path):
     assert [s.to_dict() for s in load_videomme(tmp_path / "test.parquet", video_root=tmp_path / "data")] == [
         s.to_dict() for s in samples
     ]
+    pd.DataFrame(rows).assign(options=lambda f: f["options"].map(str)).to_csv(tmp_path / "test.csv", index=False)
+    from_csv = load_videomme(tmp_path / "test.csv", video_root=tmp_path / "data")
+    assert [s.choices for s in from_csv] == [s.choices for s in samples]  # "['A. One.', ...]" cells
     rows[0]["answer"] = "E"
     (tmp_path / "bad.json").write_text(json.dumps(rows))
     with pytest.raises(DatasetError, match="answer 'E' is not a letter among 'ABCD'"):

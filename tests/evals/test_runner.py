@@ -101,8 +101,8 @@ def test_shards_split_the_work_and_add_up_to_the_whole_run(world, reference, tmp
     assert sorted(p.name for p in run_dir.glob("results*.jsonl")) == [f"results.shard-{i}-of-3.jsonl" for i in range(3)]
     keys = [json.loads(line)["key"] for line in (run_dir / "results.shard-1-of-3.jsonl").read_text().splitlines()]
     assert keys == [s.key for s in load_task("world", world).samples[1::3]]
-    shard_records = [{k: v for k, v in r.items() if k not in ("wall_seconds", "shard")} for r in read_records(run_dir)]
-    whole = [{k: v for k, v in r.items() if k not in ("wall_seconds", "shard")} for r in read_records(reference)]
+    shard_records = [{k: v for k, v in r.items() if k not in ("wall_seconds", "cpu_seconds", "shard")} for r in read_records(run_dir)]
+    whole = [{k: v for k, v in r.items() if k not in ("wall_seconds", "cpu_seconds", "shard")} for r in read_records(reference)]
     assert shard_records == whole
 
 
@@ -219,7 +219,7 @@ def test_killing_the_runner_at_random_points_and_resuming_gives_the_same_report(
         else:
             # Timing on a shared machine is unpredictable, so kills follow progress: after the next record
             # lands, 0-0.3 s more (inside the next question's nodes, or its write).
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 300
             while lines() == before and process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.01)
             time.sleep(rng.uniform(0.0, 0.3))
