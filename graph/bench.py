@@ -29,7 +29,8 @@ WORLD_EVENT_TYPES = ("enter", "exit", "appear", "disappear", "collide", "push", 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=False, help="a world directory (videos/*.mp4 + stsg/*.json)")
     parser.add_argument("--videos", type=int, default=20, help="evaluate the first N videos (sorted by name)")
-    parser.add_argument("--tracker", choices=("ours", "roboflow"), default="ours")
+    parser.add_argument("--tracker", choices=("ours", "roboflow-bytetrack", "roboflow-ocsort", "roboflow-sort"),
+                        default="ours", help="roboflow-*: the `trackers` package, for comparison (not installed by default)")
     parser.add_argument("--tolerance-frames", type=int, default=3, help="event span tolerance")
     parser.add_argument("--speed-frames", type=int, default=10_000, help="frames for the STSG build timing")
     parser.add_argument("--tracker-frames", type=int, default=2_000, help="frames for the tracker-alone timing")
@@ -164,10 +165,11 @@ def run(args: argparse.Namespace) -> dict:
     if args.data:
         per_video: list = []
         tracker_factory = None
-        if args.tracker == "roboflow":
-            from videothought.perception.tracker import RoboflowByteTrack
+        if args.tracker != "ours":
+            from videothought.perception.tracker import RoboflowTracker
 
-            tracker_factory = RoboflowByteTrack
+            kind = args.tracker.split("-", 1)[1]
+            tracker_factory = lambda: RoboflowTracker(kind)  # noqa: E731
         quality = evaluate_world(args.data, limit=args.videos, tracker_factory=tracker_factory,
                                  tolerance_frames=args.tolerance_frames, per_video=per_video)
         if args.per_video:

@@ -350,3 +350,63 @@ def tracks_to_observations(tracks: list[_Track], frame_indices: list[int], times
 
 def default_tracker() -> ByteTracker:
     return ByteTracker()
+
+
+class RoboflowTracker:
+    """Roboflow's `trackers` package (Apache-2.0) behind our `Tracker` protocol, for comparison.
+
+    kind: "bytetrack", "ocsort" or "sort". Frames missed between two sightings of an id are
+    filled with hidden, interpolated boxes exactly as for ByteTracker, so the STSG and the
+    event detector see both trackers' output the same way. `frame_rate` is set from the clip.
+
+    Not installed by default: `trackers` pulls opencv-python 5, which would replace the
+    opencv-python-headless 4 this project pins (5.x dropped the HOG people detector). Install
+    it where that does not matter (`pip install --no-deps trackers supervision defusedxml
+    pyDeprecate`) to compare."""
+
+    def __init__(self, kind: str = "bytetrack", **options):
+        if kind not in ("bytetrack", "ocsort", "sort"):
+            raise ValueError(f"kind must be 'bytetrack', 'ocsort' or 'sort', got {kind!r}")
+        self.kind = kind
+        self.options = options
+
+    def run(self, detections: list[list[Detection]], frame_indices, times_seconds, *,
+            frame_size: tuple[int, int] | None = None) -> list[Observation]:
+        try:
+            import supervision as sv
+            import trackers
+        except ImportError as error:
+            raise ImportError("RoboflowTracker needs the `trackers` package (pip install --no-deps trackers "
+                              "supervision defusedxml pyDeprecate)") from error
+        frame_indices = [int(f) for f in frame_indices]
+        times_seconds = [float(t) for t in times_seconds]
+        step_seconds = float(np.median(np.diff(times_seconds))) if len(times_seconds) > 1 else 1.0
+        frame_rate = 1.0 / max(step_seconds, 1e-9)
+        cls = {"bytetrack": trackers.ByteTrackTracker, "ocsort": trackers.OCSORTTracker,
+               "sort": trackers.SORTTracker}[self.kind]
+        options = {"frame_rate": frame_rate, "lost_track_buffer": int(round(2.5 * frame_rate)), **self.options}
+        tracker = cls(**options)
+        histories: dict[int, list] = {}
+        for step, frame_detections in enumerate(detections):
+            if frame_size is not None:
+                frame_detections = sanitize_detections(list(frame_detections), *frame_size)
+            if frame_detections:
+                boxes = np.array([d.box for d in frame_detections], dtype=np.float32)  # (N, 4)
+                scores = np.array([d.score for d in frame_detections], dtype=np.float32)
+                batch = sv.Detections(xyxy=boxes, confidence=scores, class_id=np.zeros(len(boxes), dtype=int),
+                                      data={"index": np.arange(len(boxes))})
+            else:
+                batch = sv.Detections.empty()
+                batch.data["index"] = np.zeros(0, dtype=int)
+            tracked = tracker.update(batch)
+            if tracked.tracker_id is None:
+                continue
+            for box, track_id, index in zip(tracked.xyxy, tracked.tracker_id, tracked.data.get("index", [])):
+                if track_id is None or int(track_id) < 0:
+                    continue
+                histories.setdefault(int(track_id), []).append(
+                    (step, frame_indices[step], times_seconds[step], np.asarray(box, float),
+                     frame_detections[int(index)]))
+        tracks = [_Track(track_id=tid, mean=np.zeros(8), covariance=np.eye(8), appearance=None, history=history)
+                  for tid, history in histories.items() if len(history) >= 3]
+        return tracks_to_observations(tracks, frame_indices, times_seconds)
