@@ -19,6 +19,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per video")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--difficulties", default="easy,default,hard")
+    parser.add_argument("--long-seconds", type=float, default=0.0,
+                        help="also generate one long video this many seconds long (0: skip)")
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -55,6 +57,26 @@ def run(args: argparse.Namespace) -> dict:
             "generate_seconds": round(generate_seconds, 2),
             "generate_frames_per_second": round(frames_total / generate_seconds, 1),
             "render_share_of_generate": round(render_seconds / generate_seconds, 3),
+        }
+    if args.long_seconds > 0:
+        import json
+        import resource
+
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            out = generate_world(Path(tmp) / "long", 1, args.seed, long=True, seconds=args.long_seconds,
+                                 questions_per_video=12)
+            seconds = time.perf_counter() - start
+            meta = json.loads((out / "meta.json").read_text())
+            stsg_bytes = sum(p.stat().st_size for p in (out / "stsg").iterdir())
+        result["long"] = {
+            "video_seconds": args.long_seconds,
+            "frames": meta["num_frames"],
+            "questions": meta["num_questions"],
+            "generate_seconds": round(seconds, 1),
+            "generate_frames_per_second": round(meta["num_frames"] / seconds, 1),
+            "stsg_megabytes": round(stsg_bytes / 1e6, 1),
+            "peak_rss_megabytes": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
     first = args.difficulties.split(",")[0]
     result["frames_per_second"] = result[first]["frames_per_second"]

@@ -36,7 +36,6 @@ from .truth import GroundTruth
 
 def sample_long_spec(seed: int, index: int, params: WorldParams, video_id: str) -> list[SceneSpec]:
     """The episodes of one long video, with object ids unique across them."""
-    rng = np.random.default_rng([seed, index, 7])
     episode_frames = max(2, int(round(params.episode_seconds * params.fps)))
     total_frames = max(2, int(round(params.seconds * params.fps)))
     episodes = []
@@ -52,7 +51,6 @@ def sample_long_spec(seed: int, index: int, params: WorldParams, video_id: str) 
         start += frames
     if start < total_frames and episodes:  # stretch the last episode over the short tail
         episodes[-1] = dataclasses.replace(episodes[-1], num_frames=episodes[-1].num_frames + total_frames - start)
-    del rng
     return episodes
 
 

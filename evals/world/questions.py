@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import OBJECT_COLOURS, SHAPES, SIZES
+from .config import OBJECT_COLOURS, SHAPES
 from .phrases import (
     all_phrase_keys,
     happenings,
@@ -33,7 +33,6 @@ from .phrases import (
     ordinal,
     phrase,
 )
-from .simulate import simulate
 
 QUESTION_TYPES = ("descriptive", "temporal", "causal", "predictive", "counterfactual", "needle")
 NUM_OPTIONS = 5
