@@ -164,13 +164,15 @@ def identify_targets(state: dict, runtime) -> dict:
                     phrases.append(part)
             return list(dict.fromkeys(phrases)) or None
 
-        llm_phrases = _generate_parsed(
-            context.lm,
-            lambda strict: prompts.identify_targets(question, choices, strict),
-            parse, record, max_new_tokens=16, retries=context.settings.parse_retries, what="target list",
-        ) or []
-        if not llm_phrases:
-            record.errors.append("no target phrases from the LLM; using the phrases found in code")
+        llm_phrases: list[str] = []
+        if context.settings.llm_targets == "always" or not code_phrases:
+            llm_phrases = _generate_parsed(
+                context.lm,
+                lambda strict: prompts.identify_targets(question, choices, strict),
+                parse, record, max_new_tokens=16, retries=context.settings.parse_retries, what="target list",
+            ) or []
+            if not llm_phrases:
+                record.errors.append("no target phrases from the LLM; using the phrases found in code")
         phrases = list(dict.fromkeys(code_phrases + [p for p in llm_phrases if p not in code_phrases]))
         if not object_phrases(question) and state.get("history"):
             # a follow-up ("what did it do next?"): the previous turn's targets carry over

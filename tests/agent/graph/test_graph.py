@@ -26,6 +26,7 @@ def video(tmp_path_factory):
 
 
 def context(replies=None, scores=None, builder=None, **settings) -> VoTContext:
+    settings.setdefault("llm_targets", "always")  # every node asks the LLM: the scripted replies line up
     lm = FakeLanguageModel(replies=replies or ["red circle", "The red circle hits the blue square.", "8 - it hits it", "yes"],
                            scores=scores or {})
     return VoTContext(lm=lm, stsg_builder=builder or DocumentBuilder(), settings=VoTSettings(**settings))
@@ -253,3 +254,12 @@ def test_follow_up_question_reuses_the_previous_targets():
              "history": [{"question": "Which object enters?", "answer": "the green triangle", "targets": ["green triangle"]}]}
     update = nodes.identify_targets(state, Runtime(context=ctx))
     assert update["targets"][0]["phrase"] == "green triangle"
+
+
+def test_llm_targets_fallback_asks_only_when_code_finds_no_object():
+    ctx = context(replies=["the man, the bicycle"], llm_targets="fallback")
+    found = nodes.identify_targets({"question": "What does the red circle do?", "choices": []}, Runtime(context=ctx))
+    assert found["trace"][0]["llm_calls"] == 0 and [t["phrase"] for t in found["targets"]] == ["red circle"]
+    asked = nodes.identify_targets({"question": "What does the man ride? the bicycle", "choices": []}, Runtime(context=ctx))
+    assert asked["trace"][0]["llm_calls"] == 1
+    assert [t["phrase"] for t in asked["targets"]] == ["man", "bicycle"]

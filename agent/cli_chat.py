@@ -1,0 +1,69 @@
+"""`vot chat VIDEO`: chat about a (long) video; the video is indexed once (with a progress bar).
+
+    $ vot chat hour.mp4
+    indexing: 100%|██████████| 360/360 [03:10<00:00]
+    > Which object enters the scene first?
+    the red circle
+    > What does it do right after it enters the scene?      (it = the red circle)
+    ...
+    > Why does the blue star stop? because it hits the left edge | it does so on its own
+    (choices after the question mark, separated by |)
+
+Commands: /trace prints the last answer's step-wise trace, /quit (or end of input) leaves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("video", help="the video file")
+    parser.add_argument("--lm", default=None, help="language model spec: embedded (default), fake, a folder, http://.../v1")
+    parser.add_argument("--cache-dir", default=None, help="where the index is cached (default: ~/.cache/videothought/sessions)")
+    parser.add_argument("--segment-seconds", type=float, default=10.0)
+    parser.add_argument("--index-fps", type=float, default=4.0, help="frames per second the index tracks")
+    parser.add_argument("--trace", default=None, help="append every turn's step-wise trace to this JSONL file")
+
+
+def run(args: argparse.Namespace) -> int:
+    from videothought.agent.context import default_context
+    from videothought.agent.llm import LanguageModelError, load_language_model
+    from videothought.agent.session import Session, split_choices
+    from videothought.agent.trace import format_trace
+    from videothought.perception.video import VideoError
+
+    try:
+        context = default_context(lm=load_language_model(args.lm))
+        session = Session(args.video, context=context, cache_dir=args.cache_dir, segment_seconds=args.segment_seconds,
+                          index_fps=args.index_fps, progress=True)
+    except (VideoError, LanguageModelError, ValueError) as error:
+        print(f"vot chat: {error}", file=sys.stderr)
+        return 1
+    interactive = sys.stdin.isatty()
+    print(f"{args.video}: {len(session.index.segments)} segments indexed. Ask a question (/quit to leave).",
+          file=sys.stderr)
+    last = None
+    while True:
+        if interactive:
+            print("> ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            break
+        message = line.strip()
+        if not message:
+            continue
+        if message in ("/quit", "/exit"):
+            break
+        if message == "/trace":
+            print(format_trace(last.trace) if last else "(no answer yet)")
+            continue
+        question, choices = split_choices(message)
+        try:
+            last = session.ask(question, choices, remember=True, trace_path=args.trace)
+        except (VideoError, LanguageModelError, ValueError) as error:
+            print(f"vot chat: {error}", file=sys.stderr)
+            continue
+        print(last.answer, flush=True)
+    return 0
