@@ -395,7 +395,8 @@ def make_record(position: int, sample: Sample, state: dict, *, status: str, erro
         metrics = run_metrics.question_metrics(sample_dict, {k: state.get(k) for k in ("answer_index", "trace")}, None)
         metrics["metrics_error"] = f"{type(failure).__name__}: {failure}"
     if status != "ok":
-        metrics["unparsable"], metrics["correct"] = True, (None if sample.answer_index is None else False)
+        metrics["answer_index"], metrics["unparsable"] = None, True
+        metrics["correct"] = None if sample.answer_index is None else False
     return {
         "record": "result",
         "format": RECORD_FORMAT,
@@ -476,6 +477,8 @@ def run_task(task: Task, run_dir: str | os.PathLike, options: RunOptions | None 
                         state, status, error = {}, "error", f"{type(failure).__name__}: {failure}"
                         where = traceback.extract_tb(failure.__traceback__)[-1]
                         error += f" (at {Path(where.filename).name}:{where.lineno} in {where.name})"
+                        with contextlib.suppress(Exception):  # keep the steps that did run, for the trace
+                            state = dict(graph.get_state(config).values)
                     record = make_record(
                         position, sample, state, status=status, error=error, shard=(index, count), how=how,
                         wall_seconds=time.perf_counter() - question_started,

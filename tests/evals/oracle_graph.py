@@ -165,17 +165,18 @@ def build_compiled_oracle_graph():
 
 
 def build_failing_graph(ablate=()):
-    """Raises on the colour questions: the runner must record an error and go on."""
+    """analyze_actions raises on the colour questions: the runner must record an error, keep the
+    steps that ran, and go on."""
     nodes = make_nodes()
 
-    def identify_targets(state):
+    def analyze_actions(state):
         if state["question"].startswith("what colour"):
             raise RuntimeError("detector exploded on a square")
-        return nodes["identify_targets"](state)
+        return nodes["analyze_actions"](state)
 
     graph = StateGraph(VoTState)
     for name in ORDER:
-        graph.add_node(name, identify_targets if name == "identify_targets" else nodes[name])
+        graph.add_node(name, analyze_actions if name == "analyze_actions" else nodes[name])
     graph.add_edge(START, "identify_targets")
     for a, b in zip(ORDER, ORDER[1:]):
         graph.add_edge(a, b)

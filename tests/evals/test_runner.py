@@ -152,6 +152,9 @@ def test_a_failing_question_is_recorded_as_an_error_and_the_run_goes_on(world, t
     assert [r["sample"]["question"] for r in failed] == ["what colour is the square"] * 3
     assert failed[0]["error"].startswith("RuntimeError: detector exploded on a square (at oracle_graph.py:")
     assert all(r["correct"] is False and r["metrics"]["unparsable"] for r in failed)
+    # The steps before the failing node are kept.
+    assert all([s["node"] for s in r["trace"]] == ["identify_targets", "track"] for r in failed)
+    assert all(r["answer_index"] is None and "in analyze_actions)" in r["error"] for r in failed)
     assert summary["errors"] == 3 and summary["ran"] == 12
     again = run_task(load_task("world", world), tmp_path / "run",
                      RunOptions(graph="tests.evals.oracle_graph:build_failing_graph", retry_errors=True, progress=False))
