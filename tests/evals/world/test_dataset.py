@@ -202,3 +202,18 @@ def test_generate_rejects_bad_parameters(tmp_path):
         generate_world(tmp_path, 1, 0, width=321)
     with pytest.raises(ValueError, match="difficulty must be one of"):
         generate_world(tmp_path, 1, 0, difficulty="extreme")
+
+
+def test_in_memory_scenes_match_the_written_world(small_world):
+    from videothought.evals.world import iter_world
+
+    _, videos = small_world
+    spec, frames, truth, captions = next(iter_world(1, 0, start_index=2, seconds=4.0))
+    written = videos[2]
+    assert spec.video_id == written.video_id and frames.shape == (written.num_frames, 240, 320, 3)
+    assert truth.stsg_document(path=f"videos/{spec.video_id}.mp4") == written.stsg
+    assert captions == written.captions
+    regions = truth.regions(10)
+    assert regions and all(r["visible"] for r in regions)
+    assert {r["label"] for r in regions} <= {t["label"] for t in written.stsg["tracks"].values()}
+    assert len(truth.regions(10, visible_only=False)) >= len(regions)
