@@ -152,3 +152,20 @@ def test_concurrent_first_use_converts_once_and_atomically(tmp_path):
     assert (target / "model.safetensors").read_bytes() == b"stub"
     leftovers = [p.name for p in target.parent.iterdir() if p.name.startswith(".smollm2") and not p.name.endswith(".lock")]
     assert leftovers == []  # no half-written staging folders
+
+
+@pytest.mark.slow
+def test_the_safetensors_copy_equals_the_gguf_model(smollm):
+    """The converted cache holds exactly the dequantised GGUF weights (~30 s: the GGUF load)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from videothought.agent.llm_local import embedded_gguf_path
+
+    gguf = embedded_gguf_path()
+    reference = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    ids = torch.tensor([smollm.encode("A man rides a red bike across the street.")])
+    with torch.inference_mode():
+        expected = reference(input_ids=ids).logits
+        converted = smollm.model(input_ids=ids).logits
+    assert torch.equal(expected, converted)
