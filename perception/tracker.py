@@ -120,12 +120,6 @@ class ByteTracker:
         self._max_lost_steps = None
 
     # ---- Kalman ------------------------------------------------------------------------
-    def _noise(self, height: float) -> tuple[np.ndarray, np.ndarray]:
-        p, v = self.config.position_noise * height, self.config.velocity_noise * height
-        q = np.diag(np.square([p, p, p, p, v, v, v, v]))
-        r = np.diag(np.square([p, p, p, p]))
-        return q, r
-
     def _initiate(self, detection: Detection) -> _Track:
         measurement = _xyxy_to_cxcywh(detection.box)
         mean = np.concatenate([measurement, np.zeros(4)])
@@ -156,13 +150,26 @@ class ByteTracker:
                 mean[2:4] = np.maximum(mean[2:4], 1.0)
             track.mean, track.covariance = mean, cov
 
-    def _correct(self, track: _Track, detection: Detection) -> None:
-        measurement = _xyxy_to_cxcywh(detection.box)
-        _, r = self._noise(max(track.mean[3], 1.0))
-        s = _H @ track.covariance @ _H.T + r  # (4, 4)
-        gain = np.linalg.solve(s, _H @ track.covariance).T  # (8, 4)
-        track.mean = track.mean + gain @ (measurement - track.mean[:4])
-        track.covariance = track.covariance - gain @ s @ gain.T
+    def _correct_all(self, pairs: list[tuple[_Track, Detection]]) -> None:
+        """Kalman update of every matched track at once (measurement = the detection's box)."""
+        if not pairs:
+            return
+        means = np.stack([t.mean for t, _ in pairs])  # (K, 8)
+        covariances = np.stack([t.covariance for t, _ in pairs])  # (K, 8, 8)
+        boxes = np.array([d.box for _, d in pairs], dtype=np.float64)  # (K, 4) x1 y1 x2 y2
+        measurements = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2,
+                                 boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)  # (K, 4)
+        noise = (self.config.position_noise * np.maximum(means[:, 3], 1.0)) ** 2  # (K,)
+        s = covariances[:, :4, :4] + noise[:, None, None] * np.eye(4)  # (K, 4, 4) = H P H^T + R
+        gain = np.linalg.solve(s, covariances[:, :4, :]).transpose(0, 2, 1)  # (K, 8, 4) = P H^T S^-1
+        innovation = measurements - means[:, :4]  # (K, 4)
+        means = means + np.einsum("kij,kj->ki", gain, innovation)  # (K, 8)
+        covariances = covariances - gain @ s @ gain.transpose(0, 2, 1)  # (K, 8, 8)
+        for (track, detection), mean, covariance in zip(pairs, means, covariances):
+            track.mean, track.covariance = mean, covariance
+            self._update_appearance(track, detection)
+
+    def _update_appearance(self, track: _Track, detection: Detection) -> None:
         if detection.appearance is not None:
             if track.appearance is None:
                 track.appearance = detection.appearance
@@ -201,20 +208,20 @@ class ByteTracker:
         if not use_appearance or self.config.appearance_weight == 0:
             return motion
         weight = self.config.appearance_weight
-        similarity = motion.copy()
-        for i, track in enumerate(tracks):
-            if track.appearance is None:
-                continue
-            for j, detection in enumerate(detections):
-                if detection.appearance is None or motion[i, j] <= 0:
-                    continue
-                if detection.appearance.shape != track.appearance.shape:
-                    continue
-                cosine = float(np.dot(track.appearance, detection.appearance))
-                if cosine < self.config.min_appearance_similarity:
-                    similarity[i, j] = 0.0  # looks like something else: never the same object
-                else:
-                    similarity[i, j] = (1 - weight) * motion[i, j] + weight * cosine
+        track_vectors = [t.appearance for t in tracks]
+        det_vectors = [d.appearance for d in detections]
+        known = [v for v in track_vectors + det_vectors if v is not None]
+        if not known or any(v.shape != known[0].shape for v in known):
+            return motion  # no appearance, or vectors of different kinds: motion alone
+        dim = known[0].shape[0]
+        a = np.stack([v if v is not None else np.zeros(dim) for v in track_vectors])  # (N, D)
+        b = np.stack([v if v is not None else np.zeros(dim) for v in det_vectors])  # (M, D)
+        cosine = a @ b.T  # (N, M) unit vectors
+        have = np.array([v is not None for v in track_vectors])[:, None] & np.array(
+            [v is not None for v in det_vectors])[None, :]  # (N, M) both sides have appearance
+        similarity = np.where(have, (1 - weight) * motion + weight * cosine, motion)
+        # Looks like something else (e.g. another colour): never the same object.
+        similarity[have & (cosine < self.config.min_appearance_similarity)] = 0.0
         return np.where(motion > 0, similarity, 0.0)
 
     @staticmethod
@@ -266,8 +273,8 @@ class ByteTracker:
         unmatched_confident = [remaining_confident[j] for j in left_dets]
 
         matched_ids = set()
+        self._correct_all(matched)
         for track, detection in matched:
-            self._correct(track, detection)
             track.hits += 1
             track.misses = 0
             track.history.append((self.step, int(frame_index), float(time_seconds), np.asarray(detection.box, float), detection))
