@@ -381,10 +381,18 @@ def load_videomme(path: str | os.PathLike, *, video_root: str | os.PathLike, ext
     return samples
 
 
-def load_mvbench(path: str | os.PathLike, *, video_root: str | os.PathLike, task_type: str | None = None) -> list[Sample]:
+def load_mvbench(
+    path: str | os.PathLike,
+    *,
+    video_root: str | os.PathLike,
+    task_type: str | None = None,
+    prefixes: dict[str, str] | None = None,
+) -> list[Sample]:
     """An MVBench-style JSON list ({video, question, candidates, answer text}); one file per task type.
 
-    `path` is one JSON file (its stem is the type) or a folder of them.
+    `path` is one JSON file (its stem is the type) or a folder of them. MVBench keeps each task's
+    videos in its own folder: `prefixes` {task type: folder under video_root} (the YAML's
+    video_prefixes) puts it before the file name; the result must stay inside video_root.
     """
     path = Path(path)
     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
@@ -400,6 +408,8 @@ def load_mvbench(path: str | os.PathLike, *, video_root: str | os.PathLike, task
             if answer is not None and str(answer) not in candidates:
                 raise DatasetError(f"{where}: answer {answer!r} is not one of the candidates {candidates}")
             video = str(_field(row, "video", where))
+            if prefixes and kind in prefixes:
+                video = f"{str(prefixes[kind]).rstrip('/')}/{video}"
             samples.append(
                 Sample(
                     key=f"{kind}_{number}",
@@ -633,7 +643,9 @@ def load_task(
     elif fmt == "videomme":
         samples = load_videomme(inside("annotations"), video_root=videos, extension=extension)
     elif fmt == "mvbench":
-        samples = load_mvbench(inside("annotations"), video_root=videos, task_type=spec.get("task_type"))
+        samples = load_mvbench(
+            inside("annotations"), video_root=videos, task_type=spec.get("task_type"), prefixes=spec.get("video_prefixes")
+        )
     elif fmt == "egoschema":
         answers = inside("answers", required=False)
         samples = load_egoschema(

@@ -202,6 +202,10 @@ def test_mvbench_json(tmp_path):
         ("action_sequence_0", 2, "action_sequence"), ("action_sequence_1", 0, "action_sequence")
     ]  # fmt: skip
     assert samples[0].video_path == str((tmp_path / "video" / "clips" / "a.mp4").resolve())
+    prefixed = load_mvbench(tmp_path / "json", video_root=tmp_path / "video", prefixes={"action_sequence": "star/"})
+    assert prefixed[1].video_path == str((tmp_path / "video" / "star" / "clips" / "b.mp4").resolve())
+    with pytest.raises(DatasetPathError):
+        load_mvbench(tmp_path / "json", video_root=tmp_path / "video", prefixes={"action_sequence": "../.."})
     items[1]["answer"] = "r"
     (tmp_path / "json" / "action_sequence.json").write_text(json.dumps(items))
     with pytest.raises(DatasetError, match="answer 'r' is not one of the candidates"):
