@@ -115,15 +115,18 @@ def _count(graph, found, options):
     return _pick(options, [i for i, o in enumerate(options) if o == value])
 
 
-def _nearest_true(graph, track: int, candidates: list[tuple[int, tuple]], options, *, earliest: bool):
-    """Options true of the nearest happening among `candidates`; every other option must be false for all."""
+def _nearest_true(graph, candidates: list[tuple[int, tuple]], options, *, earliest: bool,
+                  also_true: list[tuple] = ()):
+    """The option true of the nearest happening among `candidates`; every other option must be
+    false for all candidates and for `also_true` (what happens in the anchor's own frame)."""
     if not candidates:
         return None
     keys = [parse_phrase(o, graph.by_label) for o in options]
     frame = candidates[0][0] if earliest else candidates[-1][0]
     nearest = [k for f, k in candidates if f == frame]
     true_near = [i for i, key in enumerate(keys) if key and any(matches(key, k) for k in nearest)]
-    true_any = [i for i, key in enumerate(keys) if key and any(matches(key, k) for _, k in candidates)]
+    everything = [k for _, k in candidates] + list(also_true)
+    true_any = [i for i, key in enumerate(keys) if key and any(matches(key, k) for k in everything)]
     if len(true_near) != 1 or true_any != true_near:
         return None
     return true_near[0]
@@ -135,11 +138,12 @@ def _after_before(graph, found, options):
     anchors = [f for f, k in graph.history[track] if matches(anchor_key, k)]
     if len(anchors) != 1:
         return None
+    simultaneous = [k for f, k in graph.history[track] if f == anchors[0] and not matches(anchor_key, k)]
     if found.group(2) == "after":
         later = [(f, k) for f, k in graph.history[track] if f > anchors[0]]
-        return _nearest_true(graph, track, later, options, earliest=True)
+        return _nearest_true(graph, later, options, earliest=True, also_true=simultaneous)
     earlier = [(f, k) for f, k in graph.history[track] if f < anchors[0]]
-    return _nearest_true(graph, track, earlier, options, earliest=False)
+    return _nearest_true(graph, earlier, options, earliest=False, also_true=simultaneous)
 
 
 def _order(graph, found, options):
@@ -187,7 +191,7 @@ def _next(graph, found, options):
     track = graph.resolve(found.group(2))
     cut = int(math.floor(seconds * graph.fps + 1e-6))
     later = [(f, k) for f, k in graph.history[track] if f > cut]
-    return _nearest_true(graph, track, later, options, earliest=True)
+    return _nearest_true(graph, later, options, earliest=True)
 
 
 def _without(graph, found, options):

@@ -255,8 +255,10 @@ def temporal_after_before(facts: SceneFacts, rng) -> list[Draft]:
                 answer_frame = pool_side[0][0] if direction == "after" else pool_side[-1][0]
                 at_answer = [k for f, k in pool_side if f == answer_frame]
                 answer_key = _most_specific(at_answer)
-                distractors, generic = _event_distractors(facts, object_id, [k for _, k in pool_side], rng)
-                distractors = [d for d in distractors if d != anchor]  # false, but a give-away
+                # What happens in the anchor's own frame (a collision's turn) is not false either.
+                simultaneous = [k for f, k in history if f == frame]
+                distractors, generic = _event_distractors(
+                    facts, object_id, [k for _, k in pool_side] + simultaneous, rng)
                 answer = phrase(answer_key, facts.labels)
                 if answer_key[1] is None or answer_key[0] == "turn_wall":
                     generic.add(answer)
