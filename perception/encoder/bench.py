@@ -19,7 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median is reported)")
     parser.add_argument("--num-sizes", type=int, default=10, help="frame sizes between 64 and 384 px")
     parser.add_argument("--frames-per-size", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: on an oversubscribed machine 2 threads stall each other)")
     parser.add_argument("--checkpoint", default=None, help="encoder folder to take config and weights from")
 
 

@@ -35,7 +35,7 @@ from torch import nn
 from videothought.perception.encoder.configuration_aoe import AoEConfig
 from videothought.perception.encoder.modeling_aoe import AoEVideoEncoder, pack_frames
 
-from .data import VOCABULARY, load_world_examples, sample_clip_batch, sample_image_batch
+from .data import VOCABULARY, frame_text, load_world_examples, sample_clip_batch, sample_image_batch
 from .objectives import distillation_loss, region_label_loss, symmetric_info_nce
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class Recipe:
     warmup_steps: int = 50
     grad_clip: float = 1.0
     seed: int = 0
-    threads: int = 2  # torch threads on CPU: the machine is shared
+    threads: int = 1  # torch threads on CPU: on an oversubscribed shared machine 2 threads ran 13x slower than 1
     save_every: int = 200
     keep_checkpoints: int = 2
     teacher: str | None = None  # a transformers vision model folder or an AoE checkpoint
@@ -302,7 +302,8 @@ def train_encoder(recipe: Recipe, resume: bool = True, progress: bool = True, ex
         raise RecipeError("the world has no usable videos")
     text_encoder = shared_text_encoder()
     every_text = list(VOCABULARY) + [s.caption for e in examples for s in e.segments] + [e.caption for e in examples]
-    text_encoder(every_text)  # warm the cache once: the text model is frozen
+    every_text += [frame_text(regions) for e in examples for regions in e.regions]
+    text_encoder(list(dict.fromkeys(every_text)))  # every text once, cached: the text model is frozen
 
     def text_embed(texts):
         return text_encoder(texts).to(accelerator.device)
