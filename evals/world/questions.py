@@ -402,7 +402,7 @@ def counterfactual(facts: SceneFacts, rng, *, max_removals: int = 3) -> list[Dra
     without Y. Distractors: events of objects other than Y, not caused by Y, that still happen
     without Y. So both the re-simulation and the truth on disk single out the answer.
     """
-    from .render import render_video
+    from .render import render_truth
 
     spec = facts.spec
     fps = facts.fps
@@ -412,7 +412,7 @@ def counterfactual(facts: SceneFacts, rng, *, max_removals: int = 3) -> list[Dra
     for removed in list(rng.permutation(causers))[:max_removals]:
         removed = int(removed)
         world = dataclasses.replace(spec, objects=[o for o in spec.objects if o.object_id != removed])
-        alternative = render_video(world)[1].events
+        alternative = render_truth(world).events
         candidates, distractors, said = [], [], Counter()
         options = []  # (text, object_id, event, caused, happens_without)
         for object_id in facts.object_ids:

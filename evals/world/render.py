@@ -131,10 +131,12 @@ def camera_offsets(spec: SceneSpec) -> np.ndarray:
 class SceneRenderer:
     """Renders one frame at a time (bounded memory for long videos) with its visibility truth."""
 
-    def __init__(self, spec: SceneSpec, trajectories: Trajectories | None = None):
+    def __init__(self, spec: SceneSpec, trajectories: Trajectories | None = None, *, draw_pixels: bool = True):
+        """draw_pixels=False computes only the truth (visibility, boxes): frames come back as None."""
         self.spec = spec
+        self.draw_pixels = draw_pixels
         self.trajectories = trajectories if trajectories is not None else simulate(spec)
-        self.texture = background_texture(spec)
+        self.texture = background_texture(spec) if draw_pixels else None
         self.offsets = camera_offsets(spec)
         self.colours = [tuple(int(c) for c in OBJECT_COLOURS[o.colour]) for o in spec.objects]
         # Draw ground before floating, each layer by id: later objects cover earlier ones.
@@ -142,7 +144,7 @@ class SceneRenderer:
         self.scratch = np.zeros((spec.height, spec.width), dtype=np.uint8)  # one silhouette at a time
         self.noise_rng = np.random.default_rng([spec.seed, 2])
         self.noise_bank = None
-        if spec.noise_sigma > 0:
+        if spec.noise_sigma > 0 and draw_pixels:
             # Drawing fresh Gaussian noise costs more than the rest of a frame: crop shifted windows
             # from a few pre-drawn noise fields instead (still different in every frame).
             field_shape = (4, spec.height + 32, spec.width + 32, 3)
@@ -160,7 +162,7 @@ class SceneRenderer:
         bx, by = spec.background.velocity
         ox = int(round(pad + shake[0] + bx * frame_index)) % wrap if bx else pad + int(shake[0])
         oy = int(round(pad + shake[1] + by * frame_index)) % wrap if by else pad + int(shake[1])
-        frame = self.texture[oy:oy + height, ox:ox + width].copy()  # (H, W, 3)
+        frame = self.texture[oy:oy + height, ox:ox + width].copy() if self.draw_pixels else None  # (H, W, 3)
         owner = np.full((height, width), -1, dtype=np.int16)  # (H, W) object index per pixel
         drawn = []
         for i in self.order:
@@ -171,7 +173,8 @@ class SceneRenderer:
             x1, y1, x2, y2 = shape_extent(obj.shape, centre, obj.radius)
             if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
                 continue
-            _draw(frame, obj.shape, centre, obj.radius, self.colours[i], antialias=True)
+            if frame is not None:
+                _draw(frame, obj.shape, centre, obj.radius, self.colours[i], antialias=True)
             _draw(owner, obj.shape, centre, obj.radius, int(i), antialias=False)
             # The silhouette in frame coordinates, rasterised exactly as in the id buffer.
             top, left = max(0, int(math.floor(y1)) - 1), max(0, int(math.floor(x1)) - 1)
@@ -249,6 +252,14 @@ def _silhouette_pixels(shape: str, centre, radius: float) -> int:
         if len(_SILHOUETTE_CACHE) < 50000:
             _SILHOUETTE_CACHE[key] = full
     return full
+
+
+def render_truth(spec: SceneSpec) -> "GroundTruth":
+    """The ground truth of a scene without drawing its pixels (about twice as fast): for re-simulation."""
+    from .truth import GroundTruth
+
+    renderer = SceneRenderer(spec, draw_pixels=False)
+    return GroundTruth.build(spec, renderer.trajectories, [truth for _, truth in renderer])
 
 
 def render_video(spec: SceneSpec) -> tuple[np.ndarray, "GroundTruth"]:

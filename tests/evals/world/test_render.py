@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from videothought.evals.world import OBJECT_COLOURS, SceneSpec, render_video, sample_spec
+from videothought.evals.world.render import render_truth
 from videothought.evals.world.simulate import Action, BackgroundSpec, ObjectSpec
 from videothought.perception.video import VideoReader, write_video
 
@@ -142,6 +143,8 @@ def test_rendering_is_deterministic(difficulty):
     frames_b, truth_b = render_video(spec_b)
     assert np.array_equal(frames_a, frames_b)
     assert truth_a.events == truth_b.events and truth_a.observations == truth_b.observations
+    truth_only = render_truth(spec_a)  # the no-pixels path used for counterfactual re-simulation
+    assert truth_only.events == truth_a.events and truth_only.observations == truth_a.observations
     other = sample_spec(np.random.default_rng([4, 3]), seconds=2.0, difficulty=difficulty)
     assert not np.array_equal(render_video(other)[0], frames_a)
 
