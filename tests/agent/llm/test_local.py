@@ -56,17 +56,32 @@ def test_batched_scores_equal_one_at_a_time_and_rank_sensibly(smollm, chat):
     assert by_text["Banana purple seventeen under."] == min(batched)
 
 
-def test_score_is_one_forward_pass(smollm, chat, monkeypatch):
+def test_score_is_one_forward_pass_over_one_copy_of_the_prompt(smollm, chat, monkeypatch):
     calls = []
     original = smollm.model.forward
 
     def counting_forward(*args, **kwargs):
-        calls.append(kwargs["input_ids"].shape)
+        calls.append(tuple(kwargs["input_ids"].shape))
         return original(*args, **kwargs)
 
     monkeypatch.setattr(smollm.model, "forward", counting_forward)
     smollm.score(chat, CANDIDATES)
-    assert len(calls) == 1 and calls[0][0] == len(CANDIDATES)
+    packed_length = smollm.count_tokens(smollm.render(chat)) + sum(smollm.count_tokens(c) for c in CANDIDATES)
+    assert calls == [(1, packed_length)]
+
+
+def test_packed_and_padded_scoring_agree(smollm, chat):
+    packed = smollm.score(chat, CANDIDATES)
+    smollm.packed_scoring = False
+    try:
+        padded = smollm.score(chat, CANDIDATES)
+    finally:
+        smollm.packed_scoring = True
+    assert packed == pytest.approx(padded, abs=1e-4)
+    # Continuations of very different lengths, one a prefix of another.
+    texts = ["Paris", "Paris is the capital and the largest city of France, on the Seine.", "P"]
+    packed = smollm.score("Q: capital of France? A:", texts)
+    assert packed == pytest.approx([smollm.score("Q: capital of France? A:", [t])[0] for t in texts], abs=1e-4)
 
 
 def test_score_matches_a_plain_full_logits_forward(smollm):
