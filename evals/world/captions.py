@@ -7,7 +7,30 @@ chosen by the scene's rng, so the same seed gives the same wording.
 
 from __future__ import annotations
 
-from .phrases import happenings, past_phrase
+from .phrases import happenings
+
+# Past-tense wordings per happening kind; "{}" is the other object's label or the wall.
+_PAST_VARIANTS = {
+    "collide": ("collided with the {}", "bumped into the {}", "hit the {}"),
+    "push": ("pushed the {}", "shoved the {}", "pushed the {} along"),
+    "hidden": ("went behind the {}", "was hidden by the {}", "passed under the {}"),
+    "turn_wall": ("bounced off the {} edge", "rebounded from the {} edge", "hit the {} edge and bounced back"),
+    "turn": ("changed direction", "turned", "veered off"),
+    "stop": ("stopped", "came to a halt", "came to rest"),
+    "start": ("started moving", "began to move", "set off"),
+    "exit": ("left the scene", "moved out of view", "exited the frame"),
+    "enter": ("entered the scene", "came into view", "moved into the frame"),
+    "appear": ("appeared", "popped into view", "suddenly appeared"),
+    "disappear": ("vanished", "disappeared", "suddenly vanished"),
+}
+
+
+def past_phrase(key: tuple, labels: dict[int, str], rng) -> str:
+    kind, argument = key
+    template = _PAST_VARIANTS[kind][int(rng.integers(len(_PAST_VARIANTS[kind])))]
+    if "{}" not in template:
+        return template
+    return template.format(argument if kind == "turn_wall" else labels[argument])
 
 _SCENE_OPENERS = (
     "{objects} {are} on a {background} background.",
@@ -43,7 +66,7 @@ def describe_events(events: list[dict], labels: dict[int, str], rng, start: int,
         for frame, happening in happenings([event], subject):
             if happening[0] == "pushed":
                 continue
-            sentences.append(f"the {labels[subject]} {past_phrase(happening, labels)}")
+            sentences.append(f"the {labels[subject]} {past_phrase(happening, labels, rng)}")
     text = []
     for index, sentence in enumerate(sentences):
         if index == 0:

@@ -41,15 +41,6 @@ _OBJECT_VERBS = {
     "push": "pushes the {}",
     "pushed": "is pushed by the {}",
 }
-# Past tense for captions.
-_PAST = {
-    "turn": "changed direction", "stop": "stopped", "start": "started moving", "exit": "left the scene",
-    "enter": "entered the scene", "appear": "appeared", "disappear": "vanished",
-    "collide": "collided with the {}", "hidden": "went behind the {}", "push": "pushed the {}",
-    "pushed": "was pushed by the {}", "turn_wall": "bounced off the {} edge",
-}
-
-
 def happenings(events: list[dict], object_id: int) -> list[tuple[int, tuple]]:
     """Everything that happens to one object, from event dicts (schema Event.to_dict()), in frame order."""
     found = []
@@ -93,16 +84,6 @@ def phrase(key: tuple, labels: dict[int, str]) -> str:
     if kind in _OBJECT_VERBS:
         return _OBJECT_VERBS[kind].format(labels[argument])
     return _VERBS[kind]
-
-
-def past_phrase(key: tuple, labels: dict[int, str]) -> str:
-    kind, argument = key
-    text = _PAST[kind]
-    if kind in _OBJECT_VERBS:
-        return text.format(labels[argument])
-    if kind == "turn_wall":
-        return text.format(argument)
-    return text
 
 
 def parse_phrase(text: str, label_to_id: dict[str, int]) -> tuple | None:

@@ -56,7 +56,9 @@ def test_captions_cover_segments_and_name_what_happens():
     for event in truth.events:
         if event["type"] == "collide":
             segment = next(c for c in captions if c["segment"] and c["segment"][0] <= event["start_frame"] <= c["segment"][1])
-            assert "collided with" in segment["caption"]
+            labels = [truth.tracks[t]["label"] for t in event["track_ids"]]
+            assert all(label in segment["caption"] for label in labels)
+            assert any(verb in segment["caption"] for verb in ("collided with", "bumped into", "hit the"))
     # The in-memory scenes are the ones generate_world writes: same ids and truth.
     assert spec.video_id == "w2_000000"
 
