@@ -23,9 +23,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     generate.add_argument("--height", type=int, default=240)
     generate.add_argument("--questions-per-video", type=int, default=None)
     generate.add_argument("--no-progress", action="store_true")
+    check = sub.add_parser("check", help="oracle accuracy, answer-position balance and the blind baseline")
+    check.add_argument("world", help="a directory written by `vot world generate`")
+    check.add_argument("--train", help="another world (other seed) to fit the question-blind baseline on")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "check":
+        return _check(args)
     from .dataset import generate_world
 
     params = {"difficulty": args.difficulty, "long": args.long, "fps": args.fps, "width": args.width,
@@ -48,4 +53,46 @@ def run(args: argparse.Namespace) -> int:
     meta = json.loads((out / "meta.json").read_text())
     print(json.dumps({"out": str(out), "videos": meta["num_videos"], "questions": meta["num_questions"],
                       "frames": meta["num_frames"], "seconds": meta["seconds_to_generate"]}))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """One JSON object: per-type counts, oracle accuracy, answer positions, blind baseline."""
+    from collections import Counter
+
+    from .dataset import WorldFormatError, load_world
+    from .oracle import OracleError, oracle_answer, prior_baseline
+
+    try:
+        videos = load_world(args.world)
+        train = load_world(args.train) if args.train else None
+    except (OSError, WorldFormatError) as error:
+        raise SystemExit(f"vot world check: {error}") from None
+    questions = [q for v in videos for q in v.questions]
+    correct, unanswerable = Counter(), 0
+    for video in videos:
+        for question in video.questions:
+            try:
+                answer = oracle_answer(question.question, question.options, video.stsg)
+            except OracleError:
+                answer = None
+            unanswerable += answer is None
+            correct[question.type] += answer == question.answer
+    per_type = Counter(q.type for q in questions)
+    report = {
+        "videos": len(videos),
+        "questions": len(questions),
+        "per_type": dict(sorted(per_type.items())),
+        "oracle_accuracy": round(sum(correct.values()) / max(1, len(questions)), 4),
+        "oracle_accuracy_per_type": {t: round(correct[t] / n, 4) for t, n in sorted(per_type.items())},
+        "oracle_no_single_answer": unanswerable,
+        "answer_positions": [sum(q.answer == p for q in questions) for p in range(5)],
+    }
+    if train is not None:
+        train_questions = [q for v in train for q in v.questions]
+        report["blind_baseline_accuracy"] = round(prior_baseline(train_questions, questions), 4)
+        report["blind_baseline_per_type"] = {
+            t: round(prior_baseline(train_questions, [q for q in questions if q.type == t]), 4)
+            for t in sorted(per_type)}
+    print(json.dumps(report))
     return 0

@@ -28,6 +28,18 @@ def test_vot_world_generate(tmp_path, capsys):
     assert all(len(v.stsg["tracks"]) <= 4 + 1 for v in videos)  # + a possible floater (none when easy)
 
 
+def test_vot_world_check(tmp_path, capsys, small_world):
+    out, videos = small_world
+    other = generate_world(tmp_path / "other", 3, 1, seconds=4.0)
+    assert main(["world", "check", str(other), "--train", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["videos"] == 3 and report["oracle_accuracy"] == 1.0 and report["oracle_no_single_answer"] == 0
+    assert sum(report["answer_positions"]) == report["questions"]
+    assert 0.0 <= report["blind_baseline_accuracy"] <= 1.0
+    with pytest.raises(SystemExit, match="vot world check: .*no such world directory"):
+        main(["world", "check", str(tmp_path / "nothing")])
+
+
 def test_vot_world_generate_bad_input_is_one_clear_line(tmp_path):
     with pytest.raises(SystemExit, match="vot world generate: num_videos must be at least 1"):
         main(["world", "generate", "--out", str(tmp_path), "--videos", "0", "--no-progress"])
