@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> dict:
     result["packed_vs_padded"] = round(padded_s / packed_s, 3)
 
     # 2. achieved GFLOP/s of the packed forward vs this machine's float32 matmul peak.
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(packed)
     flops = counter.get_total_flops()
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)

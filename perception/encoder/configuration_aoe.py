@@ -51,6 +51,8 @@ class AoEConfig:
     dense_intermediate_size: int | None = None  # dense FFN width; None = 4 * hidden_size (ViT's ratio)
     balance_loss_weight: float = 0.01  # Switch-style load balancing on the expert-choice softmax
     # --- outputs ----------------------------------------------------------------
+    region_crop_side: int = 96  # a box is also encoded as its own crop (6x6 patches) packed beside the frames; 0 = off
+    region_crop_margin: float = 0.15  # context around the box in the crop, as a fraction of its longer side
     embedding_size: int = 128  # the shared video / region / text space
     text_embedding_size: int = 384  # all-MiniLM-L6-v2's sentence embedding
     init_std: float = 0.02
@@ -77,6 +79,10 @@ class AoEConfig:
             raise EncoderConfigError(f"linear_per_softmax must be an integer >= 0, got {self.linear_per_softmax!r}")
         if not isinstance(self.temporal_every, int) or self.temporal_every < 0:
             raise EncoderConfigError(f"temporal_every must be an integer >= 0 (0 = none), got {self.temporal_every!r}")
+        if not isinstance(self.region_crop_side, int) or self.region_crop_side < 0:
+            raise EncoderConfigError(f"region_crop_side must be an integer >= 0 (0 = off), got {self.region_crop_side!r}")
+        if not 0 <= self.region_crop_margin <= 2:
+            raise EncoderConfigError(f"region_crop_margin must be in [0, 2], got {self.region_crop_margin!r}")
         if self.size_embedding_scale <= 0:
             raise EncoderConfigError(f"size_embedding_scale must be > 0, got {self.size_embedding_scale!r}")
         if self.attention_kinds is None:

@@ -73,6 +73,7 @@ class PackedFrames:
     sizes:        (F, 2) float, the original (height, width) in pixels, before resizing
     cu_seqlens:   (F + 1,) long, frame f owns tokens cu_seqlens[f]:cu_seqlens[f+1]
     clip_lengths: frames per clip, summing to F (consecutive frames form a clip); None = images
+    frames:       the original uint8 (H, W, 3) frames, kept for region crops
     """
 
     patches: torch.Tensor
@@ -80,6 +81,7 @@ class PackedFrames:
     sizes: torch.Tensor
     cu_seqlens: torch.Tensor
     clip_lengths: list[int] | None = None
+    frames: list[torch.Tensor] | None = field(default=None, repr=False)
 
     @property
     def num_frames(self) -> int:
@@ -95,7 +97,7 @@ class PackedFrames:
     def to(self, device) -> PackedFrames:
         return PackedFrames(
             self.patches.to(device), self.grids.to(device), self.sizes.to(device),
-            self.cu_seqlens.to(device), self.clip_lengths,
+            self.cu_seqlens.to(device), self.clip_lengths, self.frames,
         )  # fmt: skip
 
 
@@ -122,13 +124,13 @@ def as_frame_list(frames) -> list[torch.Tensor]:
     return out
 
 
-def target_grid(height: int, width: int, patch_size: int, max_side: int) -> tuple[int, int]:
+def target_grid(height: int, width: int, patch_size: int, max_side: int, upscale: bool = False) -> tuple[int, int]:
     """Patch grid (rows, columns) of a frame resized so its long side is at most max_side.
 
-    Aspect is kept up to rounding each side to whole patches; frames are never upscaled
-    beyond their size rounded up to one patch, and every side has at least one patch.
+    Aspect is kept up to rounding each side to whole patches; frames are not upscaled
+    (unless `upscale`, used for region crops), and every side has at least one patch.
     """
-    scale = min(1.0, max_side / max(height, width))
+    scale = max_side / max(height, width) if upscale else min(1.0, max_side / max(height, width))
     rows = max(1, round(height * scale / patch_size))
     columns = max(1, round(width * scale / patch_size))
     return rows, columns
@@ -151,6 +153,7 @@ def pack_frames(
     patch_size: int,
     max_side: int | Sequence[int] = 224,
     clip_lengths: Sequence[int] | None = None,
+    upscale: bool = False,
 ) -> PackedFrames:
     """Resize and patchify frames of any sizes into one packed sequence.
 
@@ -165,7 +168,7 @@ def pack_frames(
     patches, grids, sizes = [], [], []
     for frame, side in zip(frame_list, sides):
         height, width = int(frame.shape[0]), int(frame.shape[1])
-        rows, columns = target_grid(height, width, patch_size, int(side))
+        rows, columns = target_grid(height, width, patch_size, int(side), upscale)
         patches.append(patchify(frame, rows, columns, patch_size))
         grids.append((rows, columns))
         sizes.append((height, width))
@@ -189,6 +192,7 @@ def pack_frames(
         sizes=torch.tensor(sizes, dtype=torch.float32),
         cu_seqlens=cu_seqlens,
         clip_lengths=clip_lengths,
+        frames=frame_list,
     )
 
 
@@ -515,6 +519,7 @@ class EncoderOutput:
     balance_loss: mean over AoE/MoE layers (0 for dense); expert_load (layers, E): fraction of picks."""
 
     patch_tokens: torch.Tensor
+    frame_pooled: torch.Tensor  # (F, D) mean of each frame's tokens, before the projection
     frame_embeddings: torch.Tensor
     clip_embeddings: torch.Tensor | None
     balance_loss: torch.Tensor
@@ -586,6 +591,7 @@ class AoEVideoEncoder(nn.Module):
             clips = F.normalize(self.frame_projection(clip_pooled), dim=-1)  # (C, E)
         return EncoderOutput(
             patch_tokens=tokens,
+            frame_pooled=frame_pooled,
             frame_embeddings=F.normalize(self.frame_projection(frame_pooled), dim=-1),
             clip_embeddings=clips,
             balance_loss=torch.stack(aux_losses).mean() if aux_losses else tokens.new_zeros(()),
@@ -595,12 +601,22 @@ class AoEVideoEncoder(nn.Module):
 
     # --- heads ----------------------------------------------------------------------
     def region_embeddings(self, output: EncoderOutput, boxes: Sequence) -> torch.Tensor:
-        """(N, E) L2-normalised: patch tokens pooled over each box, weighted by covered patch area.
+        """(N, E) L2-normalised region embeddings for boxes (frame_position, [x1, y1, x2, y2]) in
+        pixels of the original frames.
 
-        boxes: (frame_position, [x1, y1, x2, y2]) in pixels of the original frame.
+        Two poolings are summed before the projection: the frame's patch tokens weighted by the
+        area of each patch the box covers (context), and, when `region_crop_side` > 0, the mean
+        of the tokens of the box's own crop (with a margin, upscaled to region_crop_side and
+        packed as extra segments: small objects span many patches there, which shape needs).
         """
-        weights = region_pooling_weights(output.packed, boxes, self.config.patch_size)  # (N, L)
+        weights = region_pooling_weights(output.packed, boxes, self.config.patch_size)  # (N, L); validates boxes
         pooled = weights.to(output.patch_tokens) @ output.patch_tokens  # (N, D)
+        if self.config.region_crop_side:
+            if output.packed.frames is None:
+                raise EncoderInputError("region crops need the packed frames' pixels (PackedFrames.frames)")
+            crops = crop_regions(output.packed.frames, boxes, self.config.region_crop_margin)
+            crop_output = self(pack_frames(crops, self.config.patch_size, self.config.region_crop_side, upscale=True))
+            pooled = pooled + crop_output.frame_pooled  # (N, D)
         return F.normalize(self.region_projection(pooled), dim=-1)
 
     def text_embeddings(self, sentence_embeddings: torch.Tensor) -> torch.Tensor:
@@ -647,6 +663,22 @@ class AoEVideoEncoder(nn.Module):
                 raise ValueError(f"{path}: {name} has shape {tuple(tensor.shape)}, config wants {tuple(expected[name].shape)}")
         model.load_state_dict({k: v.float() for k, v in state.items()})
         return model.to(device).eval()
+
+
+def crop_regions(frames: Sequence[torch.Tensor], boxes: Sequence, margin: float) -> list[torch.Tensor]:
+    """For each (frame_position, box): a square window around the box, `margin` of its longer
+    side added on every side, clipped to the frame: uint8 (h, w, 3)."""
+    crops = []
+    for position, box in boxes:
+        frame = frames[int(position)]
+        height, width = frame.shape[:2]
+        x1, y1, x2, y2 = (float(v) for v in box)
+        half = max(x2 - x1, y2 - y1, 4.0) * (0.5 + margin)
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        left, right = max(0, int(math.floor(cx - half))), min(width, int(math.ceil(cx + half)))
+        top, bottom = max(0, int(math.floor(cy - half))), min(height, int(math.ceil(cy + half)))
+        crops.append(frame[top:max(bottom, top + 1), left:max(right, left + 1)])
+    return crops
 
 
 def region_pooling_weights(packed: PackedFrames, boxes: Sequence, patch_size: int) -> torch.Tensor:
