@@ -241,3 +241,37 @@ def test_bad_inputs_give_clear_errors():
             model.region_embeddings(output, [(0, [100, 100, 120, 120])])
         with pytest.raises(EncoderInputError, match="x2 > x1"):
             model.region_embeddings(output, [(0, [10, 10, 5, 20])])
+
+
+def test_region_crops_add_a_margin_and_stay_inside_the_frame():
+    from videothought.perception.encoder.modeling_aoe import crop_regions
+
+    frame = torch.arange(100 * 120 * 3, dtype=torch.int64).remainder(256).to(torch.uint8).reshape(100, 120, 3)
+    middle, corner = crop_regions([frame], [(0, [50, 40, 70, 60]), (0, [0, 0, 10, 30])], margin=0.25)
+    assert middle.shape == (30, 30, 3)  # 20 px box + 5 px on each side
+    assert torch.equal(middle, frame[35:65, 45:75])
+    assert corner.shape == (38, 28, 3)  # half-side 22.5 px around (5, 15), clipped at the top-left corner
+    assert torch.equal(corner, frame[0:38, 0:28])
+
+
+def test_region_embedding_uses_the_crop_and_the_frame_context():
+    with_crop = tiny_model()
+    without = tiny_model(region_crop_side=0)
+    without.load_state_dict(with_crop.state_dict())
+    packed = pack_frames(random_frames(), 16, 160)
+    box = [(1, [10, 10, 50, 60])]
+    with torch.no_grad():
+        a = with_crop.region_embeddings(with_crop(packed), box)
+        b = without.region_embeddings(without(packed), box)
+    assert a.shape == b.shape == (1, 32) and not torch.allclose(a, b, atol=1e-4)
+
+
+def test_bench_frames_span_ten_sizes_and_pad_to_the_largest():
+    from videothought.perception.encoder.bench import mixed_frames, pad_to_max
+
+    frames = mixed_frames(10, 1)
+    sides = [max(f.shape[:2]) for f in frames]
+    assert len({f.shape for f in frames}) == 10 and min(sides) == 64 and max(sides) == 384
+    padded = pad_to_max(frames)
+    assert padded.shape[1:3] == (max(f.shape[0] for f in frames), max(f.shape[1] for f in frames))
+    assert np.array_equal(padded[3, : frames[3].shape[0], : frames[3].shape[1]], frames[3])
