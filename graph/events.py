@@ -36,8 +36,10 @@ class EventConfig:
     approach_seconds: float = 0.5  # closing in for at least this long
     approach_ratio: float = 0.6  # and the gap shrinks to at most 60% of where it started
     contact_px: float = 2.0  # boxes within 2 px touch (same as the spatial relation "touching")
+    contact_ratio: float = 0.4  # ... or within 0.4 of their mean size: shapes meet before their boxes do
     contact_bridge_frames: int = 2  # contact lost for up to 2 frames (box jitter) is one contact
     push_min_seconds: float = 0.4  # contact that lasts this long with motion is a push, not a collision
+    collide_max_seconds: float = 0.5  # bounces part within a few frames; longer overlaps are no collision
     occluded_area_ratio: float = 0.5  # seen at under half its usual area: partly hidden
     occluder_cover: float = 0.5  # another box must cover half the object's usual box to be its occluder (as the world defines it)
 
@@ -332,6 +334,30 @@ def _pair_events(series: list[TrackSeries], config: EventConfig) -> list[Event]:
     return events
 
 
+def _is_push(a, b, index_a, index_b, start, end, times, motion, config) -> bool:
+    """A push: in contact for at least `push_min_seconds`, one of the two resting before the
+    contact, and both moving together (same velocity within half its size) while in contact."""
+    if times[end] - times[start] < config.push_min_seconds:
+        return False
+    speeds_before, thresholds = [], []
+    for track, index in ((a, index_a), (b, index_b)):
+        v_in, _, threshold = motion[track.track_id]
+        v = v_in[index[start]]
+        speeds_before.append(float(np.hypot(*v)) if np.all(np.isfinite(v)) else np.inf)
+        thresholds.append(threshold)
+    if not any(s < t / 2 for s, t in zip(speeds_before, thresholds)):
+        return False  # both were moving: a collision, however long they stay close
+    centres_a = a.centres[index_a[start : end + 1]]
+    centres_b = b.centres[index_b[start : end + 1]]
+    if end - start < 2:
+        return False
+    moves_a = centres_a[-1] - centres_a[0]
+    moves_b = centres_b[-1] - centres_b[0]
+    together = np.hypot(*(moves_a - moves_b)) < 0.5 * np.hypot(*moves_a)
+    moving = np.hypot(*moves_a) > thresholds[0] * (times[end] - times[start]) * 0.5
+    return bool(together and moving)
+
+
 def _pair_events_one(a: TrackSeries, b: TrackSeries, motion: dict, config: EventConfig) -> list[Event]:
     common, index_a, index_b = np.intersect1d(a.frame_indices, b.frame_indices, return_indices=True)
     if len(common) < 2:
@@ -340,7 +366,11 @@ def _pair_events_one(a: TrackSeries, b: TrackSeries, motion: dict, config: Event
     overlap_x = np.minimum(boxes_a[:, 2], boxes_b[:, 2]) - np.maximum(boxes_a[:, 0], boxes_b[:, 0])
     overlap_y = np.minimum(boxes_a[:, 3], boxes_b[:, 3]) - np.maximum(boxes_a[:, 1], boxes_b[:, 1])
     gap = np.hypot(np.maximum(0.0, -overlap_x), np.maximum(0.0, -overlap_y))  # (K,) px between closest edges
-    contact = gap <= config.contact_px
+    # Shapes meet before their boxes touch when they are not boxes (a diamond fills half its box),
+    # and a meeting can fall between two sampled frames: contact allows a gap of a share of the
+    # objects' size.
+    size = (a.sizes[index_a] + b.sizes[index_b]) / 2  # (K,)
+    contact = gap <= np.maximum(config.contact_px, config.contact_ratio * size)
     times = a.times_seconds[index_a]
     pair = sorted([a.track_id, b.track_id])
     events = []
@@ -354,7 +384,7 @@ def _pair_events_one(a: TrackSeries, b: TrackSeries, motion: dict, config: Event
     for start, end in runs:
         if start == 0:
             continue  # already in contact when we started looking: the meeting was not seen
-        onset = int(common[start])
+        onset = int(common[start + int(np.argmin(gap[start : end + 1]))]) if end - start < 3 else int(common[start])
         # Did either object change its motion around the onset (within one window)?
         changed = {}
         for track, index in ((a, index_a), (b, index_b)):
@@ -364,9 +394,7 @@ def _pair_events_one(a: TrackSeries, b: TrackSeries, motion: dict, config: Event
                                           for k in range(lo, hi + 1))
         if not any(changed.values()):
             continue  # passing over or under without touching: no collision
-        duration = times[end] - times[start]
-        if duration >= config.push_min_seconds:
-            # Together for a while: one carried the other. The pusher was moving before contact.
+        if _is_push(a, b, index_a, index_b, start, end, times, motion, config):
             speed_before = {}
             for track, index in ((a, index_a), (b, index_b)):
                 v_in, _, _ = motion[track.track_id]
@@ -374,9 +402,10 @@ def _pair_events_one(a: TrackSeries, b: TrackSeries, motion: dict, config: Event
                 speed_before[track.track_id] = float(np.hypot(*v)) if np.all(np.isfinite(v)) else 0.0
             pusher = max(speed_before, key=speed_before.get)
             target = a.track_id if pusher == b.track_id else b.track_id
-            events.append(Event("push", [pusher, target], onset, int(common[end])))
-        else:
+            events.append(Event("push", [pusher, target], int(common[start]), int(common[end])))
+        elif times[end] - times[start] <= config.collide_max_seconds:
             events.append(Event("collide", pair, onset, onset))
+        # else: long overlap that is not a push (one drawn over the other): no collision
     # approach: a run of shrinking gap, long enough, ending much closer than it began.
     both_visible = a.visible[index_a] & b.visible[index_b]
     shrinking = np.zeros(len(common), dtype=bool)
