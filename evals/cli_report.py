@@ -16,6 +16,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories written by `vot eval`")
     parser.add_argument("--out", required=True, help="where report.md, report.json and the PNGs go")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
+    parser.add_argument("--common-only", action="store_true",
+                        help="score every run on the questions all runs answered (e.g. a partial ablation run)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"vot report: not a directory: {', '.join(missing)}", file=sys.stderr)
         return 2
     try:
-        path = write_report(args.runs, args.out, plots=not args.no_plots)
+        path = write_report(args.runs, args.out, plots=not args.no_plots, common_only=args.common_only)
     except RunnerError as error:
         print(f"vot report: {error}", file=sys.stderr)
         return 2

@@ -99,9 +99,11 @@ def node_order(runs: list[Run]) -> list[str]:
     return [str(n) for n in order]
 
 
-def markdown(runs: list[Run], figures: list[str]) -> str:
+def markdown(runs: list[Run], figures: list[str], common_only: bool = False) -> str:
     names = [run.name for run in runs]
     lines = ["# Evaluation report", ""]
+    if common_only:
+        lines += [f"Every run is scored on the {len(runs[0].records)} questions all runs answered.", ""]
     lines += ["## Runs", ""]
     lines += _table(
         ["run", "task", "split", "graph", "ablated", "questions", "errors", "unparsable"],
@@ -271,16 +273,27 @@ def plot(runs: list[Run], out_dir: Path) -> dict[str, dict]:
     return files
 
 
-def write_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, *, plots: bool = True) -> Path:
-    """Write report.md, report.json and the PNGs for the runs (the first is the reference for divergence)."""
+def write_report(
+    run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, *, plots: bool = True, common_only: bool = False
+) -> Path:
+    """Write report.md, report.json and the PNGs for the runs (the first is the reference for divergence).
+
+    common_only: score every run on the questions all of them answered (an ablation run on the
+    first N questions against a full run), so the columns compare like with like.
+    """
     paths = [Path(p) for p in run_dirs]
     if not paths:
         raise ValueError("no run directories given")
     runs = [load_run(path, name) for path, name in zip(paths, _names(paths), strict=True)]
+    if common_only:
+        shared = set.intersection(*({r["key"] for r in run.records} for run in runs))
+        for run in runs:
+            run.records = [r for r in run.records if r["key"] in shared]
+            run.summary = summarize(run.records)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = plot(runs, out) if plots else {}
-    (out / "report.md").write_text(markdown(runs, list(figures)), encoding="utf-8")
+    (out / "report.md").write_text(markdown(runs, list(figures), common_only), encoding="utf-8")
     data = {
         "runs": [
             {"name": run.name, "manifest": {k: v for k, v in run.manifest.items() if k != "data_root"}, "summary": run.summary}

@@ -95,3 +95,16 @@ def test_vot_report_command(runs, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "videothought.agent.cli", "report", str(tmp_path / "empty"),
                           "--out", str(tmp_path / "o2")], cwd=REPO, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert bad.returncode == 2 and "not a run directory" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_common_only_scores_runs_on_shared_questions(runs, tmp_path):
+    partial = tmp_path / "partial"
+    world = runs["full"].parent / "world"
+    run_task(load_task("world", world, limit=5), partial,
+             RunOptions(graph="tests.evals.oracle_graph:build_other_oracle_graph", progress=False))  # fmt: skip
+    report = write_report([runs["full"], partial], tmp_path / "common", common_only=True).read_text()
+    assert "scored on the 5 questions all runs answered" in report
+    full_first5 = read_records(runs["full"])[:5]
+    correct = sum(bool(r["correct"]) for r in full_first5)
+    assert f"| **all** | {correct / 5:.3f} ({correct}/5) |" in report
+    assert "| partial | 5 | " in report  # the divergence table compares the 5 shared questions
