@@ -41,6 +41,7 @@ class EventConfig:
     push_min_seconds: float = 0.4  # contact that lasts this long with motion is a push, not a collision
     collide_max_seconds: float = 0.5  # bounces part within a few frames; longer overlaps are no collision
     occluded_area_ratio: float = 0.5  # seen at under half its usual area: partly hidden
+    merged_area_ratio: float = 1.4  # an occluder's box above 1.4x its usual area is a merge, not a cover
     occluder_cover: float = 0.5  # another box must cover half the object's usual box to be its occluder (as the world defines it)
 
     def __post_init__(self):
@@ -258,11 +259,13 @@ def _occlusion_events(track: TrackSeries, series: list[TrackSeries], frame_size,
     centres = track.centres
     full = np.concatenate([centres - usual / 2, centres + usual / 2], axis=1)  # (N, 4) the usual box here
     occluder = np.full(n, -1)
-    lookup = {}
+    lookup, usual_area = {}, {}
     for other in series:
         if other.track_id == track.track_id:
             continue
         lookup[other.track_id] = dict(zip(other.frame_indices.tolist(), range(len(other.frame_indices))))
+        other_wh = other.boxes[:, 2:] - other.boxes[:, :2]
+        usual_area[other.track_id] = float(np.median(other_wh[:, 0] * other_wh[:, 1]))
     for i in np.flatnonzero(candidate):
         frame = int(track.frame_indices[i])
         best, best_cover = -1, config.occluder_cover
@@ -271,6 +274,11 @@ def _occlusion_events(track: TrackSeries, series: list[TrackSeries], frame_size,
                 continue
             k = lookup[other.track_id].get(frame)
             if k is None or not other.visible[k]:
+                continue
+            # A box much bigger than usual is two objects seen as one (same colour, touching):
+            # the other is beside it, not behind it.
+            w, h = other.boxes[k, 2:] - other.boxes[k, :2]
+            if w * h > config.merged_area_ratio * usual_area[other.track_id]:
                 continue
             cover = _cover(full[i], other.boxes[k])
             if cover >= best_cover:
