@@ -26,7 +26,7 @@ import numpy as np
 from videothought.graph.schema import Observation
 
 from .captions import write_captions
-from .config import OBJECT_COLOURS, WorldParams
+from .config import OBJECT_COLOURS, SHAPES, WorldParams
 from .phrases import matches, phrase
 from .questions import Draft, PositionDeck, Question, SceneFacts, deal, temporal_after_before
 from .render import SceneRenderer
@@ -34,23 +34,51 @@ from .simulate import SceneSpec, sample_spec
 from .truth import GroundTruth
 
 
+NEEDLE_ROLES = ("collide_pair", "push_pair", "scripted", "enter", "exit")  # objects that do something
+
+
 def sample_long_spec(seed: int, index: int, params: WorldParams, video_id: str) -> list[SceneSpec]:
-    """The episodes of one long video, with object ids unique across them."""
+    """The episodes of one long video, with object ids unique across them.
+
+    Over many episodes every label repeats, and a question must name its object
+    unambiguously. So a few "needle" labels are reserved: each is given to one active
+    object in one randomly chosen episode and to no other object in the video.
+    """
     episode_frames = max(2, int(round(params.episode_seconds * params.fps)))
     total_frames = max(2, int(round(params.seconds * params.fps)))
-    episodes = []
-    start, next_id = 0, 0
+    lengths = []
+    start = 0
     while start < total_frames:
         frames = min(episode_frames, total_frames - start)
-        if frames < max(2, int(params.fps)):  # a tail under a second joins the previous episode
-            break
-        episode_rng = np.random.default_rng([seed, index, len(episodes)])
+        if frames < max(2, int(params.fps)) and lengths:  # a tail under a second joins the last episode
+            lengths[-1] += frames
+        else:
+            lengths.append(frames)
+        start += frames
+    plan_rng = np.random.default_rng([seed, index, 7])
+    all_labels = [(c, s) for c in OBJECT_COLOURS for s in SHAPES]
+    num_needles = min(len(lengths), max(6, params.questions_per_video), len(all_labels) // 3)
+    picks = plan_rng.choice(len(all_labels), size=num_needles, replace=False)
+    reserved = [all_labels[int(i)] for i in picks]
+    needle_episodes = dict(zip((int(e) for e in plan_rng.choice(len(lengths), size=num_needles, replace=False)),
+                               reserved))
+    ordinary = [label for label in all_labels if label not in reserved]
+    episodes, next_id = [], 0
+    for episode_index, frames in enumerate(lengths):
+        episode_rng = np.random.default_rng([seed, index, episode_index])
         spec = sample_spec(episode_rng, params, video_id=video_id, num_frames=frames, first_object_id=next_id)
+        taken = {(o.colour, o.shape) for o in spec.objects}
+        for obj in spec.objects:  # reserved labels appear only where planned
+            if (obj.colour, obj.shape) in reserved:
+                free = [label for label in ordinary if label not in taken]
+                obj.colour, obj.shape = free[int(episode_rng.integers(len(free)))]
+                taken.add((obj.colour, obj.shape))
+        if episode_index in needle_episodes:
+            active = [o for o in spec.objects if o.role in NEEDLE_ROLES] or spec.objects
+            chosen = active[int(episode_rng.integers(len(active)))]
+            chosen.colour, chosen.shape = needle_episodes[episode_index]
         next_id += len(spec.objects)
         episodes.append(spec)
-        start += frames
-    if start < total_frames and episodes:  # stretch the last episode over the short tail
-        episodes[-1] = dataclasses.replace(episodes[-1], num_frames=episodes[-1].num_frames + total_frames - start)
     return episodes
 
 
@@ -131,7 +159,11 @@ def write_needle_questions(truth: GroundTruth, rng, *, video_id: str, params: Wo
                for d in temporal_after_before(unique_facts, rng)]
     deck = PositionDeck(rng)
     by_subtype: dict[str, list[Draft]] = {}
+    seen_questions = set()
     for draft in drafts:
+        if draft.question in seen_questions:  # e.g. the same pair colliding twice
+            continue
+        seen_questions.add(draft.question)
         by_subtype.setdefault(draft.subtype, []).append(draft)
     for pool in by_subtype.values():
         order = rng.permutation(len(pool))

@@ -87,6 +87,7 @@ def test_long_video_with_needle_questions(tmp_path):
     assert video.spec["episode_starts"] == list(range(0, 2400, 240))
     assert {q.type for q in video.questions} == {"needle"}
     assert {"when", "colour"} <= {q.subtype for q in video.questions}
+    assert len({q.question for q in video.questions}) == len(video.questions)
     for question in video.questions:
         assert oracle_answer(question.question, question.options, video.stsg) == question.answer, question
         start, end = question.frame_span

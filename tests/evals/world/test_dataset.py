@@ -30,6 +30,7 @@ def test_files_follow_the_contract(small_world):
         rows = list(reader)
     assert len(rows) >= 6 * 5
     assert len({r["qid"] for r in rows}) == len(rows)
+    assert len({(r["video"], r["question"]) for r in rows}) == len(rows)  # no question asked twice
     evidence = [json.loads(line) for line in (out / "evidence.jsonl").read_text().splitlines()]
     assert [e["qid"] for e in evidence] == [r["qid"] for r in rows]
     for row, record in zip(rows, evidence):
