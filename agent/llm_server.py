@@ -216,6 +216,9 @@ class LLMServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: LLMServer
     protocol_version = "HTTP/1.1"  # keep-alive: the client reuses one connection
+    # Headers and body leave in separate writes; with Nagle's algorithm and the client's delayed
+    # ACK each response then waited ~40 ms on loopback (measured: 50 -> 3.6 ms per fake generate call).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # route access logs to logging, not stderr
         logger.debug("%s " + format, self.address_string(), *args)
