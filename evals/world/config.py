@@ -68,8 +68,8 @@ class WorldParams:
             raise ValueError(f"width and height must be even and at least 64x48, got {self.width}x{self.height}")
         if not 1.0 <= self.fps <= 60.0:
             raise ValueError(f"fps must be in [1, 60], got {self.fps!r}")
-        if not self.seconds > 0:
-            raise ValueError(f"seconds must be positive, got {self.seconds!r}")
+        if not self.seconds * self.fps >= 8:
+            raise ValueError(f"a video needs at least 8 frames: seconds x fps = {self.seconds!r} x {self.fps!r}")
         if not 1 <= self.min_objects <= self.max_objects <= 12:
             raise ValueError(
                 f"need 1 <= min_objects <= max_objects <= 12, got {self.min_objects!r} and {self.max_objects!r}"

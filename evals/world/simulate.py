@@ -340,8 +340,9 @@ def _sample_labels(rng: np.random.Generator, count: int, taken: set | None = Non
 def _sample_actions(rng, num_frames, fps, speed, heading) -> list[Action]:
     kinds = [["stop"], ["turn"], ["start"], ["stop", "start"], ["turn", "stop"], ["start", "turn"]]
     sequence = kinds[int(rng.integers(len(kinds)))]
-    frames = np.sort(rng.choice(np.arange(int(0.15 * num_frames), int(0.85 * num_frames)),
-                                size=len(sequence), replace=False))
+    window = np.arange(int(0.15 * num_frames), max(int(0.85 * num_frames), int(0.15 * num_frames) + 1))
+    sequence = sequence[: len(window)]
+    frames = np.sort(rng.choice(window, size=len(sequence), replace=False))
     # Keep scripted actions well apart so each is its own event.
     for i in range(1, len(frames)):
         frames[i] = max(frames[i], frames[i - 1] + RAMP_FRAMES + 3)

@@ -201,6 +201,8 @@ def test_generate_rejects_bad_parameters(tmp_path):
         generate_world(tmp_path, 0, 0)
     with pytest.raises(ValueError, match="even"):
         generate_world(tmp_path, 1, 0, width=321)
+    with pytest.raises(ValueError, match="at least 8 frames"):
+        generate_world(tmp_path, 1, 0, seconds=0.2)
     with pytest.raises(ValueError, match="difficulty must be one of"):
         generate_world(tmp_path, 1, 0, difficulty="extreme")
 
