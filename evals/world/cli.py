@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         params["questions_per_video"] = 12
     try:
         out = generate_world(args.out, args.videos, args.seed, progress=not args.no_progress, **params)
-    except ValueError as error:
+    except (ValueError, OSError) as error:  # bad parameters, an unwritable --out
         raise SystemExit(f"vot world generate: {error}") from None
     meta = json.loads((out / "meta.json").read_text())
     print(json.dumps({"out": str(out), "videos": meta["num_videos"], "questions": meta["num_questions"],

@@ -119,6 +119,8 @@ def generate_world(out_dir: str | os.PathLike, num_videos: int, seed: int, *, pr
         raise ValueError(f"seed must be >= 0, got {seed!r}")
     world_params = WorldParams(**params)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} exists and is not a directory")
     for sub in ("videos", "stsg", "specs"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

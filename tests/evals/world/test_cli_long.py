@@ -43,6 +43,9 @@ def test_vot_world_check(tmp_path, capsys, small_world):
 def test_vot_world_generate_bad_input_is_one_clear_line(tmp_path):
     with pytest.raises(SystemExit, match="vot world generate: num_videos must be at least 1"):
         main(["world", "generate", "--out", str(tmp_path), "--videos", "0", "--no-progress"])
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(SystemExit, match="exists and is not a directory"):
+        main(["world", "generate", "--out", str(tmp_path / "a_file"), "--videos", "1", "--no-progress"])
     with pytest.raises(SystemExit, match="width and height must be even"):
         main(["world", "generate", "--out", str(tmp_path), "--videos", "1", "--width", "99", "--no-progress"])
 
