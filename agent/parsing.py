@@ -13,7 +13,8 @@ caller records as such).
 The `generate_*` helpers ask the model, parse, and on failure re-ask at most `retries`
 times with the error and a stricter instruction appended to the conversation. They
 return a `ParseOutcome` (value None after the last failure) holding every attempt's
-Generation and error text for the step-wise trace; nothing raises on bad model output.
+Generation and error text for the step-wise trace; nothing raises on bad model output, and a
+backend failure (server down, prompt over the context) is recorded the same way.
 
     value, attempts, errors = generate_json(lm, messages, schema_keys=["targets"])
 """
@@ -297,6 +298,7 @@ class ParseOutcome:
     errors: list[str] = field(default_factory=list)
     generations: list[Generation] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)  # the last user message of each attempt
+    backend_failed: bool = False  # the last attempt raised LanguageModelError (recorded in errors)
 
     def __iter__(self):
         return iter((self.value, self.attempts, self.errors))
@@ -335,16 +337,25 @@ def generate_parsed(
     stop: list[str] | None = None,
 ) -> ParseOutcome:
     """Generate, parse; on ParseError re-ask (at most `retries` more times) with the bad reply,
-    the error and `retry_instruction` appended. Backend errors (LanguageModelError) propagate:
-    they are not the model's output being messy.
+    the error and `retry_instruction` appended. A backend failure (LanguageModelError: server
+    down, prompt too long) is recorded in `errors` and ends the attempts at once (a stricter
+    prompt cannot fix it; the HTTP client has already retried); `backend_failed` is then True.
     """
+    from videothought.agent.llm import LanguageModelError
+
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
     conversation = list(messages)
     outcome = ParseOutcome(value=None, attempts=0)
     for attempt in range(retries + 1):
-        generation = lm.generate(conversation, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop)
         outcome.attempts += 1
+        try:
+            generation = lm.generate(conversation, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop)
+        except LanguageModelError as error:
+            outcome.errors.append(f"attempt {attempt + 1}: the backend failed: {type(error).__name__}: {error}")
+            outcome.prompts.append(conversation[-1]["content"])
+            outcome.backend_failed = True
+            return outcome
         outcome.generations.append(generation)
         outcome.prompts.append(conversation[-1]["content"])
         try:

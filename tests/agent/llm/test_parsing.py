@@ -213,3 +213,18 @@ def test_generate_json_with_the_real_small_model_never_crashes(smollm):
         assert "targets" in outcome.value and len(outcome.errors) == outcome.attempts - 1
     else:
         assert len(outcome.errors) == outcome.attempts == 2
+
+
+def test_a_backend_failure_is_recorded_not_raised():
+    import socket
+
+    from videothought.agent.llm_http import HTTPLanguageModel
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = HTTPLanguageModel(f"http://127.0.0.1:{port}/v1", model="m", max_retries=0)
+    outcome = generate_json(down, USER, schema_keys=["targets"], retries=2)
+    assert outcome.value is None and outcome.backend_failed
+    assert outcome.attempts == 1 and outcome.generations == []  # no stricter re-prompt for a dead server
+    assert "BackendUnavailableError" in outcome.errors[0] and "could not connect" in outcome.errors[0]
