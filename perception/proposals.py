@@ -18,6 +18,7 @@ size and finite scores in [0, 1] (`sanitize_detections` is the one place that en
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -130,6 +131,26 @@ def _palette_distance(frame: np.ndarray, palette_lab: np.ndarray) -> tuple[np.nd
     return nearest, np.take_along_axis(distance, nearest[..., None], -1)[..., 0]
 
 
+@functools.lru_cache(maxsize=8)
+def _colour_lookup(colours: tuple[str, ...], max_distance: float) -> tuple[list[str], np.ndarray]:
+    """(colour names, lookup table) over RGB quantised to 6 bits a channel (64^3 entries): the
+    index of every pixel's colour name, -1 for none. 4 levels of quantisation move a colour by
+    under 3 delta-E. Built once per process and setting (~0.5 s)."""
+    owners, palette = _palette_lab(colours)
+    names = list(dict.fromkeys(owners))
+    owner_index = np.array([names.index(o) for o in owners])
+    levels = np.arange(2, 256, 4, dtype=np.uint8)  # bin centres
+    grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(64, -1, 3)  # (64, 64^2, 3)
+    lut = np.empty(64**3, dtype=np.int8)
+    for row in range(64):  # a row at a time keeps the (pixels, palette, 3) difference small
+        nearest, distance = _palette_distance(np.ascontiguousarray(grid[row : row + 1]), palette)
+        chosen = owner_index[nearest.reshape(-1)]
+        chosen[distance.reshape(-1) > max_distance] = -1
+        lut[row * 64 * 64 : (row + 1) * 64 * 64] = chosen
+    lut.setflags(write=False)
+    return names, lut
+
+
 @dataclass
 class ColourSegmentationProposer:
     """Regions of vivid named colours: pixels within `max_distance` (OpenCV 8-bit Lab units,
@@ -152,17 +173,7 @@ class ColourSegmentationProposer:
             raise ValueError(
                 f"need max_distance > 0, min_area >= 1, open_pixels >= 0; got {self.max_distance!r}, "
                 f"{self.min_area!r}, {self.open_pixels!r}")
-        self._owners, self._palette = _palette_lab(self.colours)
-        self._names = list(dict.fromkeys(self._owners))
-        owner_index = np.array([self._names.index(o) for o in self._owners])
-        # Lookup table over RGB quantised to 6 bits a channel (64^3 entries): the colour index of
-        # every pixel, -1 for none. 4 levels of quantisation move a colour by under 3 delta-E.
-        levels = np.arange(2, 256, 4, dtype=np.uint8)  # bin centres
-        grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(1, -1, 3)  # (1, 64^3, 3)
-        nearest, distance = _palette_distance(grid, self._palette)
-        lut = owner_index[nearest.reshape(-1)]
-        lut[distance.reshape(-1) > self.max_distance] = -1
-        self._lut = lut.astype(np.int8)  # (64^3,)
+        self._names, self._lut = _colour_lookup(tuple(self.colours), float(self.max_distance))
 
     def propose(self, frames: np.ndarray) -> list[list[Detection]]:
         frames = check_frames(frames)
