@@ -193,32 +193,26 @@ def summarise(rows: list[dict], conditions: list[str]) -> dict:
 
 # ---- latency: a 10-second video, a 1-minute and a long video ------------------------------
 def concatenate_videos(paths: list[Path], out: Path, repeat_to_seconds: float, fps: float) -> Path:
-    """One long video from world episodes, streamed (bounded memory), looping the episodes."""
+    """One long video from world episodes, looping them until `repeat_to_seconds`; streamed, so
+    memory stays at one frame however long the video is."""
     import av
 
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from videothought.perception.video import write_video
+
     frames_needed = int(repeat_to_seconds * fps)
-    written = 0
-    with av.open(str(out), "w") as container:
-        stream = None
-        while written < frames_needed:
+
+    def frames():
+        written = 0
+        while True:
             for path in paths:
                 with av.open(str(path)) as source:
                     for frame in source.decode(video=0):
-                        if stream is None:
-                            stream = container.add_stream("libx264", rate=int(round(fps)))
-                            stream.width, stream.height, stream.pix_fmt = frame.width, frame.height, "yuv420p"
-                            stream.options = {"g": str(int(round(fps)))}  # a keyframe every second
-                        for packet in stream.encode(frame.reformat(format="yuv420p")):
-                            container.mux(packet)
+                        yield frame.to_ndarray(format="rgb24")  # (H, W, 3)
                         written += 1
                         if written >= frames_needed:
-                            break
-                if written >= frames_needed:
-                    break
-        for packet in stream.encode():
-            container.mux(packet)
-    return out
+                            return
+
+    return write_video(out, frames(), fps=fps)
 
 
 def run_latency(args, context) -> dict:
