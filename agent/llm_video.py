@@ -21,8 +21,9 @@ No image processor is needed (transformers' fast processors need torchvision, ab
 In the text the video is `<|vision_start|><|video_pad|> x N<|vision_end|>` at the start of the first
 user message; `mm_token_type_ids` marks those tokens (2 = video) for the 3-D rotary positions.
 
-Scoring runs the vision tower once and hands its output to every row of the batch
-(`mm_encoder_outputs`), so K candidates cost one vision pass and one LM forward.
+Scoring runs the vision tower once and packs the K candidates after one copy of the prompt
+and video tokens (llm_local.PackedContinuations, with Qwen2-VL's 3-D positions), so K
+candidates cost one vision pass and one LM forward over P + sum(L_k) tokens.
 """
 
 from __future__ import annotations
@@ -161,6 +162,9 @@ class VideoLanguageModel:
                 raise LanguageModelError(
                     f"{name}: tokenizer maps {token} to {found} but the model config expects {expected}"
                 )
+        # Packed scoring needs an attention kernel that takes a custom 4-D mask (sdpa, eager).
+        self.packed_scoring = getattr(getattr(config, "text_config", config), "_attn_implementation", None) in (
+            "sdpa", "eager")
         text_config = getattr(config, "text_config", config)
         self.max_context_tokens = int(getattr(text_config, "max_position_embeddings", 0) or 0) or None
 
@@ -274,17 +278,63 @@ class VideoLanguageModel:
                           latency_seconds=time.perf_counter() - start)
 
     def score(self, prompt, continuations, *, frames=None) -> list[float]:
-        import torch
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
-
+        """Sum log p(continuation | video + prompt) for each continuation: one vision pass, then ONE
+        LM forward with the continuations packed after a single copy of the prompt and video
+        tokens (`PackedContinuations`; the right-padded batch when `packed_scoring` is off)."""
         continuations = validate_continuations(continuations)
         if not continuations:
             return []
         pixel_values, grid, num_video_tokens = self._video(frames)
         prompt_ids = self._prompt_ids(prompt, num_video_tokens)
-        sequences = [prompt_ids + self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations]
+        continuation_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations]
+        self._check_length(len(prompt_ids) + max(len(ids) for ids in continuation_ids))
+        if self.packed_scoring:
+            per_continuation = self._packed_logprobs(prompt_ids, continuation_ids, pixel_values, grid)
+        else:
+            per_continuation = self._padded_logprobs(prompt_ids, continuation_ids, pixel_values, grid)
+        return [float(lp.sum()) for lp in per_continuation]
+
+    def _video_features(self, pixel_values, grid, copies: int):
+        """The vision tower's output for one video, shared by `copies` sequences of a batch."""
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        features = self.model.model.get_video_features(pixel_values, grid, return_dict=True)
+        return BaseModelOutputWithPooling(pooler_output=tuple(features.pooler_output) * copies)
+
+    def _packed_logprobs(self, prompt_ids, continuation_ids, pixel_values, grid):
+        import torch
+
+        from videothought.agent.llm_local import PackedContinuations
+
+        packed = PackedContinuations.build(prompt_ids, continuation_ids)
+        device = self.model.device
+        input_ids = packed.input_ids.to(device)  # (1, T)
+        inputs = {"input_ids": input_ids, "attention_mask": packed.attention_mask.to(device)}
+        with torch.inference_mode():
+            if pixel_values is not None:
+                # 3-D rotary positions of the prompt (text, then the video's t/h/w grid, then text);
+                # continuation tokens are text: the same position on all three axes, from the
+                # prompt's next free position on.
+                prompt = input_ids[:, : packed.num_prompt]  # (1, P)
+                prompt_positions, _ = self.model.model.get_rope_index(
+                    prompt, mm_token_type_ids=(prompt == self.video_token_id).int() * VIDEO_TOKEN_TYPE,
+                    video_grid_thw=grid,
+                )  # (3, 1, P)
+                offset = int(prompt_positions.max()) + 1 - packed.num_prompt
+                positions = (packed.positions + offset).to(device)[None, None].repeat(3, 1, 1)  # (3, 1, T)
+                positions[:, :, : packed.num_prompt] = prompt_positions
+                inputs.update(position_ids=positions, video_grid_thw=grid,
+                              mm_encoder_outputs={"video": self._video_features(pixel_values, grid, copies=1)})
+            else:
+                inputs["position_ids"] = packed.positions.to(device)[None, None].repeat(3, 1, 1)  # (3, 1, T)
+            logits = self.model(**inputs, logits_to_keep=packed.keep[None].to(device), use_cache=False).logits
+        return packed.continuation_logprobs(logits, self.name)
+
+    def _padded_logprobs(self, prompt_ids, continuation_ids, pixel_values, grid):
+        import torch
+
+        sequences = [prompt_ids + ids for ids in continuation_ids]
         lengths = [len(s) for s in sequences]
-        self._check_length(max(lengths))
         batch, width, first = len(sequences), max(lengths), len(prompt_ids)
         input_ids = torch.full((batch, width), self.tokenizer.pad_token_id, dtype=torch.long)  # (B, T)
         attention_mask = torch.zeros((batch, width), dtype=torch.long)  # (B, T)
@@ -299,14 +349,13 @@ class VideoLanguageModel:
         with torch.inference_mode():
             if pixel_values is not None:
                 # One vision pass; every row reuses its output (the video is the same).
-                features = self.model.model.get_video_features(pixel_values, grid, return_dict=True)
-                shared = BaseModelOutputWithPooling(pooler_output=tuple(features.pooler_output) * batch)
-                inputs.update(video_grid_thw=grid.repeat(batch, 1), mm_encoder_outputs={"video": shared},
+                inputs.update(video_grid_thw=grid.repeat(batch, 1),
+                              mm_encoder_outputs={"video": self._video_features(pixel_values, grid, copies=batch)},
                               mm_token_type_ids=(inputs["input_ids"] == self.video_token_id).int() * VIDEO_TOKEN_TYPE)
             logits = self.model(**inputs, logits_to_keep=keep.to(device), use_cache=False).logits
             logits = logits.reshape(-1, logits.shape[-1]).float()  # (N, V)
             logprobs = torch.log_softmax(logits, dim=-1).gather(1, targets.to(device)[:, None])[:, 0]  # (N,)
-        return [float(chunk.sum()) for chunk in logprobs.cpu().split([n - first for n in lengths])]
+        return list(logprobs.cpu().split([n - first for n in lengths]))
 
     def _check_length(self, num_tokens: int) -> None:
         if self.max_context_tokens and num_tokens > self.max_context_tokens:

@@ -136,3 +136,20 @@ def test_video_input_errors(video_lm):
         video_lm.score(CHAT, ["word " * 5000])
     with pytest.raises(VideoInputError):
         video_lm.generate(CHAT, frames=np.zeros((2, 8, 8), np.uint8))
+
+
+def test_packed_scoring_is_one_forward_and_equals_the_padded_batch(video_lm, frames, monkeypatch):
+    packed = video_lm.score(CHAT, CANDIDATES, frames=frames)
+    video_lm.packed_scoring = False
+    try:
+        padded = video_lm.score(CHAT, CANDIDATES, frames=frames)
+    finally:
+        video_lm.packed_scoring = True
+    assert packed == pytest.approx(padded, abs=1e-4)
+    shapes = []
+    original = video_lm.model.forward
+    monkeypatch.setattr(video_lm.model, "forward", lambda **kw: shapes.append(tuple(kw["input_ids"].shape)) or original(**kw))
+    video_lm.score(CHAT, CANDIDATES, frames=frames)
+    _, _, video_tokens = video_lm.encode_frames(frames)
+    prompt_tokens = len(video_lm._prompt_ids(CHAT, video_tokens))
+    assert shapes == [(1, prompt_tokens + sum(video_lm.count_tokens(c) for c in CANDIDATES))]
