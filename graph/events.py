@@ -135,14 +135,27 @@ def _at_border(box: np.ndarray, frame_size: tuple[int, int], border_px: float) -
 
 
 def _presence_events(track, frame_size, video_frames, config) -> list[Event]:
+    """enter [first frame, first frame clear of the edge] / exit [first frame at the edge again,
+    last frame]; a track that starts or ends away from the edge appears or disappears."""
     events = []
     first, last = int(track.frame_indices[0]), int(track.frame_indices[-1])
+    at_edge = np.zeros(len(track.frame_indices), dtype=bool)
+    if frame_size is not None:
+        at_edge = np.array([_at_border(box, frame_size, config.border_px) for box in track.boxes])
     if video_frames is not None and first > video_frames[0]:
-        at_edge = frame_size is not None and _at_border(track.boxes[0], frame_size, config.border_px)
-        events.append(Event("enter" if at_edge else "appear", [track.track_id], first, first))
+        if at_edge[0]:
+            inside = np.flatnonzero(~at_edge)
+            end = int(track.frame_indices[inside[0]]) if len(inside) else last
+            events.append(Event("enter", [track.track_id], first, end))
+        else:
+            events.append(Event("appear", [track.track_id], first, first))
     if video_frames is not None and last < video_frames[1]:
-        at_edge = frame_size is not None and _at_border(track.boxes[-1], frame_size, config.border_px)
-        events.append(Event("exit" if at_edge else "disappear", [track.track_id], last, last))
+        if at_edge[-1]:
+            inside = np.flatnonzero(~at_edge)
+            start = int(track.frame_indices[min(inside[-1] + 1, len(at_edge) - 1)]) if len(inside) else first
+            events.append(Event("exit", [track.track_id], start, last))
+        else:
+            events.append(Event("disappear", [track.track_id], last, last))
     return events
 
 

@@ -28,12 +28,15 @@ def test_still_object_has_no_events():
 
 def test_enter_and_exit_at_the_frame_edge_appear_and_disappear_inside():
     entering = path(1, [(5 + 6 * t, 100) for t in range(30)], frames=list(range(10, 40)))
-    leaving = path(2, [(200 + 6 * t, 50) for t in range(20)])  # reaches x=314+10 > 310 at the end
+    leaving = path(2, [(200 + 6 * t, 50) for t in range(20)])  # box right edge 210 + 6t: 318 at frame 18
     popping = path(3, [(160, 200)] * 10, frames=list(range(15, 25)))
     stsg = STSG.from_observations(entering + leaving + popping, video=VIDEO)
     events = kinds(stsg)
-    assert ("enter", [1], 10) in events
-    assert ("exit", [2], 19) in events
+    spans = {(e.type, e.track_ids[0]): (e.start_frame, e.end_frame) for e in stsg.events}
+    # enter: from the first frame to the first one clear of the edge (box x1 = -5, 1, 7: frame 12)
+    assert spans[("enter", 1)] == (10, 12)
+    # exit: from the first frame back at the edge (x2 = 318 >= 320 - 4 at frame 18) to the last
+    assert spans[("exit", 2)] == (18, 19)
     assert ("appear", [3], 15) in events
     assert ("disappear", [3], 24) in events
     assert not [e for e in events if e[0] in ("enter", "appear") and e[1] == [2]]  # seen from frame 0
