@@ -31,6 +31,7 @@ from .phrases import (
     happenings,
     matches,
     ordinal,
+    parse_phrase,
     phrase,
 )
 
@@ -181,8 +182,6 @@ def _referent_without(facts: SceneFacts, object_id: int, hidden: str) -> str | N
 def _referent_events(facts: SceneFacts, object_id: int, referent: str) -> list[dict]:
     if " that " not in referent:
         return []
-    from .phrases import parse_phrase
-
     key = parse_phrase(referent.split(" that ", 1)[1], {v: k for k, v in facts.labels.items()})
     return facts.events_for(object_id, key) if key else []
 
