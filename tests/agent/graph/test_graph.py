@@ -263,3 +263,25 @@ def test_llm_targets_fallback_asks_only_when_code_finds_no_object():
     asked = nodes.identify_targets({"question": "What does the man ride? the bicycle", "choices": []}, Runtime(context=ctx))
     assert asked["trace"][0]["llm_calls"] == 1
     assert [t["phrase"] for t in asked["targets"]] == ["man", "bicycle"]
+
+
+def test_claims_are_checked_against_the_stsg():
+    from videothought.agent.evidence import check_claims
+
+    doc = scene_document()
+    question = "What does the red circle do?"
+    assert check_claims("it collides with the blue square", question, doc)["supported"] == ["exists: blue square", "event: collide"]
+    assert check_claims("it collides with the purple star", question, doc)["contradicted"] == ["missing: purple star"]
+    assert check_claims("it stops", question, doc)["contradicted"] == ["no event: stop"]
+    assert check_claims("moves to the right", "Which way does the red circle move?", doc)["score"] == 1.0
+    assert check_claims("moves to the left", "Which way does the red circle move?", doc)["score"] == -1.5
+    # the world's grammar: recomputed from the STSG
+    assert check_claims("3", "How many objects enter the scene?", doc)["score"] < 0
+    assert check_claims("1", "How many objects enter the scene?", doc)["score"] == 1.0
+    assert check_claims("the green triangle", "Which object enters the scene first?", doc)["score"] == 1.0
+    assert check_claims("the red circle", "Which object enters the scene first?", doc)["score"] < 0
+    assert check_claims("stops", "What does the green triangle do right after it enters the scene?", doc)["score"] == 1.0
+    assert check_claims("collides with the red circle", "What does the green triangle do right after it enters the scene?",
+                        doc)["score"] < 0
+    assert check_claims("blue", "What colour is the square?", doc)["score"] == 1.0
+    assert check_claims("red", "What colour is the square?", doc)["score"] == -1.0
