@@ -33,6 +33,7 @@ class EventConfig:
     turn_window_seconds: float = 0.2  # headings compared over this much time before and after (at least)
     turn_leg_ratio: float = 0.3  # ... and over long enough to travel 0.3 object sizes
     max_turn_window_seconds: float = 1.0
+    turn_min_area_ratio: float = 0.6  # a box under 60% of its usual area (cut by the edge, hidden) gives no heading
     approach_seconds: float = 0.5  # closing in for at least this long
     approach_ratio: float = 0.6  # and the gap shrinks to at most 60% of where it started
     contact_px: float = 2.0  # boxes within 2 px touch (same as the spatial relation "touching")
@@ -122,7 +123,7 @@ def detect_events(
         if not len(track.frame_indices):
             continue
         events += _presence_events(track, frame_size, video_frames, config)
-        events += _motion_events(track, config)
+        events += _motion_events(track, frame_size, config)
         events += _occlusion_events(track, series, frame_size, config)
     events += _pair_events(series, config)
     events.sort(key=lambda e: (e.start_frame, e.end_frame, e.type, e.track_ids))
@@ -159,7 +160,7 @@ def _presence_events(track, frame_size, video_frames, config) -> list[Event]:
     return events
 
 
-def _motion_events(track: TrackSeries, config: EventConfig) -> list[Event]:
+def _motion_events(track: TrackSeries, frame_size, config: EventConfig) -> list[Event]:
     n = len(track.frame_indices)
     if n < 3:
         return []
@@ -197,7 +198,7 @@ def _motion_events(track: TrackSeries, config: EventConfig) -> list[Event]:
                 i -= 1
         frame = int(track.frame_indices[i])
         events.append(Event("start" if current[0] else "stop", [track.track_id], frame, frame))
-    events += _turn_events(track, velocity, moving, threshold, config)
+    events += _turn_events(track, velocity, moving, threshold, frame_size, config)
     return events
 
 
@@ -210,7 +211,7 @@ def _state_runs(moving: np.ndarray) -> list[tuple[bool, int, int]]:
     return runs
 
 
-def _turn_events(track, velocity, moving, threshold, config) -> list[Event]:
+def _turn_events(track, velocity, moving, threshold, frame_size, config) -> list[Event]:
     """Peaks of heading change: the direction over the `turn_window_seconds` before a frame vs
     the one after it. Peaks closer than a window apart are one turn (the sharper one)."""
     times = track.times_seconds
@@ -236,6 +237,16 @@ def _turn_events(track, velocity, moving, threshold, config) -> list[Event]:
     valid = (dist_in > 0.5 * threshold * span_in) & (dist_out > 0.5 * threshold * span_out)
     valid &= (span_in > 0) & (span_out > 0) & track.visible
     valid &= (dist_in > 2.0) & (dist_out > 2.0)  # px: below this, box jitter sets the heading
+    # Boxes whose size is off cannot give a heading: cut by the frame edge or partly hidden (the
+    # centre slides as the box shrinks), or merged with a touching object of the same colour.
+    # (Not "at the edge": walls are where objects bounce, and bounces are turns.)
+    wh = track.boxes[:, 2:] - track.boxes[:, :2]
+    area = wh[:, 0] * wh[:, 1]
+    usual = float(np.median(area))
+    odd = (area > config.merged_area_ratio * usual) | (area < config.turn_min_area_ratio * usual)
+    odd_before = np.array([odd[before[i] : i + 1].any() for i in range(n)])
+    odd_after = np.array([odd[i : after[i] + 1].any() for i in range(n)])
+    valid &= ~odd_before & ~odd_after
     cosine = np.einsum("nd,nd->n", heading_in, heading_out) / np.maximum(dist_in * dist_out, 1e-9)
     angle = np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
     angle[~valid] = 0.0
