@@ -79,3 +79,19 @@ def test_bad_inputs_are_named(tmp_path):
         SegmentIndex.from_dict({"version": 99})
     assert split_choices("Which? a | b") == ("Which?", ["a", "b"])
     assert split_choices("What happens?") == ("What happens?", [])
+
+
+@pytest.mark.slow
+def test_vot_chat_indexes_with_a_progress_bar_and_answers_lines(video, tmp_path):
+    import subprocess
+    import sys
+
+    lines = "Which object is in the video? the red square | the green star\n/trace\n/quit\n"
+    result = subprocess.run([sys.executable, "-m", "videothought.agent.cli", "chat", str(video), "--lm", "fake",
+                             "--cache-dir", str(tmp_path), "--segment-seconds", "3", "--index-fps", "5"],
+                            input=lines, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "indexing" in result.stderr and "2 segments indexed" in result.stderr
+    out = result.stdout.splitlines()
+    assert out[0] == "the red square"
+    assert "1. identify_targets" in result.stdout  # /trace printed the last answer's steps
