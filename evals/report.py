@@ -106,7 +106,7 @@ def markdown(runs: list[Run], figures: list[str], common_only: bool = False) -> 
         lines += [f"Every run is scored on the {len(runs[0].records)} questions all runs answered.", ""]
     lines += ["## Runs", ""]
     lines += _table(
-        ["run", "task", "split", "graph", "ablated", "questions", "errors", "unparsable"],
+        ["run", "task", "split", "graph", "ablated", "questions", "errors", "unparsable", "code"],
         [
             [
                 run.name,
@@ -117,6 +117,7 @@ def markdown(runs: list[Run], figures: list[str], common_only: bool = False) -> 
                 f"{len(run.records)}/{run.manifest.get('questions', '?')}",
                 str(len(run.summary["errors"])),
                 str(len(run.summary["unparsable"])),
+                ", ".join(sorted({str(r.get("code")) for r in run.records if r.get("code")})) or "?",
             ]
             for run in runs
         ],

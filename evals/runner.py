@@ -15,7 +15,8 @@ One record (one JSON line):
      "sample": Sample.to_dict(), "prediction": {answer, answer_index, targets, stsg, frame_indices,
      action_analysis, candidate_scores, verification, retries, excluded_answers},
      "trace": [TraceRecord.to_dict(), ...], "metrics": metrics.question_metrics(...),
-     "wall_seconds": 12.3, "cpu_seconds": 20.1, "shard": "0/1", "resumed": "fresh" | "continued" | "recovered"}
+     "wall_seconds": 12.3, "cpu_seconds": 20.1, "shard": "0/1", "resumed": "fresh" | "continued" | "recovered",
+     "code": "git commit of the code that answered" | null}
 
 Resuming, at three depths:
   - a question with a record is skipped (the last record of a key wins when reading);
@@ -382,6 +383,19 @@ def _forget_thread(checkpointer, thread_id: str) -> None:
             checkpointer.delete_thread(thread_id)
 
 
+@functools.lru_cache(maxsize=1)
+def code_version() -> str | None:
+    """The git commit of the code answering (runs resumed across commits mix versions; reports show them)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=Path(__file__).resolve().parent,
+                              capture_output=True, text=True, timeout=10)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
 def make_record(position: int, sample: Sample, state: dict, *, status: str, error: str | None, wall_seconds: float,
                 shard: tuple[int, int], how: str, cpu_seconds: float = 0.0) -> dict:
     """One question's JSONL record. wall_seconds and cpu_seconds (this process's CPU time, which a busy
@@ -415,6 +429,7 @@ def make_record(position: int, sample: Sample, state: dict, *, status: str, erro
         "cpu_seconds": round(cpu_seconds, 4),
         "shard": f"{shard[0]}/{shard[1]}",
         "resumed": how,
+        "code": code_version(),
     }
 
 

@@ -53,7 +53,7 @@ def test_tables_side_by_side(runs, tmp_path):
     assert row.split("|")[4].strip() == "0.000"
     # Errors are listed with their message, and count as wrong.
     assert report.count("detector exploded on a square") == 3
-    assert "| failing | world | - | `tests.evals.oracle_graph:build_failing_graph` | - | 12/12 | 3 | 3 |" in report
+    assert "| failing | world | - | `tests.evals.oracle_graph:build_failing_graph` | - | 12/12 | 3 | 3 | " in report
     for name in ("accuracy_by_type.png", "node_metrics.png", "latency_per_node.png"):
         assert f"]({name})" in report
 
