@@ -159,3 +159,30 @@ def test_shipped_recipes_parse_and_start_with_their_command():
         first = path.read_text().splitlines()[0]
         assert first.startswith("# vot train encoder --config training/recipes/encoder/" + path.name), first
         Recipe.load(path)
+
+
+def test_fresh_frames_come_from_new_world_scenes_with_their_regions(examples):
+    pytest.importorskip("videothought.evals.world.render")
+    batch = sample_image_batch(examples, np.random.default_rng(5), 4, (64, 128), fresh_fraction=0.5)
+    assert len(batch.frames) == 4
+    fresh = batch.frames[2:]
+    assert all(frame.shape == (240, 320, 3) for frame in fresh)  # the world's default size, not the tiny world's
+    fresh_labels = [label for (position, _), label in zip(batch.boxes, batch.region_labels) if position >= 2]
+    assert fresh_labels and all(label in VOCABULARY for label in fresh_labels)
+
+
+def test_init_from_starts_at_the_given_weights_and_checks_the_config(tmp_path, world, examples):
+    from videothought.perception.encoder.configuration_aoe import AoEConfig
+    from videothought.perception.encoder.modeling_aoe import AoEVideoEncoder
+
+    torch.manual_seed(11)
+    start = AoEVideoEncoder(AoEConfig(**TINY_MODEL))
+    start.save_pretrained(tmp_path / "start")
+    recipe = tiny_recipe(tmp_path, world, [{"name": "image", "steps": 0}], init_from=str(tmp_path / "start"))
+    summary = train_encoder(recipe, progress=False, examples=examples)
+    for name, tensor in start.state_dict().items():
+        assert torch.equal(tensor, summary["encoder"].state_dict()[name]), name
+    other = tiny_recipe(tmp_path / "x", world, [{"name": "image", "steps": 0}], init_from=str(tmp_path / "start"),
+                        model=TINY_MODEL | {"embedding_size": 16})  # fmt: skip
+    with pytest.raises(RecipeError, match="config differs"):
+        train_encoder(other, progress=False, examples=examples)

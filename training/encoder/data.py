@@ -213,20 +213,59 @@ class ClipBatch:
     region_labels: list[str]
 
 
+def render_fresh_frames(rng: np.random.Generator, count: int, frames_per_scene: int = 2) -> list[tuple[np.ndarray, list[Region]]]:
+    """Frames of brand-new scenes from the world's in-memory renderer (not h264-compressed), with
+    their visible regions: an endless supply of new colour/shape/size/background combinations,
+    where a fixed world folder repeats its few hundred objects."""
+    from videothought.evals.world.config import WorldParams
+    from videothought.evals.world.render import SceneRenderer
+    from videothought.evals.world.simulate import sample_spec
+
+    out: list[tuple[np.ndarray, list[Region]]] = []
+    while len(out) < count:
+        spec = sample_spec(rng, WorldParams(seconds=2.0), video_id=f"w9999_{int(rng.integers(10**6)):06d}")
+        renderer = SceneRenderer(spec)
+        for frame_index in rng.choice(spec.num_frames, size=frames_per_scene, replace=False):
+            frame, truth = renderer.render(int(frame_index))
+            regions = []
+            for object_id, record in truth.objects.items():
+                x1, y1, x2, y2 = (float(v) for v in record["box"])
+                fraction = min(record["visible_fraction"], record["in_frame_fraction"])
+                if not record["visible"] or fraction < MIN_VISIBLE_FRACTION:
+                    continue
+                if x2 - x1 < MIN_REGION_SIDE or y2 - y1 < MIN_REGION_SIDE:
+                    continue
+                obj = spec.object_by_id(object_id)
+                regions.append(Region((x1, y1, x2, y2), f"{obj.colour} {obj.shape}", fraction))
+            out.append((frame, regions))
+    return out[:count]
+
+
 def sample_image_batch(
-    examples: Sequence[VideoExample], rng: np.random.Generator, batch_size: int, side_range: tuple[int, int]
+    examples: Sequence[VideoExample],
+    rng: np.random.Generator,
+    batch_size: int,
+    side_range: tuple[int, int],
+    fresh_fraction: float = 0.0,
 ) -> ImageBatch:
-    """Random frames at a random resolution each (random scaling), with their regions and texts."""
-    frames, sides, boxes, labels, texts = [], [], [], [], []
-    for position in range(batch_size):
+    """Random frames at a random resolution each (random scaling), with their regions and texts;
+    `fresh_fraction` of them rendered now from new scenes (`render_fresh_frames`)."""
+    num_fresh = int(round(batch_size * fresh_fraction))
+    chosen: list[tuple[np.ndarray, list[Region]]] = []
+    for _ in range(batch_size - num_fresh):
         example = examples[rng.integers(len(examples))]
         k = int(rng.integers(len(example.frames)))
-        frames.append(example.frames[k])
+        chosen.append((example.frames[k], example.regions[k]))
+    if num_fresh:
+        chosen += render_fresh_frames(rng, num_fresh)
+    frames, sides, boxes, labels, texts = [], [], [], [], []
+    for position, (frame, regions) in enumerate(chosen):
+        frames.append(frame)
         sides.append(int(rng.integers(side_range[0], side_range[1] + 1)))
-        for region in example.regions[k]:
+        for region in regions:
             boxes.append((position, region.box))
             labels.append(region.label)
-        texts.append(frame_text(example.regions[k]))
+        texts.append(frame_text(regions))
     return ImageBatch(frames, sides, boxes, labels, texts)
 
 

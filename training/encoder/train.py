@@ -62,6 +62,7 @@ class StageSpec:
     region_weight: float = 1.0
     text_weight: float = 1.0
     side_range: tuple[int, int] | None = None  # this stage's random-scaling range; None = the recipe's
+    fresh_fraction: float = 0.0  # image stage: share of frames rendered from brand-new scenes each step
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Recipe:
     output_dir: str
     export_dir: str | None = None  # the shipped checkpoint folder, written in float16 at the end
     model: dict = field(default_factory=dict)  # AoEConfig overrides
+    init_from: str | None = None  # start from this checkpoint's encoder weights (its config must equal `model`)
     side_range: tuple[int, int] = (160, 320)  # random-scaling augmentation: long side in pixels per sample
     weight_decay: float = 0.05
     warmup_steps: int = 50
@@ -108,6 +110,8 @@ class Recipe:
         for stage in record["stages"]:
             if stage.name not in ("image", "video"):
                 raise RecipeError(f"stage name must be 'image' or 'video', got {stage.name!r}")
+            if not 0.0 <= stage.fresh_fraction <= 1.0:
+                raise RecipeError(f"stage {stage.name!r}: fresh_fraction must be in [0, 1], got {stage.fresh_fraction!r}")
             if stage.steps < 0 or stage.batch_size < 2:
                 raise RecipeError(f"stage {stage.name!r} needs steps >= 0 and batch_size >= 2, got {stage.steps}, {stage.batch_size}")
         if "side_range" in record:
@@ -314,6 +318,11 @@ def train_encoder(recipe: Recipe, resume: bool = True, progress: bool = True, ex
 
         teacher = Teacher(recipe.teacher)
     encoder = AoEVideoEncoder(AoEConfig(**recipe.model))
+    if recipe.init_from:
+        start = AoEVideoEncoder.from_pretrained(recipe.init_from)
+        if start.config != encoder.config:
+            raise RecipeError(f"init_from {recipe.init_from}: its config differs from the recipe's model section")
+        encoder.load_state_dict(start.state_dict())
     model = PretrainingModel(encoder, teacher.dim if teacher else None)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "dense_weights" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "dense_weights" not in n)]
@@ -340,7 +349,7 @@ def train_encoder(recipe: Recipe, resume: bool = True, progress: bool = True, ex
             group["lr"] = learning_rate_at(step_in_stage, stage, recipe.warmup_steps)
         sides = stage.side_range or recipe.side_range
         if stage.name == "image":
-            batch = sample_image_batch(examples, rng, stage.batch_size, sides)
+            batch = sample_image_batch(examples, rng, stage.batch_size, sides, stage.fresh_fraction)
         else:
             batch = sample_clip_batch(examples, rng, stage.batch_size, sides)
         teacher_features = teacher(batch.frames).to(accelerator.device) if teacher and stage.name == "image" else None
