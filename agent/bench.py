@@ -274,8 +274,7 @@ def _median(values: list[float]) -> float | None:
 def run(args: argparse.Namespace) -> dict:
     import torch
 
-    from videothought.agent.context import default_context
-    from videothought.agent.llm import load_language_model
+    from videothought.agent.context import default_context, load_lm
 
     torch.set_num_threads(max(1, args.threads))
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
@@ -283,8 +282,7 @@ def run(args: argparse.Namespace) -> dict:
     if unknown:
         raise SystemExit(f"vot bench agent: unknown conditions {sorted(unknown)}; choose from {CONDITIONS}")
     cache_dir = args.cache_dir or (str(Path(args.rows).with_suffix("")) + "-cache" if args.rows else None)
-    lm = load_language_model(args.lm, dtype="float32") if args.lm in (None, "embedded") else load_language_model(args.lm)
-    context = default_context(lm=lm, cache_dir=cache_dir)
+    context = default_context(lm=load_lm(args.lm), cache_dir=cache_dir)
     out: dict = {"lm": getattr(context.lm, "name", "?"), "encoder": context.encoder is not None}
     if not args.latency_only:
         if not args.data:

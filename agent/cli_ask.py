@@ -29,10 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def build_context(args: argparse.Namespace):
     """The run context from CLI flags (shared by `vot ask` and `vot chat`)."""
-    from videothought.agent.context import default_context
-    from videothought.agent.llm import load_language_model
+    from videothought.agent.context import default_context, load_lm
 
-    overrides = {"lm": load_language_model(args.lm)}
+    overrides = {"lm": load_lm(args.lm)}
     if getattr(args, "num_frames", None):
         overrides["num_frames"] = args.num_frames
     if getattr(args, "stsg", None):

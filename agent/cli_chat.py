@@ -28,14 +28,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from videothought.agent.context import default_context
-    from videothought.agent.llm import LanguageModelError, load_language_model
+    from videothought.agent.context import default_context, load_lm
+    from videothought.agent.llm import LanguageModelError
     from videothought.agent.session import Session, split_choices
     from videothought.agent.trace import format_trace
     from videothought.perception.video import VideoError
 
     try:
-        context = default_context(lm=load_language_model(args.lm))
+        context = default_context(lm=load_lm(args.lm))
         session = Session(args.video, context=context, cache_dir=args.cache_dir, segment_seconds=args.segment_seconds,
                           index_fps=args.index_fps, progress=True)
     except (VideoError, LanguageModelError, ValueError) as error:
