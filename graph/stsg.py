@@ -558,7 +558,12 @@ def _add_spatial_edges(graph, observations, node_ids, by_frame: dict[int, list[i
             sources, targets = ids[first_index[chosen]], ids[second_index[chosen]]
             if code < 0:
                 sources, targets = targets, sources
-            # Same as _add_keyed_edges, inlined: this loop runs once per spatial fact.
+            # Same as _add_keyed_edges, inlined: this loop runs once per spatial fact. Each pair
+            # gets at most one directional fact, written first, so those pairs are always new.
+            if table == "directional":
+                for u, v in zip(sources.tolist(), targets.tolist()):
+                    succ[u][v] = pred[v][u] = {name: {"kind": "spatial", "relation": name}}
+                continue
             for u, v in zip(sources.tolist(), targets.tolist()):
                 keydict = succ[u].get(v)
                 if keydict is None:
