@@ -219,12 +219,13 @@ def _grouped_bars(axis, labels: list[str], series: dict[str, list], *, ylabel: s
         for bar, value in zip(bars, values, strict=True):
             text = "n/a" if value is None else f"{value:.{digits}f}"
             axis.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
-                          fontsize=7, xytext=(0, 2), textcoords="offset points")
+                          fontsize=7, xytext=(0, 2), textcoords="offset points", rotation=90 if count > 1 else 0)
     axis.set_xticks(positions, labels, rotation=20, ha="right")
     axis.set_ylabel(ylabel)
     if ylim:
         axis.set_ylim(*ylim)
     axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axis.margins(y=0.15)  # room for the value labels above the tallest bar
     axis.grid(axis="y", alpha=0.3)
 
 
@@ -241,11 +242,11 @@ def plot(runs: list[Run], out_dir: Path) -> dict[str, dict]:
         run.name: [(run.summary["accuracy_by_type"].get(k) or {}).get("accuracy") for k in kinds] + [run.summary["accuracy"]]
         for run in runs
     }
-    figure, axis = plt.subplots(figsize=(max(6, 1.2 * (len(kinds) + 1) * max(1, len(runs) / 2)), 4))
-    _grouped_bars(axis, kinds + ["all"], series, ylabel="accuracy", ylim=(0, 1.1))
+    figure, axis = plt.subplots(figsize=(max(7, 1.4 * (len(kinds) + 1) * max(1, len(runs) / 2)), 4.5))
+    _grouped_bars(axis, kinds + ["all"], series, ylabel="accuracy", ylim=(0, 1.2))
     axis.set_title("Answer accuracy by question type")
     figure.tight_layout()
-    figure.savefig(out_dir / "accuracy_by_type.png", dpi=100, metadata={"Software": None})
+    figure.savefig(out_dir / "accuracy_by_type.png", dpi=100, metadata={"Software": None}, bbox_inches="tight")
     plt.close(figure)
     files["accuracy_by_type.png"] = {"labels": kinds + ["all"], "series": series}
 
@@ -253,10 +254,10 @@ def plot(runs: list[Run], out_dir: Path) -> dict[str, dict]:
     series = {run.name: [_metric(run.summary, s, k) for _, s, k in PLOTTED_METRICS] for run in runs}
     figure, axis = plt.subplots(figsize=(max(8, 1.1 * len(labels) * max(1, len(runs) / 2)), 4.5))
     lowest = min([0.0] + [v for values in series.values() for v in values if v is not None])  # MOTA can be < 0
-    _grouped_bars(axis, labels, series, ylabel="score", ylim=(min(lowest * 1.1, 0), 1.15))
+    _grouped_bars(axis, labels, series, ylabel="score", ylim=(min(lowest * 1.1, 0), 1.2))
     axis.set_title("Step-wise metrics per node")
     figure.tight_layout()
-    figure.savefig(out_dir / "node_metrics.png", dpi=100, metadata={"Software": None})
+    figure.savefig(out_dir / "node_metrics.png", dpi=100, metadata={"Software": None}, bbox_inches="tight")
     plt.close(figure)
     files["node_metrics.png"] = {"labels": labels, "series": series}
 
@@ -264,11 +265,11 @@ def plot(runs: list[Run], out_dir: Path) -> dict[str, dict]:
     series = {
         run.name: [(run.summary["nodes"].get(n) or {}).get("mean_latency_seconds") for n in nodes] for run in runs
     }
-    figure, axis = plt.subplots(figsize=(max(6, 1.2 * max(len(nodes), 1) * max(1, len(runs) / 2)), 4))
+    figure, axis = plt.subplots(figsize=(max(7, 1.6 * max(len(nodes), 1) * max(1, len(runs) / 2)), 4.5))
     _grouped_bars(axis, nodes, series, ylabel="seconds per call", digits=3)
     axis.set_title("Mean latency per node call")
     figure.tight_layout()
-    figure.savefig(out_dir / "latency_per_node.png", dpi=100, metadata={"Software": None})
+    figure.savefig(out_dir / "latency_per_node.png", dpi=100, metadata={"Software": None}, bbox_inches="tight")
     plt.close(figure)
     files["latency_per_node.png"] = {"labels": nodes, "series": series}
     return files
