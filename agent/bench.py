@@ -212,7 +212,10 @@ def concatenate_videos(paths: list[Path], out: Path, repeat_to_seconds: float, f
                         if written >= frames_needed:
                             return
 
-    return write_video(out, frames(), fps=fps)
+    partial = out.with_name(out.stem + ".part.mp4")  # a crash leaves no half-written video behind
+    write_video(partial, frames(), fps=fps)
+    partial.replace(out)
+    return out
 
 
 def run_latency(args, context) -> dict:
