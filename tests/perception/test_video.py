@@ -207,3 +207,12 @@ def test_bad_arguments_are_named():
 def test_write_video_rejects_odd_sizes(tmp_path):
     with pytest.raises(ValueError, match="even frame sizes"):
         write_video(tmp_path / "odd.mp4", np.zeros((2, 31, 32, 3), np.uint8), fps=5)
+
+
+def test_write_video_is_reproducible(tmp_path):
+    rng = np.random.default_rng(3)
+    frames = moving_square_frames(40, height=96, width=128)
+    frames[:, 60:, :] = rng.integers(0, 255, size=(40, 36, 128, 3), dtype=np.uint8)  # texture that stresses rate control
+    first = write_video(tmp_path / "a.mp4", frames, fps=12.0).read_bytes()
+    second = write_video(tmp_path / "b.mp4", frames, fps=12.0).read_bytes()
+    assert first == second
