@@ -249,7 +249,7 @@ def run_latency(args, context) -> dict:
     episodes = sorted((episodes_dir / "videos").glob("*.mp4"))
     long_questions = load_questions(str(episodes_dir), args.latency_questions)
     for name, minutes in (("one_minute", 1.0), ("long", args.long_minutes)):
-        path = work / f"{name}.mp4"
+        path = work / f"{name}_{minutes:g}min.mp4"
         if not path.is_file():
             concatenate_videos(episodes, path, minutes * 60.0, fps=12.0)
         start = time.perf_counter()
