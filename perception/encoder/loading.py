@@ -23,8 +23,8 @@ from .configuration_aoe import CONFIG_NAME
 from .modeling_aoe import WEIGHTS_NAME, AoEVideoEncoder, EncoderInputError, pack_frames
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "aoe-world-v1"
-DEFAULT_RECIPE = "training/recipes/encoder/aoe_world_v1.yaml"
-TRAIN_COMMAND = f"vot train encoder --config {DEFAULT_RECIPE}"
+DEFAULT_RECIPES = ("training/recipes/encoder/aoe_world_v1_stage1.yaml", "training/recipes/encoder/aoe_world_v1.yaml")
+TRAIN_COMMAND = " && ".join(f"vot train encoder --config {recipe}" for recipe in DEFAULT_RECIPES)
 CHECKPOINT_ENV = "VIDEOTHOUGHT_ENCODER"  # overrides the default checkpoint folder
 
 
