@@ -201,12 +201,17 @@ class VideoReader:
                 f"frame index {int(bad[0])} is past the end (the video has {num_frames} frames, "
                 f"valid indices are 0..{num_frames - 1})",
             )
+        frames = None
         if self._decord_reader is not None:
             try:
                 frames = self._decord_reader.get_batch(indices.tolist()).asnumpy()
             except Exception as error:  # decord raises bare DECORDError/RuntimeError
-                raise VideoDecodeError(self.path, f"decoding frames failed: {_first_line(error)}") from None
-        else:
+                # decord fails on some files PyAV reads (e.g. 96-pixel-wide h264: a row-padding
+                # size mismatch); PyAV takes over for the rest of this reader's life.
+                logger.warning("decord failed on %s (%s); decoding with PyAV", self.path, _first_line(error))
+                self._decord_reader = None
+                self.backend = "pyav"
+        if frames is None:
             frames = _decode_pyav(self.path, indices, self.metadata.height, self.metadata.width)
         return FrameBatch(
             frames=frames,

@@ -216,3 +216,13 @@ def test_write_video_is_reproducible(tmp_path):
     first = write_video(tmp_path / "a.mp4", frames, fps=12.0).read_bytes()
     second = write_video(tmp_path / "b.mp4", frames, fps=12.0).read_bytes()
     assert first == second
+
+
+def test_pyav_takes_over_where_decord_fails(tmp_path):
+    # decord2 mis-copies frames whose width needs row padding (96 px wide h264).
+    frames = moving_square_frames(10, height=64, width=96)
+    path = write_video(tmp_path / "narrow.mp4", frames, fps=10.0)
+    with VideoReader(path) as video:
+        batch = video.get_frames([0, 9])
+        assert batch.frames.shape == (2, 64, 96, 3)
+        assert np.abs(batch.frames.astype(int) - frames[[0, 9]]).mean() < 3
