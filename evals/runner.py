@@ -369,7 +369,9 @@ def invoke_resumable(graph, graph_input: dict, config: dict, context) -> tuple[d
     how = "fresh"
     if graph.checkpointer is not None:
         snapshot = graph.get_state(config)
-        if snapshot.next:
+        # A step killed after its node's writes were saved but before the step's checkpoint has no
+        # `next` (that node is done) yet a task left: only a snapshot with no tasks is finished.
+        if snapshot.next or snapshot.tasks:
             how = "continued"
             return graph.invoke(None, config, durability="sync", **kwargs), how
         if snapshot.values:
