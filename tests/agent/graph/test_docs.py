@@ -1,4 +1,4 @@
-"""The README snippet (docs/agent.md) runs as written, with a fake LM and a hand-written STSG."""
+"""The README snippet (replace a node, add one) runs as written, with a fake LM and a hand-written STSG."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from videothought.agent.context import VoTContext
 from videothought.agent.llm import FakeLanguageModel
 from videothought.perception.video import write_video
 
-DOC = Path(__file__).resolve().parents[3] / "docs" / "agent.md"
+DOC = Path(__file__).resolve().parents[3] / "README.md"
 
 
 def snippet() -> str:
     text = DOC.read_text(encoding="utf-8")
     block = re.search(r"<!-- snippet:custom-graph -->\s*```python\n(.*?)```", text, re.DOTALL)
-    assert block, "docs/agent.md lost its custom-graph snippet"
+    assert block, "README.md lost its custom-graph snippet"
     return block.group(1)
 
 
