@@ -262,16 +262,25 @@ class VideoReader:
     ) -> FrameBatch:
         """Frames from the time window [start_seconds, end_seconds): `num_frames` uniform ones,
         or at `fps`, or every frame when neither is given."""
+        return self.get_frames(self.window_indices(start_seconds, end_seconds, num_frames=num_frames, fps=fps))
+
+    def window_indices(
+        self,
+        start_seconds: float,
+        end_seconds: float,
+        *,
+        num_frames: int | None = None,
+        fps: float | None = None,
+    ) -> np.ndarray:
+        """The frame indices `sample_window` decodes (see there)."""
         if num_frames is not None and fps is not None:
             raise ValueError("give num_frames or fps, not both")
-        start_frame, end_frame = self._window_to_frames(start_seconds, end_seconds)
         if fps is not None:
-            indices = self.fps_indices(fps, start_seconds, end_seconds)
-        elif num_frames is not None:
-            indices = self.uniform_indices(num_frames, start_frame, end_frame)
-        else:
-            indices = np.arange(start_frame, end_frame, dtype=np.int64)
-        return self.get_frames(indices)
+            return self.fps_indices(fps, start_seconds, end_seconds)
+        start_frame, end_frame = self._window_to_frames(start_seconds, end_seconds)
+        if num_frames is not None:
+            return self.uniform_indices(num_frames, start_frame, end_frame)
+        return np.arange(start_frame, end_frame, dtype=np.int64)
 
     def iter_segments(
         self,
@@ -289,21 +298,13 @@ class VideoReader:
         """
         if segment_seconds <= 0:
             raise ValueError(f"segment_seconds must be positive, got {segment_seconds!r}")
-        if fps is not None and frames_per_segment is not None:
-            raise ValueError("give fps or frames_per_segment, not both")
         duration = self.metadata.duration_seconds
         num_segments = max(1, int(np.ceil(duration / segment_seconds - 1e-9)))
         plan = []  # (segment_index, start_seconds, end_seconds, frame indices)
         for segment_index in range(num_segments):
             start = segment_index * segment_seconds
             end = min(duration, start + segment_seconds)
-            start_frame, end_frame = self._window_to_frames(start, end)
-            if fps is not None:
-                indices = self.fps_indices(fps, start, end)
-            elif frames_per_segment is not None:
-                indices = self.uniform_indices(frames_per_segment, start_frame, end_frame)
-            else:
-                indices = np.arange(start_frame, end_frame, dtype=np.int64)
+            indices = self.window_indices(start, end, num_frames=frames_per_segment, fps=fps)
             if len(indices):
                 plan.append((segment_index, start, end, indices))
         wanted = np.concatenate([indices for *_, indices in plan])
