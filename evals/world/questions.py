@@ -577,7 +577,10 @@ def _pick_balanced(drafts: list[Draft], rng, picked: list[Draft]) -> Draft | Non
     """A draft whose subtype, then answer text, is least used so far (random among ties)."""
     subtype_use = Counter(d.subtype for d in picked)
     answer_use = Counter(d.answer for d in picked)
-    subtypes = sorted({d.subtype for d in drafts}, key=lambda s: (subtype_use[s], rng.random()))
+    # sorted() draws the tie-breaking numbers in iteration order: iterate the subtypes in a fixed
+    # order, not a set's (string hashing differs per process, which made worlds differ).
+    tie_breaks = {s: rng.random() for s in sorted({d.subtype for d in drafts})}
+    subtypes = sorted(tie_breaks, key=lambda s: (subtype_use[s], tie_breaks[s]))
     for subtype in subtypes:
         pool = [d for d in drafts if d.subtype == subtype]
         if subtype != "count":
