@@ -28,7 +28,7 @@ from videothought.graph.schema import Observation
 from .captions import write_captions
 from .config import OBJECT_COLOURS, SHAPES, WorldParams
 from .phrases import matches, phrase
-from .questions import Draft, PositionDeck, Question, SceneFacts, deal, temporal_after_before
+from .questions import Draft, PositionDeck, Question, SceneFacts, deal_questions, temporal_after_before
 from .render import SceneRenderer
 from .simulate import SceneSpec, sample_spec
 from .truth import GroundTruth
@@ -173,17 +173,7 @@ def write_needle_questions(truth: GroundTruth, rng, *, video_id: str, params: Wo
         for subtype in sorted(by_subtype):
             if by_subtype[subtype] and len(picked) < max_questions:
                 picked.append(by_subtype[subtype].pop())
-    questions = []
-    for draft in picked:
-        dealt = deal(draft, rng, deck)
-        if dealt is None:
-            continue
-        options, answer = dealt
-        questions.append(Question(
-            qid=f"{video_id}_q{len(questions):03d}", video=video_id, question=draft.question, options=options,
-            answer=answer, type="needle", subtype=draft.subtype, object_ids=[int(i) for i in draft.object_ids],
-            events=draft.events, frame_span=[int(v) for v in draft.frame_span]))
-    return questions
+    return deal_questions(picked, rng, deck, video_id=video_id, type="needle")
 
 
 def _restricted(facts: SceneFacts, object_ids: list[int]) -> SceneFacts:

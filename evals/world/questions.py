@@ -558,15 +558,25 @@ def write_questions(facts: SceneFacts, rng, *, video_id: str, max_questions: int
             by_type[qtype].remove(draft)
             used_questions.add(draft.question)
             picked.append(draft)
+    return deal_questions(picked, rng, deck, video_id=video_id, first_index=first_index)
+
+
+def deal_questions(
+    drafts: list[Draft], rng, deck: PositionDeck, *, video_id: str, first_index: int = 0, type: str | None = None
+) -> list[Question]:
+    """Drafts with their options dealt (answer position from `deck`) as numbered questions.
+
+    A draft whose options cannot be dealt is skipped. `type` overrides each draft's own type.
+    """
     questions = []
-    for draft in picked:
+    for draft in drafts:
         dealt = deal(draft, rng, deck)
         if dealt is None:
             continue
         options, answer = dealt
         questions.append(Question(
             qid=f"{video_id}_q{first_index + len(questions):03d}", video=video_id, question=draft.question,
-            options=options, answer=answer, type=draft.type, subtype=draft.subtype,
+            options=options, answer=answer, type=type or draft.type, subtype=draft.subtype,
             object_ids=[int(i) for i in draft.object_ids], events=draft.events,
             frame_span=[int(draft.frame_span[0]), int(draft.frame_span[1])],
         ))
