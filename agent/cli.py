@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ask": ("videothought.agent.cli_ask", "answer a question about a video, with a step-wise trace"),
     "chat": ("videothought.agent.cli_chat", "chat about a (long) video"),
     "world": ("videothought.evals.world.cli", "generate synthetic videos with ground truth"),
-    "track": ("videothought.graph.cli", "track objects and write the STSG, an overlay and a timeline"),
+    "track": ("videothought.perception.cli_track", "track objects and write the STSG, an overlay and a timeline"),
     "train": ("videothought.training.cli", "train the encoder or post-train the LLM nodes"),
     "eval": ("videothought.evals.cli_eval", "run a benchmark, resumably, with step-wise traces"),
     "report": ("videothought.evals.cli_report", "markdown tables and plots across runs"),
@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 BENCHES: dict[str, tuple[str, str]] = {
     "video": ("videothought.perception.bench", "our reader vs raw decord vs PyAV; segment-iteration memory"),
     "world": ("videothought.evals.world.bench", "synthetic world rendering speed"),
-    "tracking": ("videothought.graph.bench", "tracker and STSG quality and speed on world videos"),
+    "tracking": ("videothought.perception.bench_tracking", "tracker and STSG quality and speed on world videos"),
     "encoder": ("videothought.perception.encoder.bench", "packed vs padded, vs ViT, AoE vs MoE"),
     "agent": ("videothought.agent.bench", "accuracy, LLM calls and latency of the VoT graph"),
 }

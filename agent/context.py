@@ -70,7 +70,7 @@ class VoTContext:
     """What the nodes use. `lm` follows videothought.agent.llm.LanguageModel.
 
     encoder: optional; grounding falls back to STSG labels and attributes without it.
-    proposer, tracker: handed to videothought.graph.pipeline.track_frames (None = its defaults).
+    proposer, tracker: handed to videothought.perception.pipeline.track_frames (None = its defaults).
     stsg_builder: replaces the whole perception call (tests, oracle ground truth, other trackers).
     index: a long video's segment index (videothought.agent.session.SegmentIndex); when set,
         the track node retrieves the relevant segments' STSGs instead of decoding the video.
@@ -143,7 +143,7 @@ def load_lm(spec: str | None = None):
 
 def default_context(**overrides) -> VoTContext:
     """The embedded offline stack: SmolLM2-135M-Instruct, the AoE encoder when present, the
-    default proposer and tracker of videothought.graph.pipeline.
+    default proposer and tracker of videothought.perception.pipeline.
 
     Overrides name VoTContext fields (lm=, encoder=, settings=, ...) or VoTSettings fields
     (max_new_tokens=48, ...). The LLM is only loaded when `lm` is not given.

@@ -159,7 +159,7 @@ def build_stsg(video_path: str, context) -> tuple[dict, list[int], float]:
                 doc = context.stsg_builder(frames, indices, meta.fps, proposer=context.proposer,
                                            tracker=context.tracker, video_path=str(video_path))
             else:
-                from videothought.graph.pipeline import track_frames
+                from videothought.perception.pipeline import track_frames
 
                 stsg = track_frames(frames, indices, meta.fps, proposer=context.proposer, tracker=context.tracker,
                                     video={"path": str(video_path), "fps": meta.fps, "num_frames": meta.num_frames})
@@ -296,7 +296,7 @@ def rank_answers(state: dict, runtime) -> dict:
         # rating can move (rating_weight), i.e. when it can change the ranking.
         if settings.rate_candidates and leader["score"] - runner_up <= 2 * settings.rating_weight:
             def parse_rating(text: str):
-                from videothought.agent.parsing import ParseError, extract_rating
+                from videothought.agent.llm.parsing import ParseError, extract_rating
 
                 try:
                     rating = extract_rating(text)

@@ -171,7 +171,7 @@ def build_index(
     progress: bool = False,
 ) -> SegmentIndex:
     """Index a video: one streaming decode, the tracker per segment, a summary per segment."""
-    from videothought.graph.pipeline import track_frames
+    from videothought.perception.pipeline import track_frames
     from videothought.perception.video import VideoReader
 
     start = time.perf_counter()

@@ -2,7 +2,7 @@
 and events (matplotlib).
 
     overlay = draw_observations(frame, stsg, frame_index)        # (H, W, 3) uint8 copy
-    write_overlay_video("overlay.mp4", frames, frame_indices, stsg, fps=12)
+    drawn = overlay_frames(frames, frame_indices, stsg)          # iterator of drawn frames
     plot_timeline(stsg, "timeline.png")
 
 Hidden observations (kept through occlusion) are drawn dashed-looking (thin, grey label).
@@ -96,18 +96,16 @@ def save_overlay_png(path: str | os.PathLike, frame: np.ndarray, stsg, frame_ind
     return path
 
 
-def write_overlay_video(path: str | os.PathLike, frames: np.ndarray, frame_indices, stsg, *, fps: float) -> Path:
-    """The frames with boxes drawn, as h264 mp4 (odd frame sizes are cropped by a pixel)."""
-    from videothought.perception.video import write_video
-
+def overlay_frames(frames: np.ndarray, frame_indices, stsg, *, even: bool = True):
+    """Yield each frame (H, W, 3) with the STSG's boxes drawn on it. even=True crops odd sizes
+    by a pixel, as h264 (yuv420p) needs: hand the result to a video writer, e.g.
+    videothought.perception.pipeline.write_overlay_video."""
     frames = np.asarray(frames)
-    height, width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
-
-    def drawn():
-        for frame, frame_index in zip(frames, frame_indices):
-            yield draw_observations(frame, stsg, int(frame_index))[:height, :width]
-
-    return write_video(path, drawn(), fps=fps)
+    height, width = frames.shape[1], frames.shape[2]
+    if even:
+        height, width = height // 2 * 2, width // 2 * 2
+    for frame, frame_index in zip(frames, frame_indices):
+        yield draw_observations(frame, stsg, int(frame_index))[:height, :width]
 
 
 _EVENT_MARKERS = {"enter": ">", "exit": "<", "appear": "o", "disappear": "x", "approach": "3", "collide": "*",

@@ -19,8 +19,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from videothought.graph.schema import Event, Observation
-from videothought.perception.proposals import box_iou
+from videothought.graph.schema import Event, Observation, box_coverage, box_iou
 
 # Events whose track order carries no meaning.
 SYMMETRIC_EVENTS = ("collide", "approach")
@@ -32,16 +31,6 @@ def _np2_compatible_motmetrics():
     except ImportError as error:  # pragma: no cover - a declared dependency
         raise ImportError("tracking metrics need py-motmetrics: pip install motmetrics") from error
     return motmetrics
-
-
-def _coverage(pred_boxes: np.ndarray, region_boxes: np.ndarray) -> np.ndarray:
-    """(P, R): share of each predicted box's area inside each region box."""
-    top_left = np.maximum(pred_boxes[:, None, :2], region_boxes[None, :, :2])
-    bottom_right = np.minimum(pred_boxes[:, None, 2:], region_boxes[None, :, 2:])
-    wh = np.clip(bottom_right - top_left, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area = np.maximum((pred_boxes[:, 2] - pred_boxes[:, 0]) * (pred_boxes[:, 3] - pred_boxes[:, 1]), 1e-9)
-    return inter / area[:, None]
 
 
 def accumulate_tracking(truth: Iterable[Observation], predicted: Iterable[Observation], *,
@@ -69,7 +58,7 @@ def accumulate_tracking(truth: Iterable[Observation], predicted: Iterable[Observ
         iou = box_iou(truth_boxes, pred_boxes)  # (G, P)
         if hidden_truth and len(preds):
             hidden_boxes = np.array([o.box for o in hidden_truth], dtype=np.float64).reshape(-1, 4)
-            covered = _coverage(pred_boxes, hidden_boxes).max(axis=1) >= 0.5  # (P,)
+            covered = box_coverage(pred_boxes, hidden_boxes).max(axis=1) >= 0.5  # (P,)
             best = iou.max(axis=0) if len(visible_truth) else np.zeros(len(preds))
             keep = ~(covered & (best < iou_threshold))
             preds = [p for p, k in zip(preds, keep) if k]

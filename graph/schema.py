@@ -23,6 +23,11 @@ Node id "o:{track_id}:{frame_index}". Node attributes (see `Observation`):
     into an embedding store, or None).
 Edge attributes: kind="spatial" with relation in SPATIAL_RELATIONS, or kind="temporal"
 with gap_frames (>= 1).
+
+This module is the bottom of the package graph: it imports nothing of videothought, so
+perception (proposers, tracker) and graph (STSG, metrics) both build on it without a cycle.
+It holds the shared records (`Observation`, `Event`) and the box geometry both sides use
+(`box_iou`, `box_area`, `box_coverage`), boxes always [x1, y1, x2, y2] in pixels.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 SCHEMA_NAME = "videothought.stsg"
 SCHEMA_VERSION = 1
@@ -167,3 +174,36 @@ class Event:
             )
         except KeyError as missing:
             raise STSGFormatError(f"event is missing field {missing}: {record!r}") from None
+
+
+# ---- box geometry (x1, y1, x2, y2 pixels) ----------------------------------------------
+
+
+def box_area(boxes) -> np.ndarray:
+    """Areas (N,) of boxes (N, 4); inverted boxes count as empty."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
+
+def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])  # (N, M, 2)
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])  # (N, M, 2)
+    wh = np.clip(bottom_right - top_left, 0, None)
+    return wh[..., 0] * wh[..., 1]  # (N, M)
+
+
+def box_iou(boxes_a, boxes_b) -> np.ndarray:
+    """IoU matrix (N, M) of boxes (N, 4) and (M, 4); 0 where the union is empty."""
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+    inter = _intersection(a, b)
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def box_coverage(boxes_a, boxes_b) -> np.ndarray:
+    """(N, M): the share of each box in `boxes_a` that lies inside each box of `boxes_b`
+    (1.0 = fully inside). Not symmetric: a small box inside a big one covers 1.0 of itself."""
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+    return _intersection(a, b) / np.maximum(box_area(a), 1e-9)[:, None]

@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from videothought.graph.schema import box_iou  # noqa: F401  (re-exported: proposers' users import it here)
 from videothought.perception.attributes import COLOUR_PROTOTYPES, SHAPE_NAMES, shape_name
 
 logger = logging.getLogger(__name__)
@@ -350,20 +351,6 @@ class HOGPeopleProposer:
                 d.appearance = _hsv_histogram(frame, d.box)
             out.append(sanitize_detections(detections, width, height))
         return out
-
-
-def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """IoU matrix (N, M) of boxes (N, 4) and (M, 4)."""
-    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])  # (N, M, 2)
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])  # (N, M, 2)
-    wh = np.clip(bottom_right - top_left, 0, None)
-    inter = wh[..., 0] * wh[..., 1]  # (N, M)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def non_max_suppression(detections: list[Detection], iou_threshold: float) -> list[Detection]:

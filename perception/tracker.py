@@ -29,8 +29,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from videothought.graph.schema import Observation
-from videothought.perception.proposals import Detection, box_iou, sanitize_detections
+from videothought.graph.schema import Observation, box_iou
+from videothought.perception.proposals import Detection, sanitize_detections
 
 
 @runtime_checkable

@@ -590,8 +590,8 @@ def track_video(video_path: str, *, num_frames: int = 64, max_frames_per_second:
                 proposer=None, tracker=None) -> dict:
     """The tracked STSG document of a video, sampled the way the VoT graph's default settings
     sample it (up to `num_frames` uniform frames, at most `max_frames_per_second`), built by the
-    same perception (videothought.graph.pipeline.track_frames)."""
-    from videothought.graph.pipeline import track_frames
+    same perception (videothought.perception.pipeline.track_frames)."""
+    from videothought.perception.pipeline import track_frames
     from videothought.perception.video import VideoReader
 
     with VideoReader(video_path, max_side=max_side) as video:

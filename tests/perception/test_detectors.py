@@ -127,7 +127,7 @@ def test_owlv2_boxes_land_on_the_patch_grid_of_the_padded_square():
 
 
 def test_detector_as_the_pipeline_proposer():
-    from videothought.graph.pipeline import track_frames
+    from videothought.perception.pipeline import track_frames
 
     model, tokenizer = tiny_owlv2()
     detector = OpenVocabularyDetector(model, tokenizer, ["a person"], DetectorSettings(score_threshold=0.0,

@@ -8,8 +8,8 @@ from PIL import Image
 
 from tests.graph.scenes import Mover, render
 from videothought.agent.cli import main
-from videothought.graph.draw import draw_observations, plot_timeline, track_colour, write_overlay_video
-from videothought.graph.pipeline import track_frames
+from videothought.graph.draw import draw_observations, plot_timeline, track_colour
+from videothought.perception.pipeline import track_frames, write_overlay_video
 from videothought.graph.stsg import STSG
 from videothought.perception.video import VideoReader, write_video
 
@@ -87,7 +87,7 @@ def test_vot_bench_tracking_on_a_small_world(tmp_path, capsys):
 
 
 def test_bench_rejects_a_folder_that_is_not_a_world(tmp_path):
-    from videothought.graph.bench import world_videos
+    from videothought.perception.bench_tracking import world_videos
 
     with pytest.raises(FileNotFoundError, match="is not a world directory"):
         world_videos(tmp_path)

@@ -60,8 +60,8 @@ def evaluate_world(data_dir, *, limit: int | None = 20, proposer_factory=None, t
                    tolerance_frames: int = 3, per_video: list | None = None) -> dict:
     """Run the pipeline on each world video and score it against the truth."""
     from videothought.graph import metrics
-    from videothought.graph.pipeline import track_frames
     from videothought.graph.stsg import STSG
+    from videothought.perception.pipeline import track_frames
     from videothought.perception.video import VideoReader
 
     accumulators, event_results, names = [], [], []

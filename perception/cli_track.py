@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from videothought.graph.draw import plot_timeline, save_overlay_png, write_overlay_video
-    from videothought.graph.pipeline import track_frames
+    from videothought.graph.draw import plot_timeline, save_overlay_png
+    from videothought.perception.pipeline import track_frames, write_overlay_video
     from videothought.perception.video import VideoError, VideoReader
 
     if args.fps is not None and args.num_frames is not None:

@@ -2,8 +2,10 @@
 
     stsg = track_video("clip.mp4", fps=12, max_side=320)        # the default proposer and tracker
     stsg = track_frames(frames, frame_indices, fps=12.0)         # frames (T, H, W, 3) uint8 RGB
+    write_overlay_video("overlay.mp4", frames, frame_indices, stsg, fps=12.0)
 
-The agent's `track` node calls these. Boxes in the STSG are in the pixels of the frames the
+It lives in perception, the upper layer: perception builds on graph (the STSG, its schema),
+graph knows nothing of perception. The agent's `track` node calls these. Boxes in the STSG are in the pixels of the frames the
 tracker saw; `video` records that size (width/height) plus the file's own fps and length.
 """
 
@@ -13,10 +15,15 @@ import logging
 import os
 import time
 
+from pathlib import Path
+
 import numpy as np
 
+from videothought.graph.draw import overlay_frames
 from videothought.graph.events import EventConfig
 from videothought.graph.stsg import STSG
+from videothought.perception.proposals import check_frames, default_proposer
+from videothought.perception.tracker import default_tracker
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +45,6 @@ def track_frames(
     fps: the video's frame rate (frame index / fps = seconds), not the sampling rate.
     timings: if given, filled with seconds spent in "proposals", "tracking", "stsg", "events".
     """
-    from videothought.perception.proposals import check_frames, default_proposer
-    from videothought.perception.tracker import default_tracker
-
     frames = check_frames(frames)
     frame_indices = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
     if len(frame_indices) != len(frames):
@@ -107,3 +111,11 @@ def track_video(
              "height": meta.height}
     return track_frames(batch.frames, batch.frame_indices, meta.fps, proposer=proposer, tracker=tracker,
                         video=video, event_config=event_config)
+
+
+def write_overlay_video(path: str | os.PathLike, frames: np.ndarray, frame_indices, stsg: STSG, *,
+                        fps: float) -> Path:
+    """The frames with the STSG's boxes drawn (graph.draw), as h264 mp4 (odd sizes cropped by a pixel)."""
+    from videothought.perception.video import write_video
+
+    return write_video(path, overlay_frames(frames, frame_indices, stsg), fps=fps)

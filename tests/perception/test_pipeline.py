@@ -3,7 +3,7 @@ import pytest
 
 from tests.graph.scenes import Mover, render
 from videothought.graph import metrics
-from videothought.graph.pipeline import track_frames, track_video
+from videothought.perception.pipeline import track_frames, track_video
 from videothought.graph.stsg import STSG
 from videothought.perception.video import VideoNotFoundError, write_video
 
