@@ -1,4 +1,8 @@
-"""`vot world generate`: write a synthetic world dataset (see dataset.py for the layout)."""
+"""`vot world generate|check|reword`: write a synthetic world dataset (see dataset.py for the layout),
+check it against the oracle, or write a copy with its questions in other words (reword.py).
+
+    vot world reword runs/world --family heldout --out runs/world-heldout
+"""
 
 from __future__ import annotations
 
@@ -26,11 +30,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     check = sub.add_parser("check", help="oracle accuracy, answer-position balance and the blind baseline")
     check.add_argument("world", help="a directory written by `vot world generate`")
     check.add_argument("--train", help="another world (other seed) to fit the question-blind baseline on")
+    reword = sub.add_parser("reword", help="a copy of a world with every question and option in other words")
+    reword.add_argument("world", help="a directory written by `vot world generate`")
+    reword.add_argument("--family", choices=("train", "heldout"), required=True,
+                        help="heldout: wordings never used for training or tuning (testing only)")
+    reword.add_argument("--out", required=True, help="the reworded world directory (videos hard-linked or copied)")
+    reword.add_argument("--seed", type=int, default=0, help="which wording each question gets")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "check":
         return _check(args)
+    if args.action == "reword":
+        return _reword(args)
     from .dataset import generate_world
 
     params = {"difficulty": args.difficulty, "long": args.long, "fps": args.fps, "width": args.width,
@@ -95,4 +107,16 @@ def _check(args: argparse.Namespace) -> int:
             t: round(prior_baseline(train_questions, [q for q in questions if q.type == t]), 4)
             for t in sorted(per_type)}
     print(json.dumps(report))
+    return 0
+
+
+def _reword(args: argparse.Namespace) -> int:
+    from .dataset import WorldFormatError
+    from .reword import reword_world
+
+    try:
+        summary = reword_world(args.world, args.out, family=args.family, seed=args.seed)
+    except (OSError, ValueError, WorldFormatError) as error:
+        raise SystemExit(f"vot world reword: {error}") from None
+    print(json.dumps(summary))
     return 0
