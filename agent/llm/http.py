@@ -1,5 +1,5 @@
 """An OpenAI-compatible HTTP client behind the LanguageModel protocol (vLLM, llama.cpp server,
-Ollama's /v1, our own `videothought.agent.llm_server`).
+Ollama's /v1, our own `videothought.agent.llm.server`).
 
     lm = HTTPLanguageModel("http://127.0.0.1:8000/v1")               # model: the server's first
     lm = HTTPLanguageModel(url, model="Qwen/Qwen2.5-7B-Instruct", tokenizer="/models/qwen2.5-7b")
@@ -31,7 +31,7 @@ import logging
 import time
 from typing import Any
 
-from videothought.agent.llm import (
+from videothought.agent.llm.protocol import (
     BackendUnavailableError,
     Generation,
     LanguageModelError,

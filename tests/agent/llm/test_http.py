@@ -21,9 +21,9 @@ from videothought.agent.llm import (
     ScoringNotSupportedError,
     load_language_model,
 )
-from videothought.agent.llm_http import HTTPLanguageModel
-from videothought.agent.llm_local import embedded_checkpoint_dir
-from videothought.agent.llm_server import LLMServer
+from videothought.agent.llm.http import HTTPLanguageModel
+from videothought.agent.llm.local import embedded_checkpoint_dir
+from videothought.agent.llm.server import LLMServer
 
 CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Where does the red car go?"}]
 
@@ -268,7 +268,7 @@ def test_the_embedded_model_over_http_matches_in_process(smollm):
 
 def test_the_server_module_runs_as_a_process():
     process = subprocess.Popen(
-        [sys.executable, "-m", "videothought.agent.llm_server", "--model", "fake", "--port", "0", "--log-level", "WARNING"],
+        [sys.executable, "-m", "videothought.agent.llm.server", "--model", "fake", "--port", "0", "--log-level", "WARNING"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
@@ -283,6 +283,6 @@ def test_the_server_module_runs_as_a_process():
 
 
 def test_the_server_module_refuses_a_bad_model_spec():
-    result = subprocess.run([sys.executable, "-m", "videothought.agent.llm_server", "--model", "/no/such/model"],
+    result = subprocess.run([sys.executable, "-m", "videothought.agent.llm.server", "--model", "/no/such/model"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "/no/such/model" in result.stderr and "Traceback" not in result.stderr

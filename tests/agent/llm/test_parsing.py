@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from videothought.agent.llm import FakeLanguageModel
-from videothought.agent.parsing import (
+from videothought.agent.llm.parsing import (
     ParseError,
     extract_choice,
     extract_json,
@@ -218,7 +218,7 @@ def test_generate_json_with_the_real_small_model_never_crashes(smollm):
 def test_a_backend_failure_is_recorded_not_raised():
     import socket
 
-    from videothought.agent.llm_http import HTTPLanguageModel
+    from videothought.agent.llm.http import HTTPLanguageModel
 
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))

@@ -50,7 +50,7 @@ def test_load_language_model_specs(tmp_path, monkeypatch):
     assert isinstance(load_language_model("fake", replies=["x"]), FakeLanguageModel)
     monkeypatch.setenv("VIDEOTHOUGHT_LLM", "fake")
     assert isinstance(load_language_model(), FakeLanguageModel)
-    from videothought.agent.llm_http import HTTPLanguageModel
+    from videothought.agent.llm.http import HTTPLanguageModel
 
     client = load_language_model("http://127.0.0.1:9/v1", model="m", timeout_seconds=1)
     assert isinstance(client, HTTPLanguageModel) and client.name == "http:m"  # no connection until used

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from videothought.agent.llm import LanguageModel, LanguageModelError, load_language_model
-from videothought.agent.llm_video import (
+from videothought.agent.llm.video import (
     VideoInputError,
     VideoLanguageModel,
     patchify_video,
