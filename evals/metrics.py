@@ -137,29 +137,16 @@ def tracking_counts(predicted: dict | None, truth: dict | None, frame_indices: I
     Frames: those in `frame_indices` (the state's), else those with predicted observations,
     kept where the ground truth has the frame. Distance = 1 - IoU, no match below IoU 0.5.
     """
-    import motmetrics as mm
-    import numpy as np
+    from videothought.graph import metrics as graph_metrics  # the one motmetrics pipeline
 
-    pred_frames, true_frames = observations(predicted), observations(truth)
-    truth_frame_set = {int(n["frame_index"]) for n in (truth or {}).get("graph", {}).get("nodes", []) if "frame_index" in n}
-    frames = sorted(set(frame_indices or []) | set(pred_frames))
-    frames = [f for f in frames if f in truth_frame_set]
-    accumulator = mm.MOTAccumulator(auto_id=True)
-    for frame in frames:
-        truth_boxes, pred_boxes = true_frames.get(frame, {}), pred_frames.get(frame, {})
-        true_ids, pred_ids = sorted(truth_boxes), sorted(pred_boxes)
-        distances = np.full((len(true_ids), len(pred_ids)), np.nan)  # (G, P); NaN = cannot match
-        for i, g in enumerate(true_ids):
-            for j, p in enumerate(pred_ids):
-                overlap = box_iou(truth_boxes[g], pred_boxes[p])
-                if overlap >= IOU_THRESHOLD:
-                    distances[i, j] = 1.0 - overlap
-        accumulator.update(true_ids, pred_ids, distances)
-    names = ["num_objects", "num_misses", "num_false_positives", "num_switches", "idtp", "idfp", "idfn"]
+    truth_obs = graph_metrics.document_observations(truth)
+    pred_obs = [o for o in graph_metrics.document_observations(predicted) if o.visible]
+    truth_frame_set = {o.frame_index for o in truth_obs}
+    frames = sorted(f for f in set(frame_indices or []) | {o.frame_index for o in pred_obs} if f in truth_frame_set)
     if not frames:
-        return {name: 0 for name in names} | {"frames": 0}
-    summary = mm.metrics.create().compute(accumulator, metrics=names, name="q")
-    return {name: int(summary[name].iloc[0]) for name in names} | {"frames": len(frames)}
+        return {name: 0 for name in graph_metrics.TRACKING_COUNTS} | {"frames": 0}
+    accumulator = graph_metrics.accumulate_tracking(truth_obs, pred_obs, iou_threshold=IOU_THRESHOLD, frames=frames)
+    return graph_metrics.tracking_counts(accumulator) | {"frames": len(frames)}
 
 
 def _mentions(text: str, phrase: str) -> bool:

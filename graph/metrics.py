@@ -1,4 +1,5 @@
-"""Tracking and event metrics against ground truth.
+"""Tracking and event metrics against ground truth: the one motmetrics pipeline of the project
+(`vot bench tracking` and evals' per-question tracking counts both call it).
 
 Tracking (py-motmetrics): per frame, ground-truth boxes of *visible* objects are matched to
 the tracker's visible boxes at IoU >= 0.5; MOTA, IDF1, ID switches, FP, misses come from
@@ -33,9 +34,29 @@ def _np2_compatible_motmetrics():
     return motmetrics
 
 
+def document_observations(doc: dict | None) -> list[Observation]:
+    """The observations of an STSG document (graph/schema.py), leniently: nodes that are not
+    well-formed observations are skipped, so a partial document from a failed step still scores."""
+    found = []
+    fps = ((doc or {}).get("video") or {}).get("fps") or 0.0
+    for node in ((doc or {}).get("graph") or {}).get("nodes", []):
+        if not isinstance(node, dict) or node.get("kind", "observation") != "observation":
+            continue
+        try:
+            # time_seconds is not scored; hand-written documents may leave it out.
+            time_seconds = node.get("time_seconds", int(node["frame_index"]) / fps if fps else 0.0)
+            found.append(Observation.from_dict({**node, "time_seconds": time_seconds}))
+        except (TypeError, ValueError, KeyError):
+            continue
+    return found
+
+
 def accumulate_tracking(truth: Iterable[Observation], predicted: Iterable[Observation], *,
-                        iou_threshold: float = 0.5, accumulator=None):
-    """A motmetrics MOTAccumulator for one video, filled frame by frame (see the module docstring)."""
+                        iou_threshold: float = 0.5, accumulator=None, frames: Iterable[int] | None = None):
+    """A motmetrics MOTAccumulator for one video, filled frame by frame (see the module docstring).
+
+    frames: the frame indices to score (e.g. only those an agent sampled); default every frame
+        with truth or predictions."""
     mm = _np2_compatible_motmetrics()
     accumulator = accumulator or mm.MOTAccumulator(auto_id=False)
     truth_by_frame: dict[int, list[Observation]] = defaultdict(list)
@@ -45,10 +66,10 @@ def accumulate_tracking(truth: Iterable[Observation], predicted: Iterable[Observ
     for obs in predicted:
         if obs.visible:
             pred_by_frame[obs.frame_index].append(obs)
-    # Only frames the tracker looked at count: a tracker run on sampled frames is not
-    # charged for the frames in between. Frames with truth but no predictions do count
-    # when they lie inside the span the tracker covered.
-    evaluated = sorted(set(truth_by_frame) | set(pred_by_frame))
+    # By default every frame with truth or predictions is scored. Pass `frames` to score only
+    # the frames a tracker looked at: a run on sampled frames is then not charged for the
+    # frames in between, while a sampled frame with truth but no prediction still counts.
+    evaluated = sorted(set(truth_by_frame) | set(pred_by_frame)) if frames is None else sorted(set(frames))
     for frame in evaluated:
         visible_truth = [o for o in truth_by_frame.get(frame, []) if o.visible]
         hidden_truth = [o for o in truth_by_frame.get(frame, []) if not o.visible]
@@ -82,6 +103,17 @@ def track_id_map(accumulator) -> dict[int, int]:
 
 TRACKING_METRICS = ["mota", "idf1", "num_switches", "num_false_positives", "num_misses", "num_objects",
                     "precision", "recall", "motp"]
+
+
+TRACKING_COUNTS = ["num_objects", "num_misses", "num_false_positives", "num_switches", "idtp", "idfp", "idfn"]
+
+
+def tracking_counts(accumulator) -> dict[str, int]:
+    """Raw counts of one accumulator (TRACKING_COUNTS): sums over questions and shards stay exact,
+    and MOTA = 1 - (misses + FP + switches) / objects, IDF1 = 2 idtp / (2 idtp + idfp + idfn) follow."""
+    mm = _np2_compatible_motmetrics()
+    summary = mm.metrics.create().compute(accumulator, metrics=TRACKING_COUNTS, name="video")
+    return {name: int(summary[name].iloc[0]) for name in TRACKING_COUNTS}
 
 
 def tracking_scores(accumulators: list, names: list[str] | None = None) -> dict:

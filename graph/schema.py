@@ -66,6 +66,31 @@ EVENT_TYPES = (
     "occluded",
 )
 
+# Each event type in plain English: the canonical phrase first, then verbs people commonly
+# use for it, separated by " / ". General English, for anyone mapping language to events
+# (an agent grounding "bumps into" to collide, a caption writer, a metric reading free text).
+# Track roles: the first track id is the subject; a second one is the other party.
+EVENT_DESCRIPTIONS: dict[str, str] = {
+    "enter": "enters the view / comes in / comes into view / arrives / walks in",
+    "exit": "exits the view / leaves / goes out of view / walks out / departs",
+    "appear": "appears / shows up / becomes visible / emerges",
+    "disappear": "disappears / vanishes / is no longer visible / goes away",
+    "approach": "approaches / moves toward / gets closer to / heads for / comes near",
+    "collide": "collides with / hits / bumps into / crashes into / runs into",
+    "push": "pushes / shoves / knocks / sets moving",
+    "start": "starts moving / begins to move / sets off / gets going / moves off",
+    "stop": "stops / comes to rest / halts / stands still / stops moving",
+    "turn": "turns / changes direction / veers / swerves / bounces off",
+    "occluded": "is hidden behind / is occluded by / goes behind / is covered by / passes behind",
+}
+
+
+def event_verbs(event_type: str) -> list[str]:
+    """The English phrases of an event type, canonical first: event_verbs("collide")[1] == "hits"."""
+    if event_type not in EVENT_DESCRIPTIONS:
+        raise KeyError(f"unknown event type {event_type!r}; known: {EVENT_TYPES}")
+    return [phrase.strip() for phrase in EVENT_DESCRIPTIONS[event_type].split("/")]
+
 
 class STSGFormatError(ValueError):
     """A malformed STSG document. The message names the field and what is wrong with it."""

@@ -18,6 +18,8 @@ import numpy as np
 
 COLOUR_NAMES = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "white", "grey", "black", "brown")
 SHAPE_NAMES = ("circle", "square", "triangle", "star", "hexagon", "diamond")
+# Colours vivid enough to segment against a dull scene (grey, black, brown are backgrounds' colours).
+VIVID_COLOURS = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "white")
 
 # name -> RGB prototypes (several where a name covers a range of shades).
 COLOUR_PROTOTYPES: dict[str, list[tuple[int, int, int]]] = {

@@ -27,11 +27,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from videothought.graph.schema import box_iou  # noqa: F401  (re-exported: proposers' users import it here)
-from videothought.perception.attributes import COLOUR_PROTOTYPES, SHAPE_NAMES, shape_name
+from videothought.perception.attributes import COLOUR_PROTOTYPES, SHAPE_NAMES, VIVID_COLOURS, shape_name
 
 logger = logging.getLogger(__name__)
-
-VIVID_COLOURS = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "white")
 
 
 @dataclass

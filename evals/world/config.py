@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-# The full colour vocabulary (names the tracker may output).
-COLOUR_NAMES = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "white", "grey", "black", "brown")
+# The full colour vocabulary and the shapes: one source, the pixel namer's (the names the tracker may output).
+from videothought.perception.attributes import COLOUR_NAMES
+from videothought.perception.attributes import SHAPE_NAMES as SHAPES
 
 # Colours objects are painted with (RGB). grey/black/brown are left to backgrounds.
 OBJECT_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -26,8 +27,6 @@ OBJECT_COLOURS: dict[str, tuple[int, int, int]] = {
     "pink": (245, 130, 190),
     "white": (245, 245, 245),
 }
-
-SHAPES = ("circle", "square", "triangle", "star", "hexagon", "diamond")
 
 # Radius of the object's bounding circle, in pixels at a 240-pixel frame height
 # (scaled with the frame). Collisions use the bounding circle.

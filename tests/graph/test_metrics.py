@@ -61,3 +61,25 @@ def test_event_scores():
     assert wrong_occluder["true_positives"] == 0
     merged = metrics.merge_event_counts([scores, scores])
     assert merged["true_positives"] == 4 and merged["f1"] == pytest.approx(0.5)
+
+
+def test_only_the_given_frames_are_scored():
+    truth = [obs(1, f, 0) for f in range(10)]
+    predicted = [obs(5, 0, 0), obs(5, 5, 0)]
+    everywhere = metrics.tracking_counts(metrics.accumulate_tracking(truth, predicted))
+    assert (everywhere["num_objects"], everywhere["num_misses"]) == (10, 8)
+    sampled = metrics.tracking_counts(metrics.accumulate_tracking(truth, predicted, frames=[0, 5, 9]))
+    assert (sampled["num_objects"], sampled["num_misses"], sampled["idtp"]) == (3, 1, 2)
+
+
+def test_document_observations_skip_what_is_not_an_observation():
+    good = obs(3, 4, 20).to_dict()
+    doc = {"video": {"fps": 10.0}, "graph": {"nodes": [
+        {**good, "id": "o:3:4"},
+        {k: v for k, v in good.items() if k != "time_seconds"},  # hand-written: no time
+        {"kind": "observation", "track_id": 1, "frame_index": 0, "box": [5, 5, 1, 1]},  # inverted box
+        {"kind": "region", "track_id": 2},
+    ]}}
+    found = metrics.document_observations(doc)
+    assert [(o.track_id, o.frame_index, o.time_seconds) for o in found] == [(3, 4, 0.4), (3, 4, 0.4)]
+    assert metrics.document_observations(None) == []

@@ -29,6 +29,15 @@ def test_vocabulary_is_the_worlds():
     assert set(SHAPE_NAMES) == {"circle", "square", "triangle", "star", "hexagon", "diamond"}
 
 
+def test_the_world_takes_its_vocabulary_from_the_namer():
+    """One source: the world's names are the namer's objects, not a copy that could drift."""
+    from videothought.evals.world import config
+
+    assert config.COLOUR_NAMES is COLOUR_NAMES
+    assert config.SHAPES is SHAPE_NAMES
+    assert set(config.OBJECT_COLOURS) <= set(COLOUR_NAMES)
+
+
 def test_lab_of_white_and_black():
     np.testing.assert_allclose(rgb_to_lab(np.array([255, 255, 255])), [100, 0, 0], atol=0.05)
     np.testing.assert_allclose(rgb_to_lab(np.array([0, 0, 0])), [0, 0, 0], atol=1e-9)
