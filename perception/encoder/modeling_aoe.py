@@ -196,6 +196,33 @@ def pack_frames(
     )
 
 
+def concat_packed(parts: Sequence[PackedFrames]) -> PackedFrames:
+    """Several packed image batches as one sequence (frames of `parts[0]` first, then `parts[1]`'s...).
+
+    Attention stays inside each frame, so every frame's outputs are those it gets alone; this
+    only saves forward calls (e.g. region crops ride along with their frames). Images only.
+    """
+    if any(part.clip_lengths is not None for part in parts):
+        raise EncoderInputError("concat_packed joins image batches only; clips keep their own forward")
+    offsets = [0]
+    for part in parts:
+        offsets.append(offsets[-1] + part.num_tokens)
+    cu_seqlens = torch.cat(
+        [parts[0].cu_seqlens[:1]] + [part.cu_seqlens[1:] + offset for part, offset in zip(parts, offsets)]
+    )  # (F_total + 1,)
+    frames = None
+    if all(part.frames is not None for part in parts):
+        frames = [frame for part in parts for frame in part.frames]
+    return PackedFrames(
+        patches=torch.cat([part.patches for part in parts]),
+        grids=torch.cat([part.grids for part in parts]),
+        sizes=torch.cat([part.sizes for part in parts]),
+        cu_seqlens=cu_seqlens,
+        clip_lengths=None,
+        frames=frames,
+    )
+
+
 def segment_batches(cu_seqlens: torch.Tensor) -> list[torch.Tensor]:
     """Token indices of equal-length segments, batched: a list of (num_segments, length) long tensors.
 
@@ -607,16 +634,41 @@ class AoEVideoEncoder(nn.Module):
         Two poolings are summed before the projection: the frame's patch tokens weighted by the
         area of each patch the box covers (context), and, when `region_crop_side` > 0, the mean
         of the tokens of the box's own crop (with a margin, upscaled to region_crop_side and
-        packed as extra segments: small objects span many patches there, which shape needs).
+        encoded as extra segments: small objects span many patches there, which shape needs).
+        This runs a second forward for the crops; `forward_regions` does it all in one.
         """
         weights = region_pooling_weights(output.packed, boxes, self.config.patch_size)  # (N, L); validates boxes
-        pooled = weights.to(output.patch_tokens) @ output.patch_tokens  # (N, D)
+        crop_pooled = None
         if self.config.region_crop_side:
-            if output.packed.frames is None:
-                raise EncoderInputError("region crops need the packed frames' pixels (PackedFrames.frames)")
-            crops = crop_regions(output.packed.frames, boxes, self.config.region_crop_margin)
-            crop_output = self(pack_frames(crops, self.config.patch_size, self.config.region_crop_side, upscale=True))
-            pooled = pooled + crop_output.frame_pooled  # (N, D)
+            crop_pooled = self(self._pack_crops(output.packed, boxes)).frame_pooled  # (N, D)
+        return self._project_regions(weights, output.patch_tokens, crop_pooled)
+
+    def forward_regions(self, packed: PackedFrames, boxes: Sequence) -> torch.Tensor:
+        """(N, E) region embeddings of images in ONE forward: the box crops are packed as extra
+        segments behind the frames (attention stays per segment, so this equals
+        `region_embeddings(self(packed), boxes)` up to float rounding).
+
+            tokens: | frame 0 | frame 1 | ... | crop of box 0 | crop of box 1 | ...
+        """
+        weights = region_pooling_weights(packed, boxes, self.config.patch_size)  # (N, L); validates boxes
+        if not self.config.region_crop_side:
+            return self._project_regions(weights, self(packed).patch_tokens, None)
+        output = self(concat_packed([packed, self._pack_crops(packed, boxes)]))
+        frame_tokens = output.patch_tokens[: packed.num_tokens]  # (L, D): the frames' own tokens
+        crop_pooled = output.frame_pooled[packed.num_frames :]  # (N, D): one segment per box
+        return self._project_regions(weights, frame_tokens, crop_pooled)
+
+    def _pack_crops(self, packed: PackedFrames, boxes: Sequence) -> PackedFrames:
+        if packed.frames is None:
+            raise EncoderInputError("region crops need the packed frames' pixels (PackedFrames.frames)")
+        crops = crop_regions(packed.frames, boxes, self.config.region_crop_margin)
+        return pack_frames(crops, self.config.patch_size, self.config.region_crop_side, upscale=True)
+
+    def _project_regions(self, weights: torch.Tensor, tokens: torch.Tensor, crop_pooled: torch.Tensor | None) -> torch.Tensor:
+        """weights (N, L) over tokens (L, D), plus the crops' mean tokens (N, D) -> (N, E), unit rows."""
+        pooled = weights.to(tokens) @ tokens  # (N, D)
+        if crop_pooled is not None:
+            pooled = pooled + crop_pooled
         return F.normalize(self.region_projection(pooled), dim=-1)
 
     def text_embeddings(self, sentence_embeddings: torch.Tensor) -> torch.Tensor:

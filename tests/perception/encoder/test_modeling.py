@@ -90,7 +90,10 @@ def test_aoe_picks_top_k_experts_by_activation_norm_and_weighs_by_softmax_of_nor
         gate = torch.nn.functional.silu(x[token] @ aoe.down[:, e * 16 : (e + 1) * 16] @ aoe.up[e])
         manual += weight * ((gate * (x[token] @ aoe.project[e])) @ aoe.output[e])
     torch.testing.assert_close(out[token], manual, rtol=1e-5, atol=1e-6)
-    assert loss.item() >= 1.0 - 1e-6  # Switch loss is >= 1, with equality only when balanced
+    # Switch loss: E * sum_e (fraction of the L * k picks that went to e) * (mean softmax of norms for e).
+    fraction = torch.bincount(chosen.reshape(-1), minlength=config.num_experts).float() / chosen.numel()
+    expected_loss = config.num_experts * (fraction * norms.softmax(dim=-1).mean(dim=0)).sum()
+    torch.testing.assert_close(loss, expected_loss, rtol=1e-6, atol=0)
 
 
 @pytest.mark.parametrize(
@@ -264,6 +267,53 @@ def test_region_embedding_uses_the_crop_and_the_frame_context():
         a = with_crop.region_embeddings(with_crop(packed), box)
         b = without.region_embeddings(without(packed), box)
     assert a.shape == b.shape == (1, 32) and not torch.allclose(a, b, atol=1e-4)
+
+
+def test_forward_regions_packs_the_crops_with_the_frames_in_one_forward():
+    from videothought.perception.encoder.modeling_aoe import concat_packed
+
+    model = tiny_model()
+    frames = random_frames()
+    packed = pack_frames(frames, 16, 160)
+    boxes = [(1, [10, 10, 50, 60]), (4, [0, 0, 20, 150]), (1, [60, 5, 80, 100])]
+    calls = []
+    hook = model.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].num_frames))
+    with torch.no_grad():
+        one_pass = model.forward_regions(packed, boxes)
+        two_pass = model.region_embeddings(model(packed), boxes)
+    hook.remove()
+    assert calls[0] == len(frames) + len(boxes)  # frames and crops in one sequence
+    assert calls[1:] == [len(frames), len(boxes)]  # the reference: frames, then crops
+    torch.testing.assert_close(one_pass, two_pass, rtol=0, atol=1e-5)
+    joined = concat_packed([packed, pack_frames(frames[:2], 16, 64)])
+    assert joined.cu_seqlens.tolist() == packed.cu_seqlens.tolist() + [
+        packed.num_tokens + n for n in pack_frames(frames[:2], 16, 64).cu_seqlens[1:].tolist()
+    ]
+    assert joined.num_frames == len(frames) + 2 and len(joined.frames) == len(frames) + 2
+
+
+def test_bench_buckets_group_by_aspect_then_size_and_pad_less_than_the_worst_case():
+    from videothought.perception.encoder.bench import mixed_frames, pad_to_max, size_buckets
+
+    frames = mixed_frames(10, 2)  # 10 sizes x 2 frames, even sizes landscape, odd portrait
+    buckets = size_buckets(frames, 4)
+    assert buckets == [[0, 1, 4, 5, 8], [9, 12, 13, 16, 17], [2, 3, 6, 7, 10], [11, 14, 15, 18, 19]]
+    for bucket in buckets:
+        landscape = {frames[i].shape[1] >= frames[i].shape[0] for i in bucket}
+        assert len(landscape) == 1
+    bucketed_pixels = sum(pad_to_max([frames[i] for i in b]).shape[0] * pad_to_max([frames[i] for i in b]).shape[1] * len(b) for b in buckets)
+    worst = pad_to_max(frames)
+    assert bucketed_pixels < worst.shape[0] * worst.shape[1] * worst.shape[2] / 1.5
+    assert size_buckets(frames, 1) == [sorted(range(20), key=lambda i: frames[i].shape[0] * frames[i].shape[1])]
+
+
+def test_bench_interleaves_repeats():
+    from videothought.perception.encoder.bench import interleaved_medians
+
+    order = []
+    medians = interleaved_medians({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, repeats=3)
+    assert order == ["a", "b"] * 4  # one warm-up each, then a, b, a, b, a, b
+    assert set(medians) == {"a", "b"}
 
 
 def test_bench_frames_span_ten_sizes_and_pad_to_the_largest():
