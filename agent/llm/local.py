@@ -43,6 +43,7 @@ from videothought.agent.llm.protocol import (
     Generation,
     LanguageModelError,
     ModelNotFoundError,
+    TextStream,
     check_generation_args,
     truncate_at_stop,
     validate_continuations,
@@ -225,6 +226,34 @@ class PackedContinuations:
         return result
 
 
+# ----------------------------------------------------------------------------- streaming
+
+
+def token_streamer(tokenizer, on_text, stop):
+    """A transformers streamer that decodes the new tokens as `generate` produces them and hands
+    the new text to `on_text` (through `TextStream`: stop strings and split characters held back).
+    Synchronous: it runs inside `generate`, no thread. `.stream.finish(text)` flushes the rest."""
+    from transformers.generation.streamers import BaseStreamer
+
+    class CallbackStreamer(BaseStreamer):
+        def __init__(self):
+            self.stream = TextStream(on_text, stop)
+            self.new_ids: list[int] = []
+            self.prompt_seen = False
+
+        def put(self, value) -> None:
+            if not self.prompt_seen:  # generate's first put is the prompt
+                self.prompt_seen = True
+                return
+            self.new_ids.extend(int(i) for i in value.reshape(-1).tolist())
+            self.stream.feed(tokenizer.decode(self.new_ids, skip_special_tokens=True))
+
+        def end(self) -> None:
+            pass
+
+    return CallbackStreamer()
+
+
 # ----------------------------------------------------------------------------- the backend
 
 
@@ -355,11 +384,14 @@ class LocalLanguageModel:
             raise LanguageModelError(f"count_tokens needs a str, got {type(text).__name__}")
         return len(self.encode(text))
 
-    def generate(self, messages, *, max_new_tokens=128, temperature=0.0, stop=None) -> Generation:
-        return self.complete(self.render(messages), max_new_tokens=max_new_tokens, temperature=temperature, stop=stop)
+    def generate(self, messages, *, max_new_tokens=128, temperature=0.0, stop=None, on_text=None) -> Generation:
+        return self.complete(self.render(messages), max_new_tokens=max_new_tokens, temperature=temperature, stop=stop,
+                             on_text=on_text)
 
-    def complete(self, prompt: str, *, max_new_tokens=128, temperature=0.0, stop=None, seed: int | None = None) -> Generation:
-        """Continue raw prompt text (chat templates already applied, or none wanted)."""
+    def complete(self, prompt: str, *, max_new_tokens=128, temperature=0.0, stop=None, seed: int | None = None,
+                 on_text=None) -> Generation:
+        """Continue raw prompt text (chat templates already applied, or none wanted); `on_text` gets
+        the reply piece by piece as it is generated."""
         import torch
         from transformers import GenerationConfig
 
@@ -383,13 +415,16 @@ class LocalLanguageModel:
         if seed is not None:
             torch.manual_seed(seed)
         input_ids = torch.tensor([prompt_ids], device=self.model.device)
+        streamer = token_streamer(self.tokenizer, on_text, stop) if on_text is not None else None
         with torch.inference_mode():
             output = self.model.generate(
                 input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                generation_config=config, tokenizer=self.tokenizer,
+                generation_config=config, tokenizer=self.tokenizer, streamer=streamer,
             )
         new_ids = output[0, len(prompt_ids):].tolist()
         text, _ = truncate_at_stop(self.tokenizer.decode(new_ids, skip_special_tokens=True), stop)
+        if streamer is not None:
+            streamer.stream.finish(text)
         return Generation(
             text=text,
             prompt_tokens=len(prompt_ids),

@@ -1,8 +1,8 @@
 """A small, real OpenAI-compatible HTTP server over any of our LanguageModel backends.
 
-    python -m videothought.agent.llm.server --port 8000                 # the embedded SmolLM2
-    python -m videothought.agent.llm.server --model /models/x --port 8000
-    vot ask clip.mp4 "..." with VIDEOTHOUGHT_LLM=http://127.0.0.1:8000/v1
+    python -m videothought.agent.llm.server --model embedded --port 8000    # the embedded SmolLM2
+    python -m videothought.agent.llm.server --model video:/models/qwen2-vl --port 8000
+    VIDEOTHOUGHT_LLM=http://127.0.0.1:8000/v1 vot ask clip.mp4 "..."
 
     with LLMServer(lm) as server:          # in process, on a free loopback port
         client = HTTPLanguageModel(server.url)
@@ -10,14 +10,25 @@
 Endpoints (the subset of the OpenAI API our client and vLLM-style scorers use):
 
     GET  /v1/models                  the one served model
-    POST /v1/chat/completions        messages, max_tokens | max_completion_tokens, temperature, stop
-    POST /v1/completions             prompt (str or list), max_tokens, temperature, stop;
+    POST /v1/chat/completions        messages, max_tokens | max_completion_tokens, temperature, stop, stream,
+                                     stream_options.include_usage; content may be a list of parts
+                                     ({"type": "text"} and {"type": "image_url"} with base64 data URLs)
+                                     when the served model takes frames (a `video:` model): the images,
+                                     in order, are the frames it watches. vLLM's scoring extension:
+                                     prompt_logprobs=0 with continue_final_message=true returns the
+                                     final assistant message's token logprobs (earlier tokens: null).
+    POST /v1/completions             prompt (str or list), max_tokens, temperature, stop, stream;
                                      scoring: echo=true, logprobs=N, max_tokens=0 returns each prompt's
                                      per-token logprobs (all prompts in one batched forward), as vLLM does
     POST /tokenize                   {"prompt": str} -> {"count", "max_model_len"} (vLLM's extension)
     GET  /health
 
-Not served (a 400 that says so): streaming, n > 1, echo with generated tokens.
+stream=true answers with server-sent events as the official `openai` client reads them:
+`data: {chunk}` events (object "chat.completion.chunk" or "text_completion"), the reply's pieces
+as the backend generates them, then `data: [DONE]`; an error after the stream started is sent as
+a `data: {"error": ...}` event.
+Not served (a 400 that says so): n > 1, echo with generated tokens, images for a text-only model,
+image URLs that are not data URLs (the server fetches nothing).
 Errors are OpenAI-shaped: {"error": {"message", "type", "code"}}. Requests are served on
 threads, the backend is called under one lock (a torch model is not re-entrant).
 Built on the standard library's ThreadingHTTPServer: no extra dependency.
@@ -26,20 +37,32 @@ Built on the standard library's ThreadingHTTPServer: no extra dependency.
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
+import io
 import json
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from videothought.agent.llm.protocol import LanguageModel, LanguageModelError, validate_messages
+from videothought.agent.llm.protocol import (
+    LanguageModel,
+    LanguageModelError,
+    accepts_frames,
+    call_generate,
+    validate_messages,
+)
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 8 << 20  # 8 MiB: far above any prompt we send, small enough to refuse junk
+MAX_BODY_BYTES = 32 << 20  # 32 MiB: 8 frames as JPEG data URLs take ~0.3 MB; small enough to refuse junk
+MAX_IMAGES = 64  # frames per request: a Qwen2-VL context holds far fewer at useful sizes
 
 
 class RequestError(Exception):
@@ -80,10 +103,78 @@ def _temperature_field(body: dict) -> float:
 
 
 def _refuse_unsupported(body: dict) -> None:
-    if body.get("stream"):
-        raise RequestError("streaming is not supported by this server; send stream=false")
     if body.get("n", 1) not in (1, None):
         raise RequestError(f"only n=1 is supported, got n={body.get('n')!r}")
+    stream = body.get("stream", False)
+    if stream is not None and not isinstance(stream, bool):
+        raise RequestError(f"'stream' must be true or false, got {stream!r}")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise RequestError(f"'stream_options' must be an object, got {options!r}")
+
+
+def _include_usage(body: dict) -> bool:
+    return bool((body.get("stream_options") or {}).get("include_usage"))
+
+
+def image_parts_to_frames(images: list[str]):
+    """Base64 data URLs of images -> frames (T, H, W, 3) uint8 RGB, all at the first image's size."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    frames = []
+    for position, url in enumerate(images):
+        if not url.startswith("data:image/") or ";base64," not in url:
+            raise RequestError(f"image {position}: only base64 data URLs (data:image/...;base64,...) are taken; "
+                               f"this server fetches nothing, got {url[:40]!r}")
+        try:
+            raw = base64.b64decode(url.split(";base64,", 1)[1], validate=True)
+            image = Image.open(io.BytesIO(raw))
+            image = image.convert("RGB")
+        except (binascii.Error, ValueError, UnidentifiedImageError, OSError) as error:
+            raise RequestError(f"image {position} is not a decodable image: {type(error).__name__}: {error}") from error
+        if frames and image.size != (frames[0].shape[1], frames[0].shape[0]):
+            image = image.resize((frames[0].shape[1], frames[0].shape[0]), Image.BICUBIC)
+        frames.append(np.asarray(image, dtype=np.uint8))
+    return np.stack(frames)  # (T, H, W, 3)
+
+
+def split_content_parts(messages: Any) -> tuple[Any, list[str]]:
+    """OpenAI messages whose content may be a list of parts -> (messages with str content, image URLs
+    in order). Text parts of one message are joined by newlines."""
+    if not isinstance(messages, list):
+        return messages, []
+    plain, images = [], []
+    for position, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            plain.append(message)
+            continue
+        texts = []
+        for part in content:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "text" and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif kind == "image_url":
+                image = part.get("image_url")
+                url = image.get("url") if isinstance(image, dict) else image
+                if not isinstance(url, str):
+                    raise RequestError(f"message {position}: an image_url part needs {{'url': str}}, got {image!r}")
+                images.append(url)
+            else:
+                raise RequestError(f"message {position}: content parts must be 'text' or 'image_url', got {kind!r}")
+        plain.append({**message, "content": "\n".join(t for t in texts if t)})
+    if len(images) > MAX_IMAGES:
+        raise RequestError(f"{len(images)} images in one request; at most {MAX_IMAGES}")
+    return plain, images
+
+
+@dataclass
+class EventStream:
+    """A streamed answer: `run(emit)` calls emit(event dict) per server-sent event; the handler
+    writes each as `data: {json}` and ends with `data: [DONE]`."""
+
+    run: Callable[[Callable[[dict], None]], None]
 
 
 class LLMServer(ThreadingHTTPServer):
@@ -131,26 +222,74 @@ class LLMServer(ThreadingHTTPServer):
             {"id": self.model_name, "object": "model", "created": self.created, "owned_by": "videothought"}
         ]}
 
-    def chat_completions(self, body: dict) -> dict:
+    def chat_completions(self, body: dict) -> dict | EventStream:
         _refuse_unsupported(body)
+        messages, images = split_content_parts(body.get("messages"))
+        frames = None
+        if images:
+            if not accepts_frames(self.lm):
+                raise RequestError(f"the served model {self.model_name!r} is text-only and takes no images; "
+                                   "send text content, or serve a video model (--model video:/path)")
+            frames = image_parts_to_frames(images)
         try:
-            messages = validate_messages(body.get("messages"))
+            messages = validate_messages(messages)
         except LanguageModelError as error:
             raise RequestError(str(error)) from error
+        if body.get("prompt_logprobs") is not None:
+            return self._chat_prompt_logprobs(body, messages, frames)
         max_tokens = _int_field(body, "max_completion_tokens", _int_field(body, "max_tokens", 128, 1), 1)
+        options = {"max_new_tokens": max_tokens, "temperature": _temperature_field(body), "stop": _stop_field(body),
+                   "frames": frames}
+        ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+        if body.get("stream"):
+            return EventStream(lambda emit: self._stream_chat(emit, messages, options, ident, created,
+                                                              _include_usage(body)))
         with self.lock:
-            generation = self.lm.generate(
-                messages, max_new_tokens=max_tokens, temperature=_temperature_field(body), stop=_stop_field(body)
-            )
-        finish = "length" if generation.completion_tokens >= max_tokens else "stop"
+            generation = call_generate(self.lm, messages, **options)
         return {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
-            "model": self.model_name,
+            "id": ident, "object": "chat.completion", "created": created, "model": self.model_name,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": generation.text},
-                         "finish_reason": finish}],
-            "usage": {"prompt_tokens": generation.prompt_tokens, "completion_tokens": generation.completion_tokens,
-                      "total_tokens": generation.prompt_tokens + generation.completion_tokens},
+                         "finish_reason": _finish(generation, max_tokens)}],
+            "usage": _usage(generation),
         }
+
+    def _stream_chat(self, emit, messages, options, ident, created, include_usage) -> None:
+        def chunk(delta: dict, finish: str | None = None) -> dict:
+            event = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": self.model_name,
+                     "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+            if include_usage:
+                event["usage"] = None
+            return event
+
+        emit(chunk({"role": "assistant", "content": ""}))
+        with self.lock:
+            generation = call_generate(self.lm, messages, on_text=lambda piece: emit(chunk({"content": piece})),
+                                       **options)
+        emit(chunk({}, _finish(generation, options["max_new_tokens"])))
+        if include_usage:
+            emit({"id": ident, "object": "chat.completion.chunk", "created": created, "model": self.model_name,
+                  "choices": [], "usage": _usage(generation)})
+
+    def _chat_prompt_logprobs(self, body: dict, messages: list[dict], frames) -> dict:
+        """vLLM's scoring extension on chat: the final assistant message's tokens' logprobs given
+        everything before it (and the images). Earlier prompt tokens are reported as null."""
+        if body.get("prompt_logprobs") != 0 and not isinstance(body.get("prompt_logprobs"), int):
+            raise RequestError(f"'prompt_logprobs' must be an integer, got {body.get('prompt_logprobs')!r}")
+        if not body.get("continue_final_message") or messages[-1]["role"] != "assistant":
+            raise RequestError("prompt_logprobs is served for scoring only: end the messages with the assistant "
+                               "text to score and set continue_final_message=true")
+        scorer = getattr(self.lm, "continuation_logprobs", None)
+        if scorer is None:
+            raise RequestError(f"the backend {self.model_name!r} cannot return chat prompt logprobs; "
+                               "score text through /v1/completions with echo=true")
+        with self.lock:
+            (tokens,) = scorer(messages[:-1], [messages[-1]["content"]], frames=frames)
+        entries = [None] + [{str(token_id): {"logprob": value, "rank": 1, "decoded_token": text}}
+                            for token_id, text, value in tokens]
+        return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
+                "model": self.model_name, "prompt_logprobs": entries,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "length"}],
+                "usage": {"prompt_tokens": len(entries), "completion_tokens": 0, "total_tokens": len(entries)}}
 
     def completions(self, body: dict) -> dict:
         _refuse_unsupported(body)
@@ -175,11 +314,14 @@ class LLMServer(ThreadingHTTPServer):
         complete = getattr(self.lm, "complete", None)
         if complete is None:
             raise RequestError(f"the backend {self.model_name!r} only serves chat; use /v1/chat/completions")
+        options = {"max_new_tokens": max_tokens, "temperature": _temperature_field(body), "stop": _stop_field(body)}
+        if body.get("stream"):
+            return EventStream(lambda emit: self._stream_completions(emit, complete, prompts, options, ident, created,
+                                                                     _include_usage(body)))
         choices, prompt_tokens, completion_tokens = [], 0, 0
         for index, prompt in enumerate(prompts):
             with self.lock:
-                generation = complete(prompt, max_new_tokens=max_tokens, temperature=_temperature_field(body),
-                                      stop=_stop_field(body))
+                generation = complete(prompt, **options)
             prompt_tokens += generation.prompt_tokens
             completion_tokens += generation.completion_tokens
             choices.append({"index": index, "text": generation.text, "logprobs": None,
@@ -187,6 +329,26 @@ class LLMServer(ThreadingHTTPServer):
         return {"id": ident, "object": "text_completion", "created": created, "model": self.model_name,
                 "choices": choices, "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                                               "total_tokens": prompt_tokens + completion_tokens}}
+
+    def _stream_completions(self, emit, complete, prompts, options, ident, created, include_usage) -> None:
+        def chunk(index: int, text: str, finish: str | None = None) -> dict:
+            event = {"id": ident, "object": "text_completion", "created": created, "model": self.model_name,
+                     "choices": [{"index": index, "text": text, "logprobs": None, "finish_reason": finish}]}
+            if include_usage:
+                event["usage"] = None
+            return event
+
+        prompt_tokens = completion_tokens = 0
+        for index, prompt in enumerate(prompts):
+            with self.lock:
+                generation = complete(prompt, on_text=lambda piece, index=index: emit(chunk(index, piece)), **options)
+            emit(chunk(index, "", _finish(generation, options["max_new_tokens"])))
+            prompt_tokens += generation.prompt_tokens
+            completion_tokens += generation.completion_tokens
+        if include_usage:
+            emit({"id": ident, "object": "text_completion", "created": created, "model": self.model_name,
+                  "choices": [], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                                           "total_tokens": prompt_tokens + completion_tokens}})
 
     def _echo_logprobs(self, prompts: list[str], logprobs: int | None) -> list[dict]:
         token_logprobs = getattr(self.lm, "token_logprobs", None)
@@ -211,6 +373,15 @@ class LLMServer(ThreadingHTTPServer):
         with self.lock:
             count = self.lm.count_tokens(prompt)
         return {"count": count, "max_model_len": getattr(self.lm, "max_context_tokens", None)}
+
+
+def _finish(generation, max_tokens: int) -> str:
+    return "length" if generation.completion_tokens >= max_tokens else "stop"
+
+
+def _usage(generation) -> dict:
+    return {"prompt_tokens": generation.prompt_tokens, "completion_tokens": generation.completion_tokens,
+            "total_tokens": generation.prompt_tokens + generation.completion_tokens}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -251,13 +422,47 @@ class _Handler(BaseHTTPRequestHandler):
             raise RequestError(f"the body must be a JSON object, got {type(body).__name__}")
         return body
 
+    def _write_chunk(self, data: bytes) -> None:
+        """One piece of a chunked (Transfer-Encoding: chunked) body; b"" ends the body."""
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _send_events(self, stream: EventStream) -> None:
+        """Server-sent events over a chunked body: `data: {json}\n\n` per event, then `data: [DONE]`."""
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def emit(event: dict) -> None:
+            self._write_chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
+
+        try:
+            stream.run(emit)
+        except (BrokenPipeError, ConnectionResetError):
+            logger.info("the client left in the middle of a stream")
+            self.close_connection = True
+            return
+        except Exception as error:  # noqa: BLE001 - the status line is sent: report in the stream
+            if not isinstance(error, (LanguageModelError, RequestError)):
+                logger.exception("streamed request %s failed", self.path)
+            kind = "invalid_request_error" if isinstance(error, (LanguageModelError, RequestError)) else "server_error"
+            emit({"error": {"message": f"{type(error).__name__}: {error}", "type": kind, "code": None}})
+        self._write_chunk(b"data: [DONE]\n\n")
+        self._write_chunk(b"")
+
     def _dispatch(self, routes: dict) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         handler = routes.get(path)
         try:
             if handler is None:
                 raise RequestError(f"no route {self.command} {path}", HTTPStatus.NOT_FOUND, "not_found")
-            self._send(HTTPStatus.OK, handler())
+            answer = handler()
+            if isinstance(answer, EventStream):
+                self._send_events(answer)
+            else:
+                self._send(HTTPStatus.OK, answer)
         except RequestError as error:
             self._error(error.status, str(error), error.code)
         except LanguageModelError as error:  # the backend refused the request (bad messages, too long, ...)
@@ -291,15 +496,15 @@ def main(argv: list[str] | None = None) -> int:
     from videothought.agent.llm import load_language_model
 
     if args.model and args.model.startswith(("http://", "https://")):
-        parser.exit(2, "llm_server: refusing to proxy another HTTP server; give a local model spec\n")
+        parser.exit(2, "llm.server: refusing to proxy another HTTP server; give a local model spec\n")
     try:
         lm = load_language_model(args.model)
     except LanguageModelError as error:
-        parser.exit(2, f"llm_server: {error}\n")
+        parser.exit(2, f"llm.server: {error}\n")
     try:
         server = LLMServer(lm, args.host, args.port, model_name=args.served_name)
     except OSError as error:
-        parser.exit(2, f"llm_server: cannot listen on {args.host}:{args.port}: {error}\n")
+        parser.exit(2, f"llm.server: cannot listen on {args.host}:{args.port}: {error}\n")
     # One line on stdout that a parent process can wait for (the port may have been 0).
     print(f"serving {server.model_name} at {server.url}", flush=True)
     try:

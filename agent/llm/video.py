@@ -1,10 +1,11 @@
-"""A Qwen2-VL-class video LLM behind the LanguageModel protocol, plus the frames it watches.
+"""A Qwen2-VL-class video LLM (Qwen2-VL, Qwen2.5-VL) behind the VisionLanguageModel protocol.
 
-    lm = VideoLanguageModel.from_pretrained("/models/Qwen2-VL-2B-Instruct")
+    lm = VideoLanguageModel.from_pretrained("/models/Qwen2-VL-2B-Instruct")   # or load_language_model("video:/path")
+    lm.accepts_frames                                    # True: the VoT nodes hand it their frames
     lm.generate(messages, frames=batch.frames)           # (T, H, W, 3) uint8 RGB from VideoReader
     lm.score(messages, ["A", "B", "C"], frames=frames)   # one vision pass, one batched LM forward
-    with lm.watching(frames):                            # nodes that only know the plain protocol
-        run_graph(...)                                   # see the video in every call
+    with lm.watching(frames):                            # code that only knows the plain protocol
+        run_graph(...)                                   # sees the video in every call without frames=
 
 No image processor is needed (transformers' fast processors need torchvision, absent here):
 `patchify_video` turns frames into Qwen2-VL's packed patch rows itself.
@@ -22,7 +23,7 @@ In the text the video is `<|vision_start|><|video_pad|> x N<|vision_end|>` at th
 user message; `mm_token_type_ids` marks those tokens (2 = video) for the 3-D rotary positions.
 
 Scoring runs the vision tower once and packs the K candidates after one copy of the prompt
-and video tokens (llm_local.PackedContinuations, with Qwen2-VL's 3-D positions), so K
+and video tokens (local.PackedContinuations, with Qwen2-VL's 3-D positions), so K
 candidates cost one vision pass and one LM forward over P + sum(L_k) tokens.
 """
 
@@ -54,7 +55,7 @@ logger = logging.getLogger(__name__)
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-VIDEO_MODEL_TYPES = ("qwen2_vl",)
+VIDEO_MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl")  # config.json model_type -> the class in `_model_class`
 VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|video_pad|>", "<|image_pad|>")
 VIDEO_TOKEN_TYPE = 2  # mm_token_type_ids: text 0, image 1, video 2
 
@@ -69,6 +70,18 @@ def is_video_model_folder(path: str | os.PathLike) -> bool:
     except (OSError, ValueError):
         return False
     return config.get("model_type") in VIDEO_MODEL_TYPES
+
+
+def _model_class(model_type: str):
+    import transformers
+
+    names = {"qwen2_vl": "Qwen2VLForConditionalGeneration", "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration"}
+    if model_type not in names:
+        raise ModelNotFoundError(f"model_type {model_type!r} is not a video LLM this backend knows {VIDEO_MODEL_TYPES}")
+    cls = getattr(transformers, names[model_type], None)
+    if cls is None:
+        raise ModelNotFoundError(f"the installed transformers {transformers.__version__} has no {names[model_type]}")
+    return cls
 
 
 # ----------------------------------------------------------------------------- frames -> patches
@@ -139,7 +152,11 @@ def patchify_video(
 
 
 class VideoLanguageModel:
-    """Qwen2VLForConditionalGeneration (or a subclass) + a tokenizer holding the vision tokens."""
+    """Qwen2VLForConditionalGeneration / Qwen2_5_VLForConditionalGeneration + a tokenizer holding the
+    vision tokens. Frames given per call (`frames=`) go to the vision tower; without them the call
+    uses the frames of an enclosing `watching` block, or none (text only)."""
+
+    accepts_frames = True  # the VoT nodes pass their frames (agent/steps.py watch_frames)
 
     def __init__(self, model, tokenizer, *, name: str, max_pixels: int = 224 * 224):
         self.model = model.eval()
@@ -172,19 +189,19 @@ class VideoLanguageModel:
     def from_pretrained(cls, path: str | os.PathLike, *, dtype: Any = "auto", name: str | None = None,
                         max_pixels: int = 224 * 224) -> VideoLanguageModel:
         import torch
-        from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration
+        from transformers import AutoTokenizer
 
         path = Path(path).expanduser()
         if not is_video_model_folder(path):
-            raise ModelNotFoundError(f"{path} is not a Qwen2-VL model folder (config.json model_type {VIDEO_MODEL_TYPES})")
+            raise ModelNotFoundError(
+                f"{path} is not a Qwen2-VL-class model folder (config.json model_type one of {VIDEO_MODEL_TYPES})")
         if not any(path.glob("*.safetensors")):
             raise ModelNotFoundError(f"{path} holds no .safetensors weights (pickle checkpoints are not loaded)")
         dtypes = {"auto": torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16}
         if dtype not in dtypes and not isinstance(dtype, torch.dtype):
             raise LanguageModelError(f"dtype must be one of {sorted(dtypes)}, got {dtype!r}")
-        model = Qwen2VLForConditionalGeneration.from_pretrained(
-            path, dtype=dtypes.get(dtype, dtype), use_safetensors=True
-        )
+        model_type = json.loads((path / "config.json").read_text())["model_type"]
+        model = _model_class(model_type).from_pretrained(path, dtype=dtypes.get(dtype, dtype), use_safetensors=True)
         return cls(model, AutoTokenizer.from_pretrained(path), name=name or path.name, max_pixels=max_pixels)
 
     # --------------------------------------------------------------- the video
@@ -248,9 +265,12 @@ class VideoLanguageModel:
 
     # --------------------------------------------------------------- protocol
 
-    def generate(self, messages, *, max_new_tokens=128, temperature=0.0, stop=None, frames=None) -> Generation:
+    def generate(self, messages, *, max_new_tokens=128, temperature=0.0, stop=None, on_text=None,
+                 frames=None) -> Generation:
         import torch
         from transformers import GenerationConfig
+
+        from videothought.agent.llm.local import token_streamer
 
         check_generation_args(max_new_tokens, temperature, stop)
         start = time.perf_counter()
@@ -270,10 +290,13 @@ class VideoLanguageModel:
             eos_token_id=sorted(eos), pad_token_id=self.tokenizer.pad_token_id,
             stop_strings=list(stop) if stop else None,
         )
+        streamer = token_streamer(self.tokenizer, on_text, stop) if on_text is not None else None
         with torch.inference_mode():
-            output = self.model.generate(**inputs, generation_config=config, tokenizer=self.tokenizer)
+            output = self.model.generate(**inputs, generation_config=config, tokenizer=self.tokenizer, streamer=streamer)
         new_ids = output[0, len(ids):].tolist()
         text, _ = truncate_at_stop(self.tokenizer.decode(new_ids, skip_special_tokens=True), stop)
+        if streamer is not None:
+            streamer.stream.finish(text)
         return Generation(text=text, prompt_tokens=len(ids), completion_tokens=len(new_ids),
                           latency_seconds=time.perf_counter() - start)
 
@@ -281,6 +304,13 @@ class VideoLanguageModel:
         """Sum log p(continuation | video + prompt) for each continuation: one vision pass, then ONE
         LM forward with the continuations packed after a single copy of the prompt and video
         tokens (`PackedContinuations`; the right-padded batch when `packed_scoring` is off)."""
+        per_continuation = self.continuation_logprobs(prompt, continuations, frames=frames)
+        return [float(sum(value for _, _, value in tokens)) for tokens in per_continuation]
+
+    def continuation_logprobs(self, prompt, continuations, *, frames=None) -> list[list[tuple[int, str, float]]]:
+        """Per continuation: (token id, token text, log p(token | video + prompt + the continuation's
+        earlier tokens)) for each of its tokens; `score` sums them. What our server returns as a chat
+        request's `prompt_logprobs` (the vLLM extension that scores with images over HTTP)."""
         continuations = validate_continuations(continuations)
         if not continuations:
             return []
@@ -292,7 +322,8 @@ class VideoLanguageModel:
             per_continuation = self._packed_logprobs(prompt_ids, continuation_ids, pixel_values, grid)
         else:
             per_continuation = self._padded_logprobs(prompt_ids, continuation_ids, pixel_values, grid)
-        return [float(lp.sum()) for lp in per_continuation]
+        return [[(int(token), self.tokenizer.decode([token]), float(value)) for token, value in zip(ids, logprobs)]
+                for ids, logprobs in zip(continuation_ids, per_continuation)]
 
     def _video_features(self, pixel_values, grid, copies: int):
         """The vision tower's output for one video, shared by `copies` sequences of a batch."""
@@ -368,11 +399,14 @@ class VideoLanguageModel:
 # ----------------------------------------------------------------------------- a tiny random model
 
 
-def tiny_random_video_lm(seed: int = 0, *, tokenizer=None, max_pixels: int = 56 * 56) -> VideoLanguageModel:
-    """A randomly initialised ~2M-parameter Qwen2-VL with the embedded SmolLM2 tokenizer plus the
-    vision tokens: for tests and for wiring checks without a real checkpoint (its output is noise)."""
+def tiny_random_video_lm(seed: int = 0, *, tokenizer=None, max_pixels: int = 56 * 56,
+                         model_type: str = "qwen2_vl") -> VideoLanguageModel:
+    """A randomly initialised ~2M-parameter Qwen2-VL (model_type="qwen2_vl") or Qwen2.5-VL
+    ("qwen2_5_vl") with the embedded SmolLM2 tokenizer plus the vision tokens: for tests and for
+    wiring checks without a real checkpoint (its output is noise)."""
     import torch
-    from transformers import AutoTokenizer, Qwen2VLConfig, Qwen2VLForConditionalGeneration
+    import transformers
+    from transformers import AutoTokenizer
 
     if tokenizer is None:
         from videothought.agent.llm.local import ensure_embedded_checkpoint
@@ -380,19 +414,31 @@ def tiny_random_video_lm(seed: int = 0, *, tokenizer=None, max_pixels: int = 56 
         tokenizer = AutoTokenizer.from_pretrained(ensure_embedded_checkpoint())
     tokenizer.add_special_tokens({"additional_special_tokens": list(VISION_TOKENS)})
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS}
-    config = Qwen2VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 4096,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
-            "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
-            "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
-        },
-        vision_config={"depth": 2, "embed_dim": 32, "hidden_size": 64, "num_heads": 2, "mlp_ratio": 2,
-                       "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2},
+    text_config = {
+        "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 4096,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+        "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+    }
+    if model_type == "qwen2_vl":
+        config_class = transformers.Qwen2VLConfig
+        vision_config = {"depth": 2, "embed_dim": 32, "hidden_size": 64, "num_heads": 2, "mlp_ratio": 2,
+                         "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2}
+    elif model_type == "qwen2_5_vl":
+        config_class = transformers.Qwen2_5_VLConfig
+        # window attention in block 0 (windows of 56 px = 2x2 merged patches), full attention in block 1
+        vision_config = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
+                         "out_hidden_size": 64, "fullatt_block_indexes": [1], "window_size": 56,
+                         "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2}
+    else:
+        raise ValueError(f"model_type must be one of {VIDEO_MODEL_TYPES}, got {model_type!r}")
+    config = config_class(
+        text_config=text_config, vision_config=vision_config,
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
     )
     torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(config)
-    return VideoLanguageModel(model, tokenizer, name=f"tiny-random-qwen2-vl-{seed}", max_pixels=max_pixels)
+    model = _model_class(model_type)(config)
+    name = {"qwen2_vl": "qwen2-vl", "qwen2_5_vl": "qwen2.5-vl"}[model_type]
+    return VideoLanguageModel(model, tokenizer, name=f"tiny-random-{name}-{seed}", max_pixels=max_pixels)

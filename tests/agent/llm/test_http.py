@@ -79,7 +79,13 @@ def test_openai_wire_format(fake_server):
     "path, payload, status, message",
     [
         ("/chat/completions", {"messages": "hi"}, 400, "list of"),
-        ("/chat/completions", {"messages": CHAT, "stream": True}, 400, "streaming is not supported"),
+        ("/chat/completions", {"messages": CHAT, "stream": "yes"}, 400, "'stream' must be true or false"),
+        ("/chat/completions", {"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,AAAA"}}]}]}, 400,
+         "text-only and takes no images"),
+        ("/chat/completions", {"messages": [{"role": "user", "content": [{"type": "video", "video": "x"}]}]}, 400,
+         "must be 'text' or 'image_url'"),
+        ("/chat/completions", {"messages": CHAT, "prompt_logprobs": 0}, 400, "served for scoring only"),
         ("/chat/completions", {"messages": CHAT, "n": 3}, 400, "only n=1"),
         ("/chat/completions", {"messages": CHAT, "max_tokens": -1}, 400, "'max_tokens' must be an integer >= 1"),
         ("/chat/completions", {"messages": CHAT, "stop": 5}, 400, "'stop' must be"),
