@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("videothought.training.cli", "train the encoder or post-train the LLM nodes"),
     "eval": ("videothought.evals.cli_eval", "run a benchmark, resumably, with step-wise traces"),
     "report": ("videothought.evals.cli_report", "markdown tables and plots across runs"),
+    "serve": ("videothought.agent.web.cli", "a local web app: chat with a video, live node traces, eval runs"),
     "bench": ("videothought.agent.cli", "speed and quality benchmarks; prints one JSON object last"),
 }
 
@@ -36,7 +37,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "world": ("videothought.evals.world.bench", "synthetic world rendering speed"),
     "tracking": ("videothought.perception.bench_tracking", "tracker and STSG quality and speed on world videos"),
     "encoder": ("videothought.perception.encoder.bench", "packed vs padded, vs ViT, AoE vs MoE"),
-    "agent": ("videothought.agent.bench", "accuracy, LLM calls and latency of the VoT graph"),
+    "agent": ("videothought.evals.bench_agent", "the VoT graph vs blind, frames, reference and ceiling, original and reworded"),
 }
 
 

@@ -1,0 +1,575 @@
+"""`vot bench agent`: honest conditions on the same world questions, in the world's words and reworded.
+
+    vot world generate --out runs/world7 --videos 25 --seed 7
+    vot world reword runs/world7 --family heldout --out runs/world7-heldout
+    vot bench agent --data runs/world7 --reworded runs/world7-heldout --limit 200 --rows runs/bench.jsonl
+    vot bench agent --latency-only                 # 10-second video, 1-minute vs 60-minute sessions
+
+Conditions (rows of the table), each on the same questions:
+
+    blind           the LLM, question only: the five choices scored as continuations (one batched call)
+    frames          uniform frames + the LLM: the frames described in text by the same perception the
+                    graph uses (each proposal's colour, shape and place), cut to the SAME evidence budget
+                    the graph's partial STSG gets (context.settings.context_tokens tokens); a backend
+                    that takes pixels (`accepts_frames`) also gets the frames themselves
+    graph           the general VoT graph with the default context
+    graph+adapters  the same graph, the LLM carrying trained per-node adapters (`--adapters DIR`,
+                    one peft folder per node name); skipped, with a note, when there are none
+    world-solver    REFERENCE: a world-grammar solver (evals/world/tracked_solver.py) on the tracked
+                    STSG. It knows the benchmark's wording, so it is not a fair competitor; it shows
+                    what copying the benchmark's grammar buys, and what rewording takes away
+    oracle          CEILING: the ground-truth STSG and the world's oracle (evals/world/oracle.py), which
+                    parses the world's own wording (a reworded world keeps it in original_qa.csv)
+
+Columns: accuracy on the original questions and on their reworded copy (`--reworded DIR`, or
+`--data` twice), accuracy by question type (original / reworded), median LLM calls, median seconds
+per question. A choice no condition could make (an unparsable answer, a question outside a
+solver's grammar) counts as wrong.
+
+Per-video perception is cached, as a Session would: the graph's tracking time per video is
+reported apart. Rows go to a JSONL file as they finish, so an interrupted bench resumes where it
+stopped. The table is printed; the last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+CONDITIONS = ("blind", "frames", "graph", "graph+adapters", "world-solver", "oracle")
+DEFAULT_CONDITIONS = ("blind", "frames", "graph", "graph+adapters", "world-solver", "oracle")
+LABELS = {
+    "blind": "LLM blind (question only)",
+    "frames": "uniform frames + LLM (same evidence budget)",
+    "graph": "general VoT graph",
+    "graph+adapters": "general VoT graph + trained node adapters",
+    "world-solver": "world-grammar solver (knows the benchmark; reference only)",
+    "oracle": "world oracle on ground truth (ceiling)",
+}
+LLM_CONDITIONS = ("blind", "frames", "graph", "graph+adapters")
+QUESTION_TYPES = ("descriptive", "temporal", "causal", "predictive", "counterfactual", "needle")
+FRAME_COUNT = 8  # frames the `frames` baseline describes: more would not fit the evidence budget anyway
+SYSTEM = "You answer questions about a video. Be brief and literal."
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", action="append", default=[],
+                        help="a world directory (qa.csv + videos/); give it twice for original + reworded")
+    parser.add_argument("--reworded", default=None, help="the reworded copy of --data (`vot world reword`)")
+    parser.add_argument("--limit", type=int, default=200, help="questions (the first N of qa.csv)")
+    parser.add_argument("--conditions", default=",".join(DEFAULT_CONDITIONS),
+                        help=f"comma-separated subset of {','.join(CONDITIONS)}")
+    parser.add_argument("--adapters", default=None,
+                        help="trained node adapters for graph+adapters: a folder with one peft folder per node")
+    parser.add_argument("--rows", default=None, help="JSONL of per-question rows (resumes from it)")
+    parser.add_argument("--cache-dir", default=None, help="STSG cache directory (default: next to --rows, or none)")
+    parser.add_argument("--lm", default=None, help="language model spec (default: $VIDEOTHOUGHT_LLM or embedded)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the machine is shared)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--latency", action="store_true", help="also measure 10-second and long-video latency")
+    parser.add_argument("--latency-only", action="store_true", help="only the latency measurements")
+    parser.add_argument("--long-minutes", type=float, default=60.0, help="length of the long video (minutes)")
+    parser.add_argument("--work-dir", default=None, help="where latency videos are written (default: a temp dir)")
+    parser.add_argument("--latency-questions", type=int, default=4, help="questions per latency video")
+
+
+# ---- questions -------------------------------------------------------------------------
+def load_questions(data_dir: str, limit: int) -> list[dict]:
+    """The first `limit` questions of a world directory's qa.csv, videos confined to its videos/."""
+    root = Path(data_dir).resolve()
+    qa = root / "qa.csv"
+    if not qa.is_file():
+        raise SystemExit(f"vot bench agent: {root} has no qa.csv (generate one with `vot world generate`)")
+    originals = _original_wording(root)
+    questions = []
+    with open(qa, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            video = (root / "videos" / f"{row['video']}.mp4").resolve()
+            if root / "videos" not in video.parents:  # names from a CSV never leave the dataset root
+                raise SystemExit(f"vot bench agent: video name {row['video']!r} escapes {root}")
+            choices = [row[f"a{i}"] for i in range(5) if row.get(f"a{i}")]
+            original = originals.get(row["qid"], {"question": row["question"], "choices": choices})
+            questions.append({"qid": row["qid"], "video": str(video), "video_id": row["video"],
+                              "question": row["question"], "choices": choices, "answer": int(row["answer"]),
+                              "type": row.get("type") or "unknown", "root": str(root),
+                              "world_question": original["question"], "world_choices": original["choices"]})
+            if len(questions) >= limit:
+                break
+    return questions
+
+
+def _original_wording(root: Path) -> dict[str, dict]:
+    """qid -> the world's own wording, for a reworded world (the oracle parses only that)."""
+    from videothought.evals.world.reword import ORIGINAL_QA
+
+    path = root / ORIGINAL_QA
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row["qid"]: {"question": row["question"], "choices": [row[f"a{i}"] for i in range(5) if row.get(f"a{i}")]}
+                for row in csv.DictReader(handle)}
+
+
+# ---- the LLM baselines -----------------------------------------------------------------
+def messages(user: str) -> list[dict]:
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def choose_by_loglik(lm, prompt, choices: list[str], frames=None) -> tuple[int, list[float]]:
+    """Per-token log-likelihood of each choice after the prompt (one batched score call)."""
+    continuations = [" " + c for c in choices]
+    if frames is not None and getattr(lm, "accepts_frames", False):
+        scores = lm.score(prompt, continuations, frames=frames)
+    else:
+        scores = lm.score(prompt, continuations)
+    per_token = [s / max(1, lm.count_tokens(c)) for s, c in zip(scores, continuations)]
+    return max(range(len(choices)), key=lambda i: per_token[i]), per_token
+
+
+def frame_lines(video_path: str, proposer, num_frames: int = FRAME_COUNT, max_side: int = 320):
+    """Uniform frames as text lines, one per frame: every proposal's colour, shape and place
+    (most confident first). Returns (lines, frames (T, H, W, 3) uint8)."""
+    from videothought.perception.video import VideoReader
+
+    with VideoReader(video_path, max_side=max_side) as video:
+        batch = video.sample_uniform(num_frames)
+        width, height = video.metadata.width, video.metadata.height
+    detections = proposer.propose(batch.frames)
+    lines = []
+    for seconds, found in zip(batch.timestamps_seconds, detections):
+        things = []
+        for detection in sorted(found, key=lambda d: -d.score)[:6]:
+            attributes = detection.attributes or {}
+            name = " ".join(v for v in (attributes.get("colour"), attributes.get("shape")) if v) or detection.label
+            x = (detection.box[0] + detection.box[2]) / 2 / width
+            y = (detection.box[1] + detection.box[3]) / 2 / height
+            where = ("left" if x < 0.33 else "right" if x > 0.67 else "centre") + \
+                    (" top" if y < 0.33 else " bottom" if y > 0.67 else "")
+            things.append(f"{name} ({where})")
+        lines.append(f"{seconds:.1f}s: " + (", ".join(things) if things else "nothing"))
+    return lines, batch.frames
+
+
+def within_budget(lines: list[str], lm, max_tokens: int) -> str:
+    """The lines that fit `max_tokens` tokens (the LLM's own count), frames spread over the video:
+    when not all fit, every k-th line is kept, so the description still spans the whole clip."""
+    for step in range(1, len(lines) + 1):
+        kept = lines[::step]
+        text = "\n".join(kept)
+        if lm.count_tokens(text) <= max_tokens:
+            return text
+    first = lines[0] if lines else ""
+    while first and lm.count_tokens(first) > max_tokens:  # a single frame too long: cut its words
+        first = first.rsplit(" ", 1)[0] if " " in first else ""
+    return first
+
+
+def frames_prompt(question: str, description: str) -> list[dict]:
+    return messages(f"Frames of the video, in order:\n{description}\nQuestion: {question}\nAnswer:")
+
+
+def blind_prompt(question: str) -> list[dict]:
+    return messages(f"Question: {question}\nAnswer:")
+
+
+# ---- the runner ------------------------------------------------------------------------
+class Bench:
+    """Answers (dataset, question, condition) triples, caching per-video work; rows are dicts."""
+
+    def __init__(self, args, conditions: list[str]):
+        self.args = args
+        self.conditions = conditions
+        self.cache_dir = args.cache_dir or (str(Path(args.rows).with_suffix("")) + "-cache" if args.rows else None)
+        self._context = None
+        self._adapter_context = None
+        self.adapter_note: str | None = None
+        self._frames: dict[str, tuple[str, object]] = {}
+        self._tracked: dict[str, dict] = {}
+        self._proposer = None
+        self._truth: dict[str, dict] = {}
+        self.tracked_seconds: dict[str, float] = {}
+
+    # -- contexts, built when a condition needs them
+    @property
+    def context(self):
+        if self._context is None:
+            from videothought.agent.context import default_context, load_lm
+
+            self._context = default_context(lm=load_lm(self.args.lm), cache_dir=self.cache_dir)
+        return self._context
+
+    def adapter_context(self):
+        """The default context with the LLM loaded with per-node adapters, or None (noted) when there are none."""
+        if self._adapter_context is not None or self.adapter_note is not None:
+            return self._adapter_context
+        adapters = find_adapters(self.args.adapters)
+        if not adapters:
+            self.adapter_note = ("skipped: no trained node adapters" +
+                                 (f" in {self.args.adapters}" if self.args.adapters else " (--adapters DIR not given)"))
+            return None
+        from videothought.agent.llm import load_language_model
+
+        spec = self.args.lm or "embedded"
+        kwargs = {"dtype": "float32"} if spec == "embedded" else {}
+        lm = load_language_model(spec, adapters=adapters, **kwargs)
+        self._adapter_context = self.context.with_overrides(lm=lm, _stsg_memory={})
+        self.adapter_note = f"adapters: {sorted(adapters)}"
+        return self._adapter_context
+
+    def proposer(self):
+        if self._context is not None and self._context.proposer is not None:
+            return self._context.proposer
+        if self._proposer is None:
+            from videothought.perception.proposals import default_proposer
+
+            self._proposer = default_proposer()
+        return self._proposer
+
+    def budget_tokens(self) -> int:
+        return int(getattr(self.context.settings, "context_tokens", 140))
+
+    # -- the conditions
+    def answer(self, item: dict, condition: str) -> dict:
+        row: dict = {}
+        if condition == "blind":
+            chosen, _ = choose_by_loglik(self.context.lm, blind_prompt(item["question"]), item["choices"])
+            row.update(chosen=chosen, llm_calls=1)
+        elif condition == "frames":
+            description, frames = self.described_frames(item["video"])
+            chosen, _ = choose_by_loglik(self.context.lm, frames_prompt(item["question"], description), item["choices"],
+                                         frames=frames)
+            row.update(chosen=chosen, llm_calls=1, evidence_tokens=self.context.lm.count_tokens(description))
+        elif condition in ("graph", "graph+adapters"):
+            context = self.context if condition == "graph" else self.adapter_context()
+            if context is None:
+                return {"skipped": self.adapter_note}
+            row.update(self.run_graph(item, context, condition))
+        elif condition == "world-solver":
+            from videothought.evals.world.tracked_solver import solve
+
+            doc = self.tracked_stsg(item["video"])
+            chosen = solve(item["question"], item["choices"], doc)
+            row.update(chosen=-1 if chosen is None else chosen, llm_calls=0, unparsable=chosen is None)
+        elif condition == "oracle":
+            from videothought.evals.world.oracle import OracleError, oracle_answer
+
+            truth = self.truth(item)
+            try:
+                chosen = oracle_answer(item["world_question"], item["world_choices"], truth)
+            except OracleError as error:
+                logger.warning("oracle: %s", error)
+                chosen = None
+            row.update(chosen=-1 if chosen is None else chosen, llm_calls=0, unparsable=chosen is None)
+        else:
+            raise ValueError(f"unknown condition {condition!r}")
+        return row
+
+    def described_frames(self, video: str):
+        if video not in self._frames:
+            lines, frames = frame_lines(video, self.proposer())
+            self._frames[video] = (within_budget(lines, self.context.lm, self.budget_tokens()), frames)
+        return self._frames[video]
+
+    def run_graph(self, item: dict, context, condition: str) -> dict:
+        from videothought.agent.run import run_question
+
+        key = (condition, item["video"])
+        first_time = key not in self.tracked_seconds
+        result = run_question(item["question"], video_path=item["video"], choices=item["choices"], context=context,
+                              thread_id=f"bench-{condition}-{Path(item['root']).name}-{item['qid']}")
+        track_seconds = sum(float(r.get("latency_seconds", 0.0)) for r in result.trace if r.get("node") == "track")
+        if first_time:
+            self.tracked_seconds[key] = track_seconds
+        chosen = result.answer_index if result.answer_index is not None and result.answer_index >= 0 else -1
+        return {"chosen": chosen, "llm_calls": result.llm_calls, "verified": bool(result.verification.get("passed")),
+                "retries": int(result.state.get("retries", 0) or 0), "track_seconds": track_seconds,
+                "first_on_video": first_time, "unparsable": chosen < 0,
+                "errors": sum(len(r.get("errors") or []) for r in result.trace)}
+
+    def tracked_stsg(self, video: str) -> dict:
+        """The tracker's STSG of a video (the world-solver's input), cached in memory and on disk."""
+        from videothought.evals.world.tracked_solver import track_video
+
+        if video in self._tracked:
+            return self._tracked[video]
+        path = Path(self.cache_dir) / "world-solver" / f"{Path(video).stem}.json" if self.cache_dir else None
+        if path is not None and path.is_file():
+            self._tracked[video] = json.loads(path.read_text(encoding="utf-8"))
+            return self._tracked[video]
+        settings = self._context.settings if self._context is not None else None
+        doc = track_video(video, num_frames=getattr(settings, "num_frames", 64),
+                          max_frames_per_second=getattr(settings, "max_frames_per_second", 12.0),
+                          max_side=getattr(settings, "max_side", 320), proposer=self.proposer(),
+                          tracker=self._context.tracker if self._context is not None else None)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.with_suffix(".tmp").write_text(json.dumps(doc), encoding="utf-8")
+            path.with_suffix(".tmp").replace(path)
+        self._tracked[video] = doc
+        return doc
+
+    def truth(self, item: dict) -> dict:
+        path = Path(item["root"]) / "stsg" / f"{item['video_id']}.json"
+        if str(path) not in self._truth:
+            self._truth[str(path)] = json.loads(path.read_text(encoding="utf-8"))
+        return self._truth[str(path)]
+
+
+def find_adapters(directory: str | None) -> dict[str, str]:
+    """{node name: peft adapter folder} under `directory` (folders holding adapter_config.json)."""
+    if not directory:
+        return {}
+    root = Path(directory)
+    if not root.is_dir():
+        raise SystemExit(f"vot bench agent: --adapters {directory} is not a directory")
+    return {p.parent.name: str(p.parent) for p in sorted(root.glob("*/adapter_config.json"))}
+
+
+def run_accuracy(args, conditions: list[str], datasets: dict[str, str]) -> dict:
+    """Every (dataset, question, condition) not in the rows file yet; then the summary."""
+    from tqdm import tqdm
+
+    bench = Bench(args, conditions)
+    questions = {name: load_questions(path, args.limit) for name, path in datasets.items()}
+    if "reworded" in questions:
+        original_ids = [q["qid"] for q in questions["original"]]
+        if [q["qid"] for q in questions["reworded"]] != original_ids:
+            raise SystemExit("vot bench agent: the reworded world's questions are not the original's "
+                             "(different qids); write it with `vot world reword`")
+    rows_path = Path(args.rows) if args.rows else None
+    done: dict[tuple[str, str, str], dict] = {}
+    if rows_path and rows_path.is_file():
+        for line in rows_path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                done[(row.get("data", "original"), row["qid"], row["condition"])] = row
+    writer = open(rows_path, "a", encoding="utf-8") if rows_path else None
+    notes: dict[str, str] = {}
+    items = [(name, item) for name, items in questions.items() for item in items]
+    try:
+        for name, item in tqdm(items, desc="agent bench", unit="question", disable=args.no_progress):
+            for condition in conditions:
+                if (name, item["qid"], condition) in done or condition in notes:
+                    continue
+                start = time.perf_counter()
+                answered = bench.answer(item, condition)
+                if "skipped" in answered:
+                    notes[condition] = answered["skipped"]
+                    continue
+                row = {"data": name, "qid": item["qid"], "type": item["type"], "condition": condition,
+                       "answer": item["answer"], **answered}
+                row["seconds"] = round(time.perf_counter() - start, 4)
+                row["correct"] = row["chosen"] == item["answer"]
+                done[(name, item["qid"], condition)] = row
+                if writer:
+                    writer.write(json.dumps(row) + "\n")
+                    writer.flush()
+    finally:
+        if writer:
+            writer.close()
+    if bench.adapter_note and "graph+adapters" not in notes:
+        notes["graph+adapters"] = bench.adapter_note
+    wanted = {(name, item["qid"]) for name, item in items}
+    rows = [row for key, row in done.items() if (key[0], key[1]) in wanted]
+    summary = summarise(rows, conditions)
+    summary["notes"] = notes
+    summary["evidence_budget_tokens"] = bench.budget_tokens() if bench._context is not None else None
+    summary["datasets"] = datasets
+    if bench._context is not None:
+        summary["lm"] = getattr(bench._context.lm, "name", "?")
+        summary["encoder"] = bench._context.encoder is not None
+    return summary
+
+
+def summarise(rows: list[dict], conditions: list[str]) -> dict:
+    """Per condition: accuracy on each dataset, by type, median LLM calls and seconds per question."""
+    by = defaultdict(list)
+    for row in rows:
+        by[row["condition"]].append(row)
+    out: dict = {"questions": {d: len({r["qid"] for r in rows if r.get("data", "original") == d})
+                               for d in sorted({r.get("data", "original") for r in rows})}}
+    for condition in conditions:
+        mine = by.get(condition, [])
+        if not mine:
+            continue
+        summary: dict = {"label": LABELS[condition], "n": len(mine)}
+        for data in ("original", "reworded"):
+            part = [r for r in mine if r.get("data", "original") == data]
+            if not part:
+                continue
+            per_type = defaultdict(list)
+            for row in part:
+                per_type[row["type"]].append(row["correct"])
+            summary[data] = {
+                "n": len(part),
+                "accuracy": round(sum(r["correct"] for r in part) / len(part), 4),
+                "by_type": {t: {"n": len(v), "accuracy": round(sum(v) / len(v), 4)} for t, v in sorted(per_type.items())},
+                "unparsable": sum(bool(r.get("unparsable")) for r in part),
+            }
+        summary["median_llm_calls"] = statistics.median(r["llm_calls"] for r in mine)
+        summary["median_seconds"] = round(statistics.median(r["seconds"] for r in mine), 3)
+        if condition in ("graph", "graph+adapters"):
+            summary["median_seconds_after_tracking"] = round(
+                statistics.median(r["seconds"] - r.get("track_seconds", 0.0) for r in mine), 3)
+            firsts = [r["track_seconds"] for r in mine if r.get("first_on_video")]
+            if firsts:
+                summary["median_tracking_seconds_per_video"] = round(statistics.median(firsts), 3)
+            summary["max_llm_calls"] = max(r["llm_calls"] for r in mine)
+            summary["verified_fraction"] = round(sum(bool(r.get("verified")) for r in mine) / len(mine), 4)
+        out[condition] = summary
+    return out
+
+
+def table(summary: dict, conditions: list[str], notes: dict[str, str] | None = None) -> str:
+    """The markdown table: rows = conditions; columns = accuracy original / reworded, by type, cost."""
+    notes = notes or {}
+    present = [c for c in conditions if c in summary or c in notes]
+    types = [t for t in QUESTION_TYPES if any(t in summary[c].get(d, {}).get("by_type", {})
+                                                for c in present if c in summary for d in ("original", "reworded"))]
+    header = ["condition", "original", "reworded"] + [f"{t} (orig / rew)" for t in types] + \
+        ["median LLM calls", "s / question"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+    def accuracy(part: dict | None) -> str:
+        return "—" if not part else f"{part['accuracy']:.1%} ({part['n']})"
+
+    for condition in present:
+        if condition not in summary:
+            lines.append(f"| {LABELS[condition]} | {notes[condition]} |" + " |" * (len(header) - 2))
+            continue
+        entry = summary[condition]
+        cells = [LABELS[condition], accuracy(entry.get("original")), accuracy(entry.get("reworded"))]
+        for t in types:
+            pair = []
+            for data in ("original", "reworded"):
+                found = entry.get(data, {}).get("by_type", {}).get(t)
+                pair.append("—" if found is None else f"{found['accuracy']:.0%}")
+            cells.append(" / ".join(pair))
+        cells += [f"{entry['median_llm_calls']:g}", f"{entry['median_seconds']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# ---- latency: a 10-second video, a 1-minute and a long video ------------------------------
+def concatenate_videos(paths: list[Path], out: Path, repeat_to_seconds: float, fps: float) -> Path:
+    """One long video from world episodes, looping them until `repeat_to_seconds`; streamed, so
+    memory stays at one frame however long the video is."""
+    import av
+
+    from videothought.perception.video import write_video
+
+    frames_needed = int(repeat_to_seconds * fps)
+
+    def frames():
+        written = 0
+        while True:
+            for path in paths:
+                with av.open(str(path)) as source:
+                    for frame in source.decode(video=0):
+                        yield frame.to_ndarray(format="rgb24")  # (H, W, 3)
+                        written += 1
+                        if written >= frames_needed:
+                            return
+
+    partial = out.with_name(out.stem + ".part.mp4")  # a crash leaves no half-written video behind
+    write_video(partial, frames(), fps=fps)
+    partial.replace(out)
+    return out
+
+
+def run_latency(args, context) -> dict:
+    import tempfile
+
+    from videothought.agent.run import run_question
+    from videothought.agent.session import Session
+    from videothought.evals.world.dataset import generate_world
+
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="vot-bench-agent-"))
+    result: dict = {}
+    # 10-second world videos: per-question latency, tracking included for the first question
+    short_dir = work / "ten_seconds"
+    if not (short_dir / "qa.csv").is_file():
+        generate_world(short_dir, 2, 123, seconds=10.0)
+    questions = load_questions(str(short_dir), args.latency_questions)
+    cold, warm = [], []
+    fresh = context.with_overrides(_stsg_memory={}, cache_dir=None)
+    for item in questions:
+        start = time.perf_counter()
+        run = run_question(item["question"], video_path=item["video"], choices=item["choices"], context=fresh)
+        elapsed = time.perf_counter() - start
+        track = sum(r["latency_seconds"] for r in run.trace if r["node"] == "track")
+        (cold if track > 0.5 else warm).append(elapsed)
+    result["ten_second_video"] = {"questions": len(questions), "median_seconds_with_tracking": _median(cold),
+                                  "median_seconds_tracked_video": _median(warm)}
+    # long videos: 1 minute vs `--long-minutes`, from looped 5-second episodes
+    episodes_dir = work / "episodes"
+    if not (episodes_dir / "qa.csv").is_file():
+        generate_world(episodes_dir, 12, 321)
+    episodes = sorted((episodes_dir / "videos").glob("*.mp4"))
+    long_questions = load_questions(str(episodes_dir), args.latency_questions)
+    for name, minutes in (("one_minute", 1.0), ("long", args.long_minutes)):
+        path = work / f"{name}_{minutes:g}min.mp4"
+        if not path.is_file():
+            concatenate_videos(episodes, path, minutes * 60.0, fps=12.0)
+        start = time.perf_counter()
+        session = Session(path, context=context, cache_dir=work / "sessions", segment_seconds=10.0, index_fps=2.0)
+        index_seconds = time.perf_counter() - start
+        latencies, calls = [], []
+        for item in long_questions:
+            begin = time.perf_counter()
+            answer = session.ask(item["question"], item["choices"])
+            latencies.append(time.perf_counter() - begin)
+            calls.append(answer.llm_calls)
+        result[name] = {"minutes": minutes, "segments": len(session.index.segments),
+                        "index_seconds": round(index_seconds, 2), "median_seconds_per_question": _median(latencies),
+                        "median_llm_calls": statistics.median(calls)}
+    if result["one_minute"]["median_seconds_per_question"]:
+        result["long_over_one_minute_latency"] = round(
+            result["long"]["median_seconds_per_question"] / result["one_minute"]["median_seconds_per_question"], 3)
+    return result
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 3) if values else None
+
+
+def datasets_of(args) -> dict[str, str]:
+    """{"original": dir, "reworded": dir}: --data (once or twice) and --reworded."""
+    data = list(args.data or [])
+    if len(data) > 2 or (len(data) == 2 and args.reworded):
+        raise SystemExit("vot bench agent: give --data once (plus --reworded DIR) or twice (original, reworded)")
+    if not data:
+        raise SystemExit("vot bench agent: --data WORLD_DIR is required (or --latency-only)")
+    out = {"original": data[0]}
+    reworded = args.reworded or (data[1] if len(data) == 2 else None)
+    if reworded:
+        out["reworded"] = reworded
+    return out
+
+
+def run(args: argparse.Namespace) -> dict:
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
+    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    unknown = set(conditions) - set(CONDITIONS)
+    if unknown:
+        raise SystemExit(f"vot bench agent: unknown conditions {sorted(unknown)}; choose from {CONDITIONS}")
+    out: dict = {}
+    if not args.latency_only:
+        summary = run_accuracy(args, conditions, datasets_of(args))
+        print(table(summary, conditions, summary.get("notes")))
+        out["accuracy"] = summary
+    if args.latency or args.latency_only:
+        from videothought.agent.context import default_context, load_lm
+
+        out["latency"] = run_latency(args, default_context(lm=load_lm(args.lm)))
+    return out
