@@ -1,0 +1,53 @@
+"""The README's encoder snippet runs as written, on a small written video, with the shipped checkpoint."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import moving_square_frames
+from videothought.perception.encoder.loading import DEFAULT_CHECKPOINT
+from videothought.perception.video import write_video
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def snippet() -> str:
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"<!-- snippet:encoder -->\s*```python\n(.*?)```", text, re.DOTALL)
+    assert block, "README.md lost its encoder snippet"
+    return block.group(1)
+
+
+def test_snippet_calls_the_documented_signatures():
+    code = snippet()
+    assert "load_default_encoder()" in code and 'load_default_encoder("my/ckpt")' in code
+    for call in ("encode_text(", "clip_embedding(", "encode_regions(", "track_embeddings("):
+        assert call in code, call
+
+
+@pytest.mark.skipif(
+    not (DEFAULT_CHECKPOINT / "model.safetensors").is_file(),
+    reason=f"the shipped encoder checkpoint is absent from {DEFAULT_CHECKPOINT}",
+)
+def test_snippet_runs_and_gives_the_documented_shapes(tmp_path, monkeypatch):
+    monkeypatch.delenv("VIDEOTHOUGHT_ENCODER", raising=False)
+    video = write_video(tmp_path / "clip.mp4", moving_square_frames(20), fps=10.0)  # 64x48, a red square
+    code = snippet().replace('"clip.mp4"', repr(str(video)))
+    namespace: dict = {}
+    exec(compile(code, str(README), "exec"), namespace)
+    encoder = namespace["encoder"]
+    d = encoder.dimension
+    assert d == 128
+    assert namespace["texts"].shape == (2, d)
+    assert namespace["clip"].shape == (d,)
+    assert namespace["regions"].shape == (8, d)
+    assert set(namespace["tracks"]) == {1} and namespace["tracks"][1].shape == (d,)
+    assert torch.allclose(namespace["regions"].norm(dim=-1), torch.ones(8), atol=1e-5)
+    # The documented path form loads the same checkpoint (the same cached bundle).
+    from videothought.perception.encoder import load_default_encoder
+
+    assert load_default_encoder(DEFAULT_CHECKPOINT) is encoder
