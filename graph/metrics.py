@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from videothought.graph.optional import require
 from videothought.graph.schema import Event, Observation, box_coverage, box_iou
 
 # Events whose track order carries no meaning.
@@ -27,11 +28,7 @@ SYMMETRIC_EVENTS = ("collide", "approach")
 
 
 def _np2_compatible_motmetrics():
-    try:
-        import motmetrics
-    except ImportError as error:  # pragma: no cover - a declared dependency
-        raise ImportError("tracking metrics need py-motmetrics: pip install motmetrics") from error
-    return motmetrics
+    return require("motmetrics", feature="tracking metrics")
 
 
 def document_observations(doc: dict | None) -> list[Observation]:

@@ -13,8 +13,16 @@ sit beside the graph. On disk and in LangGraph state it is one JSON object:
       "video": {"path": "...", "fps": 25.0, "num_frames": 250, "width": 640, "height": 272},
       "graph": {... networkx.node_link_data(G, edges="links") ...},
       "tracks": {"3": {"label": "red circle", "attributes": {"colour": "red", ...}}, ...},
-      "events": [{"type": "collide", "track_ids": [3, 5], "start_frame": 40, "end_frame": 42}, ...]
+      "events": [{"type": "collide", "track_ids": [3, 5], "start_frame": 40, "end_frame": 42}, ...],
+      "vocabulary": {"label": ["person", "face", "text", "object"], "text": null}      (optional)
     }
+
+"vocabulary" records what the perception that built the graph *can* name, not what it saw:
+the labels its proposer can output and, per attribute, the values its namers can give (a
+list of strings, or null for free text such as OCR's read string). A reader grounding a
+phrase learns from it whether "person" or "red" is something this graph could contain at
+all. Optional within version 1: absent means unknown, and readers ignore keys they do not
+know, so documents with and without it load in either code.
 
 Node id "o:{track_id}:{frame_index}". Node attributes (see `Observation`):
     kind="observation", track_id, frame_index, time_seconds, box [x1, y1, x2, y2] in
@@ -94,6 +102,26 @@ def event_verbs(event_type: str) -> list[str]:
 
 class STSGFormatError(ValueError):
     """A malformed STSG document. The message names the field and what is wrong with it."""
+
+
+def check_vocabulary(vocabulary: Any) -> dict[str, list[str] | None]:
+    """A validated copy of a "vocabulary" value: {name: [str, ...] or None (free text)}, with a
+    "label" list. Raises STSGFormatError naming the bad entry."""
+    if not isinstance(vocabulary, dict):
+        raise STSGFormatError(f"'vocabulary' must be an object, got {type(vocabulary).__name__}")
+    checked: dict[str, list[str] | None] = {}
+    for key, values in vocabulary.items():
+        if not isinstance(key, str) or not key:
+            raise STSGFormatError(f"'vocabulary' keys must be non-empty strings, got {key!r}")
+        if values is None:
+            checked[key] = None
+            continue
+        if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
+            raise STSGFormatError(f"vocabulary[{key!r}] must be a list of strings or null (free text), got {values!r}")
+        checked[key] = list(dict.fromkeys(values))
+    if not isinstance(checked.get("label"), list):
+        raise STSGFormatError(f"'vocabulary' needs a 'label' list (the labels perception can output), got {vocabulary!r}")
+    return checked
 
 
 def _copy_json_like(value):

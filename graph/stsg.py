@@ -37,6 +37,7 @@ from videothought.graph.schema import (
     Event,
     Observation,
     STSGFormatError,
+    check_vocabulary,
     observation_id,
 )
 
@@ -54,9 +55,12 @@ class STSG:
         tracks: dict[int, dict] | None = None,
         events: Iterable[Event] = (),
         video: dict | None = None,
+        vocabulary: dict | None = None,
     ):
         self.graph = graph
         self.video = dict(video or {})
+        # What the perception that built this graph can name (graph/schema.py); None: unknown.
+        self.vocabulary = check_vocabulary(vocabulary) if vocabulary is not None else None
         self.events: list[Event] = list(events)
         self._index()
         self.track_info: dict[int, dict] = {}
@@ -88,6 +92,7 @@ class STSG:
         *,
         tracks: dict[int, dict] | None = None,
         relation_config: rel.RelationConfig = rel.RelationConfig(),
+        vocabulary: dict | None = None,
     ) -> STSG:
         """Nodes from observations, temporal edges along each track, spatial edges per frame.
 
@@ -123,12 +128,12 @@ class STSG:
                 edges.append((node_ids[a], node_ids[b], TEMPORAL_KEY, {"kind": "temporal", "gap_frames": gap}))
         _add_keyed_edges(graph, edges)
         _add_spatial_edges(graph, observations, node_ids, by_frame, relation_config)
-        return cls(graph, tracks=tracks, events=events, video=video)
+        return cls(graph, tracks=tracks, events=events, video=video, vocabulary=vocabulary)
 
     # ---- the document ------------------------------------------------------------------
     def to_dict(self) -> dict:
         """The graph/schema.py document: JSON-safe, lossless through `from_dict`."""
-        return {
+        doc = {
             "schema": SCHEMA_NAME,
             "version": SCHEMA_VERSION,
             "video": dict(self.video),
@@ -136,6 +141,9 @@ class STSG:
             "tracks": {str(t): _json_copy(info) for t, info in self.track_info.items()},
             "events": [e.to_dict() for e in self.events],
         }
+        if self.vocabulary is not None:
+            doc["vocabulary"] = _json_copy(self.vocabulary)
+        return doc
 
     @classmethod
     def from_dict(cls, doc: Any) -> STSG:
@@ -175,7 +183,9 @@ class STSG:
                 raise STSGFormatError(f"events[{i}]: {error}") from None
             except (TypeError, ValueError) as error:
                 raise STSGFormatError(f"events[{i}]: bad value ({error})") from None
-        return cls(graph, tracks=tracks, events=events, video=video)
+        vocabulary = doc.get("vocabulary")
+        return cls(graph, tracks=tracks, events=events, video=video,
+                   vocabulary=check_vocabulary(vocabulary) if vocabulary is not None else None)
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
@@ -392,7 +402,7 @@ class STSG:
         events = [e for e in self.events
                   if set(e.track_ids) & wanted and e.end_frame >= lo and e.start_frame <= hi]
         tracks = {t: _json_copy(self.track_info[t]) for t in wanted if t in self.track_info}
-        return STSG(graph, tracks=tracks, events=events, video=self.video)
+        return STSG(graph, tracks=tracks, events=events, video=self.video, vocabulary=self.vocabulary)
 
     def track_summary(self, track_id: int) -> dict:
         """A track in one dict: label, attributes, first/last frame, trajectory (centres),

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from videothought.graph.optional import require
 from videothought.perception.proposals import Detection, check_frames, non_max_suppression, sanitize_detections
 
 logger = logging.getLogger(__name__)
@@ -40,11 +41,7 @@ SUPPORTED = ("owlv2", "owlvit", "grounding-dino")
 
 
 def _import_torch():
-    try:
-        import torch
-    except ImportError as error:  # pragma: no cover - torch is a core dependency
-        raise ImportError("open-vocabulary detectors need torch: pip install torch") from error
-    return torch
+    return require("torch", feature="open-vocabulary detectors")
 
 
 def cxcywh_to_xyxy_pixels(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
@@ -156,6 +153,10 @@ class OpenVocabularyDetector:
         input_ids = torch.tensor([ids])
         return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids),
                 "token_type_ids": torch.zeros_like(input_ids)}
+
+    def vocabulary(self) -> dict:
+        """The text queries are the labels (graph/schema.py's "vocabulary")."""
+        return {"label": list(self.queries), "query": list(self.queries)}
 
     # ---- images --------------------------------------------------------------------
     def propose(self, frames: np.ndarray) -> list[list[Detection]]:

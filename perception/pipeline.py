@@ -22,7 +22,7 @@ import numpy as np
 from videothought.graph.draw import overlay_frames
 from videothought.graph.events import EventConfig
 from videothought.graph.stsg import STSG
-from videothought.perception.proposals import check_frames, default_proposer
+from videothought.perception.proposals import check_frames, default_proposer, proposer_vocabulary
 from videothought.perception.tracker import default_tracker
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,9 @@ def track_frames(
     info.update({k: v for k, v in (video or {}).items() if v is not None})
     info.setdefault("num_frames", int(frame_indices[-1]) + 1)
     info["sampled_frames"] = [int(f) for f in frame_indices]
-    stsg = STSG.from_observations(observations, video=info)
+    # What this perception can name, asked after propose(): a proposer that picks per clip
+    # (AutoProposer) answers for the branch it took.
+    stsg = STSG.from_observations(observations, video=info, vocabulary=proposer_vocabulary(proposer))
     after_stsg = time.perf_counter()
     stsg.detect_events(event_config)
     if timings is not None:

@@ -29,6 +29,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from videothought.graph.optional import require
 from videothought.graph.schema import Observation, box_iou
 from videothought.perception.proposals import Detection, sanitize_detections
 
@@ -57,12 +58,22 @@ class TrackerConfig:
     position_noise: float = 1 / 20  # Kalman noise, fractions of the box height (ByteTrack's values)
     velocity_noise: float = 1 / 160
     initial_velocity_std: float = 0.5  # of the box height per step, for a new track
+    # Labels that name different kinds of thing: a track of one never takes a detection of
+    # another (a face inside a person box is not that person). Other labels (colour names,
+    # "object", detector queries) may alternate along one track.
+    exclusive_labels: tuple[str, ...] = ("person", "face", "text")
+    # A track's label: the most frequent label other than "object" when it names at least
+    # this share of the track's detections ("object" = not recognised in that frame; HOG
+    # recognises a walking person in only some frames), else the most frequent label.
+    min_label_share: float = 0.25
 
     def __post_init__(self):
         if not 0 <= self.low_score <= self.high_score <= 1:
             raise ValueError(f"need 0 <= low_score <= high_score <= 1, got {self.low_score!r}, {self.high_score!r}")
         if not 0 <= self.appearance_weight <= 1:
             raise ValueError(f"appearance_weight must be in [0, 1], got {self.appearance_weight!r}")
+        if not 0 < self.min_label_share <= 1:
+            raise ValueError(f"min_label_share must be in (0, 1], got {self.min_label_share!r}")
         if self.min_hits < 1 or self.max_lost_seconds < 0:
             raise ValueError(f"need min_hits >= 1 and max_lost_seconds >= 0, got {self.min_hits!r}, "
                              f"{self.max_lost_seconds!r}")
@@ -205,6 +216,13 @@ class ByteTracker:
         # track seen a moment ago wins a detection over one lost long ago.
         near = np.clip(1.0 - distance / gate[:, None], 0.0, 1.0) * (0.5 / (1.0 + 0.25 * misses))[:, None]
         motion = np.maximum(iou, near)
+        exclusive = self.config.exclusive_labels
+        if exclusive:
+            track_kinds = [_kind(t, exclusive) for t in tracks]
+            det_kinds = [d.label if d.label in exclusive else None for d in detections]
+            clash = np.array([[a is not None and b is not None and a != b for b in det_kinds]
+                              for a in track_kinds])  # (N, M) a person track vs a face detection
+            motion = np.where(clash, 0.0, motion)
         if not use_appearance or self.config.appearance_weight == 0:
             return motion
         weight = self.config.appearance_weight
@@ -324,21 +342,38 @@ class ByteTracker:
             self.update(frame_detections, frame_index, time_seconds, frame_size=frame_size)
         tracks = [t for t in self.finished + self.active
                   if t.track_id and len(t.history) >= self.config.min_track_frames]
-        return tracks_to_observations(tracks, frame_indices, times_seconds)
+        return tracks_to_observations(tracks, frame_indices, times_seconds,
+                                      min_label_share=self.config.min_label_share)
 
 
-def tracks_to_observations(tracks: list[_Track], frame_indices: list[int], times_seconds: list[float]) -> list[Observation]:
+def _kind(track: _Track, exclusive: tuple[str, ...]) -> str | None:
+    """The exclusive label a track has been matched with most, or None."""
+    kinds = Counter(h[4].label for h in track.history if h[4].label in exclusive)
+    return kinds.most_common(1)[0][0] if kinds else None
+
+
+def track_label(labels: list[str], min_share: float = 0.25) -> str:
+    """One label for a track from its detections' labels (see TrackerConfig.min_label_share)."""
+    counts = Counter(label or "object" for label in labels)
+    named = [(n, label) for label, n in counts.most_common() if label != "object"]
+    if named and named[0][0] >= min_share * len(labels):
+        return named[0][1]
+    return counts.most_common(1)[0][0] if counts else "object"
+
+
+def tracks_to_observations(tracks: list[_Track], frame_indices: list[int], times_seconds: list[float], *,
+                           min_label_share: float = 0.25) -> list[Observation]:
     """Matched frames become visible observations; frames missed between two matches become
-    hidden ones with interpolated boxes. Track ids are renumbered 1.. by first appearance."""
+    hidden ones with interpolated boxes. Track ids are renumbered 1.. by first appearance.
+    Every observation of a track carries the track's label (`track_label`): one thing, one name."""
     tracks = sorted(tracks, key=lambda t: (t.history[0][0], t.track_id))
     observations = []
     for new_id, track in enumerate(tracks, start=1):
-        labels = Counter(h[4].label for h in track.history)
-        label = labels.most_common(1)[0][0]
+        label = track_label([h[4].label for h in track.history], min_label_share)
         for (step_a, _, _, box_a, det), nxt in zip(track.history, track.history[1:] + [None]):
             observations.append(Observation(
                 track_id=new_id, frame_index=frame_indices[step_a], time_seconds=times_seconds[step_a],
-                box=tuple(float(v) for v in box_a), label=det.label if det.label else label,
+                box=tuple(float(v) for v in box_a), label=label,
                 score=float(det.score), attributes=dict(det.attributes), visible=True,
             ))
             if nxt is None:
@@ -379,12 +414,8 @@ class RoboflowTracker:
 
     def run(self, detections: list[list[Detection]], frame_indices, times_seconds, *,
             frame_size: tuple[int, int] | None = None) -> list[Observation]:
-        try:
-            import supervision as sv
-            import trackers
-        except ImportError as error:
-            raise ImportError("RoboflowTracker needs the `trackers` package (pip install --no-deps trackers "
-                              "supervision defusedxml pyDeprecate)") from error
+        trackers = require("trackers", feature="RoboflowTracker")
+        sv = require("supervision", feature="RoboflowTracker")
         frame_indices = [int(f) for f in frame_indices]
         times_seconds = [float(t) for t in times_seconds]
         step_seconds = float(np.median(np.diff(times_seconds))) if len(times_seconds) > 1 else 1.0

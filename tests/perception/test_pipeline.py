@@ -75,3 +75,23 @@ def test_track_video_reads_and_samples(tmp_path):
     sampled = track_video(path, fps=5.0)
     assert sampled.frame_indices == list(range(0, 30, 2))
     assert len(sampled.track_ids) == 3
+
+
+def test_the_document_records_what_the_proposer_can_name():
+    frames, _ = render(movers(), 12)
+    stsg = track_frames(frames, np.arange(12), fps=10.0)
+    vocabulary = stsg.to_dict()["vocabulary"]
+    assert "red circle" in vocabulary["label"] and "pink object" in vocabulary["label"]
+    assert "person" not in vocabulary["label"]  # the colour branch ran: it names no people
+    assert set(vocabulary["shape"]) == {"circle", "square", "triangle", "star", "hexagon", "diamond"}
+    assert "black" not in vocabulary["colour"]  # what it can name, not every colour word
+    assert len(vocabulary["label"]) > len(stsg.track_ids)  # not the values seen
+
+
+def test_a_proposer_without_a_vocabulary_leaves_it_unknown():
+    class Nothing:
+        def propose(self, frames):
+            return [[] for _ in frames]
+
+    frames, _ = render(movers(), 4)
+    assert track_frames(frames, np.arange(4), fps=10.0, proposer=Nothing()).vocabulary is None

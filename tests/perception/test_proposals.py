@@ -116,8 +116,11 @@ def test_auto_proposer_chooses_by_scene():
         real = reader.get_frames(np.arange(0, 40, 4)).frames
     assert palette_scene_fraction(real) < 0.9
     detections = auto.propose(real)
-    assert auto.last_choice == "background"
+    assert auto.last_choice == "real"
     assert sum(len(d) for d in detections) > 0
+    labels = {d.label for frame in detections for d in frame}
+    assert "person" in labels, labels  # pedestrians are named, not only "object"
+    assert auto.vocabulary()["label"][:1] == ["person"] and "red circle" not in auto.vocabulary()["label"]
 
 
 def test_hog_finds_pedestrians_in_vtest():
