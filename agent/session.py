@@ -1,229 +1,93 @@
-"""Long videos: index once, then ask and chat.
+"""Long videos: index once into a library, then ask and chat.
 
-    session = Session("hour.mp4")                    # indexes (or loads the cached index)
+    session = Session("hour.mp4")                    # indexes (or finds it in the library)
     session.ask("What colour is the star that stops?", choices=[...]).answer
     session.chat("Which object enters the scene first?")      # -> "the red circle"
     session.chat("What does it do right after that?")         # "it" = the previous answer's object
+    Session(library="videos.sqlite").ask("...")     # across every video of a library
 
-Indexing streams the video once in fixed segments (bounded memory): per segment, the tracker's
-STSG (global frame indices), a compact text summary, and (when an encoder is present) the
-summary's embedding. The index is cached on disk keyed by the file's SHA-256, so a second
-Session on the same file costs only the hash. A question retrieves the few segments whose
-objects and events it names and the graph runs on their STSGs only: after indexing, the cost
-of a question does not grow with the video's length.
+The index lives in a SQLite library (videothought.agent.index.Library; by default
+~/.cache/videothought/sessions/library.sqlite): per segment the tracker's STSG (frame numbers of
+the whole video), a text summary, MiniLM and clip embeddings, and the STSG's tracks and events
+as rows. A second Session on the same file costs only the file's SHA-256; an interrupted index
+continues where it stopped; an unreadable library file is moved aside and rebuilt (logged).
+
+A question retrieves the few segments whose objects and events it names and the graph runs on
+their STSGs only: after indexing, the cost of a question does not grow with the video's length.
 
 A session is one LangGraph thread (`session.thread_id`); every turn is checkpointed on it and
-`session.history` is what follow-ups see.
+`session.history` is what follow-ups see: per turn the question, the answer, the object phrases
+the turn was about (the answer's own object when the answer names a tracked object), and the
+segments it looked at.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
+import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from videothought.agent.evidence import (
-    compact_verbalize,
-    doc_tracks,
-    event_types,
-    object_phrases,
-    phrase_match,
-    track_name,
-    words,
+from videothought.agent.index import (  # noqa: F401  (merge_documents, file_sha256: public here too)
+    BoundIndex,
+    IndexSettings,
+    Library,
+    file_sha256,
+    merge_documents,
+    segment_facts,
+    terms,
 )
 
 logger = logging.getLogger(__name__)
 
-INDEX_VERSION = 1
-_TRACK_ID_STRIDE = 100_000  # merged segments: track t of segment s becomes s * stride + t
-
-
-def file_sha256(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@dataclass
-class SegmentIndex:
-    """A video's segments: [{"index", "start_frame", "end_frame", "start_seconds", "end_seconds",
-    "stsg", "summary", "labels", "events", "embedding"}], plus how it was built."""
-
-    video_path: str
-    sha256: str
-    fps: float
-    segment_seconds: float
-    index_fps: float
-    segments: list[dict] = field(default_factory=list)
-    build_seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return {"version": INDEX_VERSION, "video_path": self.video_path, "sha256": self.sha256, "fps": self.fps,
-                "segment_seconds": self.segment_seconds, "index_fps": self.index_fps,
-                "build_seconds": self.build_seconds, "segments": self.segments}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> SegmentIndex:
-        if data.get("version") != INDEX_VERSION:
-            raise ValueError(f"index version {data.get('version')!r} is not {INDEX_VERSION}; rebuild it")
-        return cls(video_path=data["video_path"], sha256=data["sha256"], fps=float(data["fps"]),
-                   segment_seconds=float(data["segment_seconds"]), index_fps=float(data["index_fps"]),
-                   segments=list(data["segments"]), build_seconds=float(data.get("build_seconds", 0.0)))
-
-    def save(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self.to_dict()), encoding="utf-8")
-        temporary.replace(path)
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> SegmentIndex:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
-    # ---- retrieval -----------------------------------------------------------------------
-    def segment_scores(self, question: str, phrases: list[str], encoder=None) -> list[float]:
-        """How much each segment is about the question: its objects matching the target phrases,
-        its events of the kinds the question names, and (with an encoder) embedding similarity."""
-        phrases = list(dict.fromkeys(list(phrases) + object_phrases(question)))
-        kinds = set(event_types(question))
-        question_words = set(words(question))
-        query = _embed(encoder, question) if encoder is not None else None
-        scores = []
-        for segment in self.segments:
-            tracks = {int(k): v for k, v in segment["labels"].items()}
-            score = 0.0
-            for phrase in phrases:
-                score += max((phrase_match(phrase, track) for track in tracks.values()), default=0.0)
-            score += 0.5 * len(kinds & set(segment["events"]))
-            score += 0.1 * len(question_words & set(words(segment["summary"])))  # weak lexical tie-breaker
-            if query is not None and segment.get("embedding"):
-                score += sum(a * b for a, b in zip(query, segment["embedding"]))
-            scores.append(score)
-        return scores
-
-    def retrieve(self, question: str, phrases: list[str], k: int = 3, encoder=None) -> tuple[dict, list[int]]:
-        """The merged STSG document of the `k` most relevant segments (in time order) and their indices."""
-        if not self.segments:
-            raise ValueError(f"{self.video_path}: the index has no segments")
-        scores = self.segment_scores(question, phrases, encoder)
-        ranked = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k]
-        chosen = sorted(ranked)
-        return merge_documents([self.segments[i]["stsg"] for i in chosen], chosen, self.fps), chosen
-
-
-def merge_documents(docs: list[dict], segment_ids: list[int], fps: float) -> dict:
-    """One STSG document from several segments' (frame indices are global already; track ids are
-    made unique as segment * 100000 + track)."""
-    nodes, links, tracks, events = [], [], {}, []
-    width = height = None
-    for doc, segment in zip(docs, segment_ids):
-        offset = segment * _TRACK_ID_STRIDE
-        video = doc.get("video") or {}
-        width, height = width or video.get("width"), height or video.get("height")
-        rename = {}
-        for node in doc.get("graph", {}).get("nodes", []):
-            track_id = int(node["track_id"]) + offset
-            new_id = f"o:{track_id}:{int(node['frame_index'])}"
-            rename[node["id"]] = new_id
-            nodes.append({**node, "id": new_id, "track_id": track_id})
-        for link in doc.get("graph", {}).get("links", []):
-            if link["source"] in rename and link["target"] in rename:
-                links.append({**link, "source": rename[link["source"]], "target": rename[link["target"]]})
-        for key, value in doc.get("tracks", {}).items():
-            tracks[str(int(key) + offset)] = value
-        for event in doc.get("events", []):
-            events.append({**event, "track_ids": [int(t) + offset for t in event["track_ids"]]})
-    graph = {"directed": True, "multigraph": True, "graph": {}, "nodes": nodes, "links": links}
-    return {"schema": "videothought.stsg", "version": 1,
-            "video": {"fps": fps, "width": width, "height": height, "segments": segment_ids},
-            "graph": graph, "tracks": tracks, "events": sorted(events, key=lambda e: e["start_frame"])}
-
-
-def _embed(encoder, text: str) -> list[float] | None:
-    try:
-        import numpy as np
-
-        vector = np.asarray(encoder.encode_text([text]), dtype=float).reshape(-1)
-        return (vector / (np.linalg.norm(vector) + 1e-8)).tolist()
-    except Exception as error:  # the encoder is optional: retrieval works on labels and events
-        logger.warning("encoder text embedding failed: %s", error)
-        return None
-
-
-def build_index(
-    video_path: str | os.PathLike,
-    *,
-    segment_seconds: float = 10.0,
-    index_fps: float = 4.0,
-    max_side: int = 320,
-    proposer=None,
-    tracker=None,
-    encoder=None,
-    sha256: str | None = None,
-    progress: bool = False,
-) -> SegmentIndex:
-    """Index a video: one streaming decode, the tracker per segment, a summary per segment."""
-    from videothought.perception.pipeline import track_frames
-    from videothought.perception.video import VideoReader
-
-    start = time.perf_counter()
-    sha256 = sha256 or file_sha256(video_path)
-    with VideoReader(video_path, max_side=max_side) as video:
-        meta = video.metadata
-        total = max(1, int(-(-meta.duration_seconds // segment_seconds)))
-        segments_iter = video.iter_segments(segment_seconds, fps=index_fps)
-        if progress:
-            from tqdm import tqdm
-
-            segments_iter = tqdm(segments_iter, total=total, desc="indexing", unit="segment")
-        segments = []
-        for segment in segments_iter:
-            if len(segment) < 2:
-                continue
-            stsg = track_frames(segment.frames, segment.frame_indices, meta.fps, proposer=proposer, tracker=tracker,
-                                video={"path": str(video_path), "fps": meta.fps, "num_frames": meta.num_frames})
-            doc = stsg.to_dict()
-            tracks = doc_tracks(doc)
-            summary = f"{segment.start_seconds:.0f}-{segment.end_seconds:.0f}s: " + \
-                compact_verbalize(doc, None, max_tokens=120).replace("\n", " ")
-            segments.append({
-                "index": len(segments),
-                "start_frame": int(segment.frame_indices[0]), "end_frame": int(segment.frame_indices[-1]),
-                "start_seconds": segment.start_seconds, "end_seconds": segment.end_seconds,
-                "stsg": doc, "summary": summary,
-                "labels": {str(t): {"label": track_name(v), "attributes": v.get("attributes", {})} for t, v in tracks.items()},
-                "events": sorted({e["type"] for e in doc.get("events", [])}),
-                "embedding": _embed(encoder, summary) if encoder is not None else None,
-            })
-    return SegmentIndex(video_path=str(video_path), sha256=sha256, fps=meta.fps, segment_seconds=segment_seconds,
-                        index_fps=index_fps, segments=segments, build_seconds=time.perf_counter() - start)
+LIBRARY_FILE = "library.sqlite"
 
 
 def default_cache_dir() -> Path:
-    from videothought.agent.llm import cache_root
+    try:
+        from videothought.agent.llm import cache_root
+    except ImportError:
+        from videothought.agent.llm.loading import cache_root
 
     return cache_root() / "sessions"
 
 
+def answer_object(answer: str, doc: dict | None, names_object=None) -> str | None:
+    """The answer as an object phrase when every content word of it is a word of one tracked
+    object's label or attributes ("the red circle" -> "red circle"), in this turn's STSG or, with
+    `names_object` (BoundIndex.names_object), anywhere in the video; None otherwise (an action)."""
+    words = set(terms(answer))
+    if not words:
+        return None
+    tracks, _ = segment_facts(doc) if doc else ([], [])
+    if any(words <= set(track["terms"]) for track in tracks) or (names_object is not None and names_object(answer)):
+        return re.sub(r"^(the|a|an)\s+", "", answer.strip().rstrip(".?!"), flags=re.IGNORECASE)
+    return None
+
+
+def history_entry(question: str, answer: str, state: dict, names_object=None) -> dict:
+    """What a later turn sees of this one: {"question", "answer", "targets", "segments"}."""
+    targets = [t["phrase"] for t in state.get("targets", []) if t.get("track_ids")] or \
+        [t["phrase"] for t in state.get("targets", [])]
+    named = answer_object(answer, state.get("stsg"), names_object)
+    if named:
+        targets = [named]  # "Which object ...?" -> "the red circle": later "it" is that object
+    return {"question": question, "answer": answer, "targets": targets, "segments": list(state.get("segments", []))}
+
+
 class Session:
-    """Ask and chat about one (long) video; the index is built once and cached by file hash."""
+    """Ask and chat about one (long) video, or across a library of them."""
 
     def __init__(
         self,
-        video_path: str | os.PathLike,
+        video_path: str | os.PathLike | None = None,
         *,
         context=None,
+        library: Library | str | os.PathLike | None = None,
         cache_dir: str | os.PathLike | None = None,
-        segment_seconds: float = 10.0,
-        index_fps: float = 4.0,
+        segment_seconds: float = IndexSettings.segment_seconds,
+        index_fps: float = IndexSettings.index_fps,
         progress: bool = False,
         max_retries: int = 2,
         checkpointer=None,
@@ -233,33 +97,48 @@ class Session:
         from videothought.agent.context import default_context
         from videothought.perception.video import VideoNotFoundError
 
-        self.video_path = str(video_path)
-        if not Path(self.video_path).is_file():
-            raise VideoNotFoundError(self.video_path, "no such file")
-        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        if video_path is not None and not Path(video_path).is_file():
+            raise VideoNotFoundError(str(video_path), "no such file")
+        if video_path is None and library is None:
+            raise ValueError("Session needs a video, a library, or both")
         context = context if context is not None else default_context()
-        sha256 = file_sha256(self.video_path)
-        index_path = self.cache_dir / f"{sha256[:32]}-{segment_seconds:g}s-{index_fps:g}fps.json"
-        self.index = None
-        self.index_seconds = 0.0
-        if index_path.is_file():
-            try:
-                self.index = SegmentIndex.load(index_path)
-            except (ValueError, KeyError, json.JSONDecodeError) as error:
-                logger.warning("rebuilding the unreadable index %s: %s", index_path, error)
-        if self.index is None:
-            self.index = build_index(self.video_path, segment_seconds=segment_seconds, index_fps=index_fps,
-                                     max_side=context.settings.max_side, proposer=context.proposer,
-                                     tracker=context.tracker, encoder=context.encoder, sha256=sha256, progress=progress)
-            self.index_seconds = self.index.build_seconds
-            self.index.save(index_path)
-        self.index_path = index_path
-        self.context = context.with_overrides(index=_BoundIndex(self.index, context.encoder))
-        self.thread_id = f"session-{sha256[:16]}-{int(time.time() * 1000)}"
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        if isinstance(library, Library):
+            self.library = library
+        else:
+            path = Path(library) if library is not None else self.cache_dir / LIBRARY_FILE
+            self.library = Library(path, encoder=context.encoder, rebuild=True)
+        self.settings = IndexSettings(segment_seconds=segment_seconds, index_fps=index_fps,
+                                      max_side=context.settings.max_side)
+        self.index_seconds = 0.0  # seconds this session spent indexing (0: found in the library)
+        self.video_path = None
+        self.index: BoundIndex | None = None
+        self._base_context = context
+        self.context = context
+        if video_path is not None:
+            self.video_path = str(video_path)
+            started = time.perf_counter()
+            sha256 = file_sha256(self.video_path)
+            found = self.library.connection.execute(
+                "SELECT status FROM videos WHERE sha256=? AND settings=?", (sha256, self.settings.key())).fetchone()
+            record = self.library.add(self.video_path, settings=self.settings, proposer=context.proposer,
+                                      tracker=context.tracker, sha256=sha256, progress=progress)
+            if not found or found[0] != "complete":
+                self.index_seconds = time.perf_counter() - started
+            self._bind(record.video_id)
+            key = sha256[:16]
+        else:
+            key = "library"
+        self.thread_id = f"session-{key}-{int(time.time() * 1000)}"
         self.max_retries = max_retries
         self.checkpointer = checkpointer or InMemorySaver()
         self.history: list[dict] = []
         self._graph = None
+
+    def _bind(self, video_id: int) -> None:
+        self.index = self.library.bind(video_id)
+        self.video_path = self.index.record.path
+        self.context = self._base_context.with_overrides(index=self.index)
 
     @property
     def graph(self):
@@ -269,34 +148,31 @@ class Session:
             self._graph = build_vot_graph(max_retries=self.max_retries)
         return self._graph
 
-    def ask(self, question: str, choices=(), *, remember: bool = False, trace_path=None):
-        """Answer one question on the session's thread. With remember=True it joins the chat history."""
+    def ask(self, question: str, choices=(), *, remember: bool = False, trace_path=None, video=None):
+        """Answer one question on the session's thread. With remember=True it joins the chat history.
+
+        video: a library video (id, name, path or sha256 prefix) to ask about; a session opened on
+        a library alone picks the video of the best-matching segment when none is named."""
         from videothought.agent.run import run_question
 
+        if video is not None:
+            self._bind(self.library.video(video).video_id)
+        elif self.index is None:
+            phrases = [h["targets"][0] for h in self.history[-1:] if h.get("targets")]
+            self._bind(self.library.search(question, phrases, k=1)[0].video_id)
         result = run_question(question, video_path=self.video_path, choices=list(choices), context=self.context,
                               thread_id=self.thread_id, graph=self.graph, checkpointer=self.checkpointer,
                               trace_path=trace_path, history=list(self.history))
         if remember:
-            targets = [t["phrase"] for t in result.state.get("targets", []) if t.get("track_ids")]
-            targets = object_phrases(result.answer) or targets  # "the red circle" answers name the object
-            self.history.append({"question": question, "answer": result.answer, "targets": targets})
+            names = self.index.names_object if self.index is not None else None
+            self.history.append(history_entry(question, result.answer, result.state, names))
         return result
 
     def chat(self, message: str) -> str:
         """One chat turn: an open-ended question (or "... ? a | b | c" for choices); returns the answer.
-        Follow-ups ("what does it do next?") resolve "it" to the previous turn's object."""
+        Follow-ups ("what does it do next?") see the earlier turns in `history`."""
         question, choices = split_choices(message)
         return self.ask(question, choices, remember=True).answer
-
-
-class _BoundIndex:
-    """The index as the track node calls it (retrieve with the context's encoder)."""
-
-    def __init__(self, index: SegmentIndex, encoder):
-        self.index, self.encoder = index, encoder
-
-    def retrieve(self, question: str, phrases: list[str], k: int = 3):
-        return self.index.retrieve(question, phrases, k=k, encoder=self.encoder)
 
 
 def split_choices(message: str) -> tuple[str, list[str]]:

@@ -1,4 +1,5 @@
-"""Session: a real tracker indexes a video once into segments, questions retrieve segments, chat keeps history."""
+"""Session: a real tracker indexes a video once into a SQLite library, questions retrieve segments,
+chat keeps history on one thread."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import pytest
 
 from videothought.agent.context import VoTContext, VoTSettings
 from videothought.agent.llm import FakeLanguageModel
-from videothought.agent.session import Session, SegmentIndex, merge_documents, split_choices
+from videothought.agent.index import CorruptLibraryError
+from videothought.agent.session import Session, answer_object, history_entry, merge_documents, split_choices
 from videothought.perception.video import VideoNotFoundError, write_video
 
 
@@ -37,25 +39,49 @@ def context(replies):
 def test_index_once_retrieve_segments_and_chat(video, tmp_path):
     session = Session(video, context=context(["The square moves.", "yes"]), cache_dir=tmp_path, segment_seconds=3.0,
                       index_fps=5.0)
-    index = session.index
-    assert [s["start_frame"] for s in index.segments] == [0, 30] and session.index_seconds > 0
-    labels = [sorted(v["label"] for v in s["labels"].values()) for s in index.segments]
-    assert "red square" in labels[0] and "blue circle" in labels[1], labels
-    assert index.retrieve("What does the blue circle do?", ["blue circle"], k=1)[1] == [1]
-    assert index.retrieve("What does the red square do?", ["red square"], k=1)[1] == [0]
+    assert session.library.path == tmp_path / "library.sqlite" and session.index_seconds > 0
+    hits = session.index.search("the blue circle", ["blue circle"], k=2)
+    assert [h.start_seconds for h in sorted(hits, key=lambda h: h.segment)] == [0.0, 3.0]
+    assert "red square" in hits[-1].summary or "red square" in hits[0].summary
+    assert session.index.retrieve("What does the blue circle do?", ["blue circle"], k=1)[1] == [1]
+    assert session.index.retrieve("What does the red square do?", ["red square"], k=1)[1] == [0]
 
     again = Session(video, context=context(["x"]), cache_dir=tmp_path, segment_seconds=3.0, index_fps=5.0)
-    assert again.index_seconds == 0 and again.index.segments == index.segments  # loaded from the cache
+    assert again.index_seconds == 0 and again.index.record == session.index.record  # found in the library
 
     answer = session.chat("Which object is in the video? the red square | the green star")
     assert answer == "the red square"
+    assert session.history[0]["targets"] == ["red square"]  # the answer names a tracked object
     follow_up = session.ask("What does it do?", remember=True)
-    first = follow_up.trace[0]
-    assert first["node"] == "identify_targets" and first["outputs"]["targets"][0] == "red square"
-    assert follow_up.state["segments"] == [0]
+    assert follow_up.state["segments"], "a long video's question looks at retrieved segments"
     assert [turn["question"] for turn in session.history] == ["Which object is in the video?", "What does it do?"]
     assert follow_up.thread_id == session.thread_id
     assert follow_up.state["history"][0]["answer"] == "the red square"  # the earlier turn, in this turn's state
+
+    across = Session(context=context(["x"]), library=tmp_path / "library.sqlite")
+    assert across.index is None and across.library.videos()[0].status == "complete"
+
+
+def test_history_names_the_answer_object_when_it_is_tracked():
+    doc = {"graph": {"nodes": []}, "tracks": {"3": {"label": "red circle", "attributes": {"colour": "red"}}},
+           "events": []}
+    assert answer_object("the red circle", doc) == "red circle"
+    assert answer_object("it bounces off the top edge", doc) is None
+    state = {"stsg": doc, "targets": [{"phrase": "blue star", "track_ids": [4]}], "segments": [2]}
+    assert history_entry("Which object stops?", "The red circle.", state)["targets"] == ["red circle"]
+    assert history_entry("What does it do?", "it stops", state) == {
+        "question": "What does it do?", "answer": "it stops", "targets": ["blue star"], "segments": [2]}
+
+
+def test_a_corrupt_library_file_is_rebuilt(video, tmp_path):
+    (tmp_path / "library.sqlite").write_bytes(b"garbage" * 50)
+    with pytest.raises(CorruptLibraryError):
+        from videothought.agent.index import Library
+
+        Library(tmp_path / "library.sqlite")
+    session = Session(video, context=context(["x"]), cache_dir=tmp_path, segment_seconds=3.0, index_fps=5.0)
+    assert session.index.record.status == "complete"
+    assert list(tmp_path.glob("library.sqlite.corrupt-*"))
 
 
 def test_merge_documents_keeps_tracks_of_segments_apart():
@@ -75,8 +101,8 @@ def test_merge_documents_keeps_tracks_of_segments_apart():
 def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(VideoNotFoundError, match="no such file"):
         Session(tmp_path / "missing.mp4", context=context(["x"]), cache_dir=tmp_path)
-    with pytest.raises(ValueError, match="index version"):
-        SegmentIndex.from_dict({"version": 99})
+    with pytest.raises(ValueError, match="needs a video, a library, or both"):
+        Session(context=context(["x"]))
     assert split_choices("Which? a | b") == ("Which?", ["a", "b"])
     assert split_choices("What happens?") == ("What happens?", [])
 
