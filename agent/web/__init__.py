@@ -1,0 +1,17 @@
+"""`vot serve`: a local web app over the same library calls as `vot ask` / `vot chat` / `vot report`.
+
+    vot serve                                   # http://127.0.0.1:7860, the embedded stack
+    vot serve --lm http://127.0.0.1:8000/v1 --media ~/videos --runs runs/
+
+Modules:
+    config   WebConfig: where media, state and eval runs live, upload limit, host and port
+    media    the media folder: listing, lexical path checks, uploads (size-limited, probed)
+    chat     chat threads in SQLite; one worker runs turns through the VoT graph (LangGraph stream,
+             SqliteSaver checkpoints) and records every node's trace record as an event
+    runs     the evaluation-run browser (reads `vot eval` folders through videothought.evals)
+    app      the Starlette app: JSON API, server-sent events, static page
+    cli      `vot serve`
+
+Nothing here formats traces, computes metrics or draws STSGs itself: it calls
+videothought.agent.trace, videothought.evals.metrics / report and videothought.graph.draw.
+"""

@@ -1,0 +1,227 @@
+"""The web app's API without a browser: chat turns stream node records in order, bad input gets
+a clear message and the server keeps serving, failed runs resume from their checkpoint,
+eval runs are read with evals' own functions."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.agent.graph.helpers import DocumentBuilder, scene_document
+from tests.agent.web.conftest import FlakyDocumentBuilder, FlakyFakeLanguageModel, fast_context
+from videothought.agent.web.app import create_app
+from videothought.agent.web.config import WebConfig
+from videothought.agent.web.media import MediaError, check_relative_name, resolve_inside, upload_name
+
+FIVE = ["identify_targets", "track", "analyze_actions", "rank_answers", "verify"]
+CHOICES = ["it moves right", "it moves left", "it stays still"]
+
+
+def wait_for(store, thread_id: str, kinds=("answer", "error"), after: int = 0, timeout: float = 120.0) -> list[dict]:
+    """Events of the thread after `after` until one of `kinds` arrives."""
+    deadline, events = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        events = store.events_after(thread_id, after)
+        if any(e["kind"] in kinds for e in events):
+            return events
+        time.sleep(0.05)
+    raise AssertionError(f"no {kinds} event in {timeout} s; got {[e['kind'] for e in events]}")
+
+
+@pytest.fixture
+def served(tmp_path, media_dir, eval_runs):
+    from starlette.testclient import TestClient
+
+    lm, builder = FlakyFakeLanguageModel(), FlakyDocumentBuilder(scene_document(num_frames=30))
+    config = WebConfig(media_dir=media_dir, runs_dir=eval_runs, state_dir=tmp_path / "state", max_upload_bytes=1_500_000)
+    app = create_app(config, context_factory=lambda: fast_context(lm, builder))
+    with TestClient(app) as client:
+        yield client, app, lm, builder
+
+
+def test_names_outside_the_media_folder_are_refused_as_text(tmp_path):
+    for name in ("../secret.mp4", "/etc/passwd", "a/../../b.mp4", "..", "a\\..\\b.mp4", "C:/x.mp4", "a//b.mp4", ""):
+        with pytest.raises(MediaError):
+            check_relative_name(name)
+    assert str(check_relative_name("sub/clip.mp4")) == "sub/clip.mp4"
+    # A link inside the folder that points out of it is refused after resolving.
+    root = tmp_path / "media"
+    root.mkdir()
+    (tmp_path / "outside.mp4").write_bytes(b"x")
+    (root / "link.mp4").symlink_to(tmp_path / "outside.mp4")
+    with pytest.raises(MediaError, match="outside the media folder"):
+        resolve_inside(root, "link.mp4")
+    assert upload_name("my clip (1).MP4") == "my_clip_1_.MP4"
+    with pytest.raises(MediaError, match="not a video file name"):
+        upload_name("notes.txt")
+
+
+def test_chat_turn_streams_records_in_order_then_answer_and_follow_up(served):
+    client, app, lm, builder = served
+    media = client.get("/api/media").json()
+    assert [f["name"] for f in media["files"]] == ["square.mp4"]
+    thread = client.post("/api/threads", json={"video": {"kind": "media", "name": "square.mp4"}}).json()
+    turn = client.post(f"/api/threads/{thread['id']}/ask",
+                       json={"question": "What does the red circle do?", "choices": CHOICES}).json()
+    events = wait_for(app.state.store, thread["id"])
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "turn" and kinds[-1] == "answer", kinds
+    nodes = [e["payload"]["node"] for e in events if e["kind"] == "record"]
+    assert nodes[:5] == FIVE, nodes
+    # Each record is the node's TraceRecord, plus the text `vot ask` prints for it.
+    record = next(e["payload"] for e in events if e["kind"] == "record" and e["payload"]["node"] == "track")
+    assert set(record["record"]) >= {"node", "inputs", "outputs", "prompts", "latency_seconds", "llm_calls", "errors", "attempt"}
+    assert record["text"].startswith("1. track")
+    answer = events[-1]["payload"]
+    assert answer["answer"] in CHOICES and answer["turn"] if "turn" in answer else True
+    visuals = next(e["payload"] for e in events if e["kind"] == "visuals")
+    assert visuals["frames"] and visuals["timeline"]
+    picture = client.get(f"/api/pictures/{thread['id']}/{visuals['frames'][0]['file']}")
+    assert picture.status_code == 200 and picture.content[:8] == b"\x89PNG\r\n\x1a\n"
+    # The LLM's text reached the page's live buffer (the fake model streams token by token).
+    assert app.state.service.live_text(thread["id"]).version > 2
+
+    # A follow-up on the same thread: a new turn, the earlier one stays; the event stream replays both.
+    last = events[-1]["seq"]
+    client.post(f"/api/threads/{thread['id']}/ask", json={"question": "What happens after that?", "choices": CHOICES})
+    more = wait_for(app.state.store, thread["id"], after=last)
+    assert [e["payload"]["node"] for e in more if e["kind"] == "record"][:1] == ["identify_targets"]
+    turns = client.get(f"/api/threads/{thread['id']}").json()["turns"]
+    assert [t["status"] for t in turns] == ["done", "done"] and turns[0]["id"] == turn["id"]
+    with client.stream("GET", f"/api/threads/{thread['id']}/events?after=0") as stream:
+        lines = []
+        for line in stream.iter_lines():
+            lines.append(line)
+            if sum(1 for x in lines if x == "event: answer") == 2:
+                break
+    replayed = [line.split(": ", 1)[1] for line in lines if line.startswith("event: ") and line != "event: live"]
+    assert replayed == [e["kind"] for e in app.state.store.events_after(thread["id"], 0)]
+
+
+def test_bad_input_gets_a_clear_message_and_the_server_keeps_serving(served, tmp_path):
+    client, app, lm, builder = served
+    response = client.put("/api/upload?name=notes.mp4", content=b"this is not a video at all" * 10)
+    assert response.status_code == 400 and "not a readable video" in response.json()["error"]
+    assert not list((app.state.config.media_dir / "uploads").glob("*")), "a rejected upload must be deleted"
+    response = client.put("/api/upload?name=big.mp4", content=b"x" * 1_500_001)
+    assert response.status_code == 413 and "limit" in response.json()["error"]
+    response = client.post("/api/threads", json={"video": {"kind": "media", "name": "../../etc/passwd"}})
+    assert response.status_code == 400 and "outside the media folder" in response.json()["error"]
+    response = client.post("/api/threads", json={"video": {"kind": "sample", "name": "nope.mp4"}})
+    assert response.status_code == 400 and "no sample clip" in response.json()["error"]
+    assert client.post("/api/threads/web-0000/ask", json={"question": "x"}).status_code == 404
+    assert client.post("/api/threads", content=b"{not json").status_code == 400
+    # A real video uploads and is listed.
+    good = (app.state.config.media_dir / "square.mp4").read_bytes()
+    stored = client.put("/api/upload?name=My Clip.mp4", content=good).json()
+    assert stored["name"].startswith("uploads/My_Clip-") and stored["metadata"]["num_frames"] == 30
+    assert stored["name"] in [f["name"] for f in client.get("/api/media").json()["files"]]
+    assert client.get("/api/media").status_code == 200
+
+
+@pytest.mark.slow
+def test_truncated_video_is_refused_at_upload_and_in_a_chat(served):
+    from tests.conftest import shared_clip
+
+    tree = shared_clip("tree.avi")  # header says 444 frames, 68 decode
+    client, app, lm, builder = served
+    response = client.put("/api/upload?name=tree.avi", content=tree.read_bytes())
+    assert response.status_code == 400 and "truncated" in response.json()["error"]
+    (app.state.config.media_dir / "tree.avi").write_bytes(tree.read_bytes())
+    thread = client.post("/api/threads", json={"video": {"kind": "media", "name": "tree.avi"}}).json()
+    client.post(f"/api/threads/{thread['id']}/ask", json={"question": "What moves?", "choices": CHOICES})
+    events = wait_for(app.state.store, thread["id"])
+    assert events[-1]["kind"] == "error" and "truncated" in events[-1]["payload"]["message"]
+    assert client.get("/api/media").status_code == 200
+
+
+def test_backend_failing_mid_run_is_named_in_the_page_and_the_answer(served):
+    """The nodes catch backend errors (recorded in their trace records, then a code fallback):
+    the records carry the backend's message and the answer event repeats it for the page."""
+    client, app, lm, builder = served
+    thread = client.post("/api/threads", json={"video": {"kind": "media", "name": "square.mp4"}}).json()
+    lm.failing = True
+    client.post(f"/api/threads/{thread['id']}/ask", json={"question": "What does the red circle do?", "choices": CHOICES})
+    events = wait_for(app.state.store, thread["id"])
+    records = [e["payload"]["record"] for e in events if e["kind"] == "record"]
+    failed = [r["node"] for r in records if any("went away" in error for error in r["errors"])]
+    assert "analyze_actions" in failed, [(r["node"], r["errors"]) for r in records]
+    answer = events[-1]["payload"]
+    assert events[-1]["kind"] == "answer" and any("went away" in w for w in answer["warnings"]), answer
+    assert client.get("/api/media").status_code == 200
+
+
+def test_run_failing_mid_run_then_retry_resumes_from_the_checkpoint(served):
+    client, app, lm, builder = served
+    thread = client.post("/api/threads", json={"video": {"kind": "media", "name": "square.mp4"}}).json()
+    builder.failing = True
+    turn = client.post(f"/api/threads/{thread['id']}/ask", json={"question": "What does the red circle do?",
+                                                                 "choices": CHOICES}).json()
+    events = wait_for(app.state.store, thread["id"])
+    error = events[-1]
+    assert error["kind"] == "error", [e["kind"] for e in events]
+    assert "tracker crashed" in error["payload"]["message"] and "Retry resumes" in error["payload"]["message"]
+    assert [e["payload"]["node"] for e in events if e["kind"] == "record"] == ["identify_targets"]
+    assert client.get("/api/media").status_code == 200  # still serving
+
+    builder.failing = False
+    client.post(f"/api/threads/{thread['id']}/turns/{turn['id']}/retry")
+    more = wait_for(app.state.store, thread["id"], after=error["seq"])
+    assert more[-1]["kind"] == "answer" and more[-1]["payload"]["resumed"] is True
+    resumed = [e["payload"]["node"] for e in more if e["kind"] == "record"]
+    assert resumed[:4] == FIVE[1:], resumed  # identify_targets is not run again
+    assert client.post(f"/api/threads/{thread['id']}/turns/{turn['id']}/retry").status_code == 409
+
+
+def test_unfinished_turn_is_resumed_when_the_server_starts_again(tmp_path, media_dir, eval_runs):
+    """A server stopped mid-run (here: the tracker crashed and the turn is marked 'running', as a
+    killed process leaves it) picks the turn up at start and finishes it from the checkpoint."""
+    from starlette.testclient import TestClient
+
+    lm, builder = FlakyFakeLanguageModel(), FlakyDocumentBuilder(scene_document(num_frames=30))
+    config = WebConfig(media_dir=media_dir, runs_dir=eval_runs, state_dir=tmp_path / "state")
+    builder.failing = True
+    app = create_app(config, context_factory=lambda: fast_context(lm, builder))
+    with TestClient(app) as client:
+        thread = client.post("/api/threads", json={"video": {"kind": "media", "name": "square.mp4"}}).json()
+        turn = client.post(f"/api/threads/{thread['id']}/ask", json={"question": "What does the red circle do?",
+                                                                     "choices": CHOICES}).json()
+        first = wait_for(app.state.store, thread["id"], kinds=("error",))
+        app.state.store.set_turn(turn["id"], status="running")  # as if the process died mid-run
+    builder.failing = False
+    app = create_app(config, context_factory=lambda: fast_context(lm, builder))
+    with TestClient(app):
+        events = wait_for(app.state.store, thread["id"], kinds=("answer",), after=first[-1]["seq"])
+    assert events[-1]["payload"]["resumed"] is True
+    assert [e["payload"]["node"] for e in events if e["kind"] == "record"][:1] == ["track"]
+
+
+def test_eval_runs_are_read_with_the_evals_functions(served, eval_runs):
+    from videothought.evals.metrics import first_divergence, summarize
+    from videothought.evals.runner import read_records
+
+    client, *_ = served
+    runs = client.get("/api/runs").json()["runs"]
+    assert [r["name"] for r in runs] == ["full", "no-actions", "other"]
+    overview = client.get("/api/runs/full").json()
+    records = read_records(eval_runs / "full")
+    assert overview["summary"] == json.loads(json.dumps(summarize(records)))
+    assert [q["key"] for q in overview["questions"]] == [r["key"] for r in records]
+    key = records[0]["key"]
+    question = client.get(f"/api/question?run=full&key={key}").json()
+    assert [s["node"] for s in question["trace"]] == [s["node"] for s in records[0]["trace"]]
+    assert len(question["trace_text"]) == len(question["trace"])
+    compared = client.get("/api/compare?a=full&b=no-actions").json()
+    assert compared["divergence"]["first_divergence_node"] == {"analyze_actions": len(records)}
+    other = {r["key"]: r for r in read_records(eval_runs / "no-actions")}
+    for row in compared["questions"]:
+        record = next(r for r in records if r["key"] == row["key"])
+        assert row["divergence"] == first_divergence(record["trace"], other[row["key"]]["trace"])
+    one = client.get(f"/api/compare?a=full&b=no-actions&key={key}").json()
+    assert one["divergence"]["node"] == "analyze_actions"
+    for bad in ("/api/runs/../../etc", "/api/question?run=/etc&key=x", "/api/compare?a=full&b=nope"):
+        response = client.get(bad)
+        assert response.status_code in (400, 404) and "error" in response.json(), bad
