@@ -30,7 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="module:function returning a StateGraph or a compiled graph (default: the VoT agent)")
     parser.add_argument("--context", default="auto",
                         help="module:function returning the run context; 'auto' = the agent's default_context "
-                             "for the default graph, none otherwise; 'none' = no context")
+                             "for the default graph and for any graph reusing VoT nodes, none otherwise; "
+                             "'none' = no context")
     parser.add_argument("--ablate", action="append", default=[], metavar="NODE",
                         help="run the graph without NODE (repeatable); the factory must take ablate=")
     parser.add_argument("--shard", help="i/n: this process answers questions i, i+n, ... (default: accelerate's "

@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_GRAPH = "videothought.agent.graph:build_vot_graph"
 DEFAULT_CONTEXT = "videothought.agent.context:default_context"
+AGENT_PACKAGE = "videothought.agent."  # graphs reusing nodes from here get DEFAULT_CONTEXT under --context auto
 RECORD_FORMAT = 1
 PREDICTION_KEYS = (
     "answer",
@@ -277,10 +278,36 @@ def build_graph(spec: str, *, ablate: Sequence[str] = (), checkpointer=None):
     raise RunnerError(f"--graph {spec!r} returned {type(graph).__name__}, not a StateGraph or a compiled graph")
 
 
-def build_context(spec: str | None, graph_spec: str):
-    """The run context: `--context module:function`, or the agent's default_context for the default graph."""
+def uses_vot_nodes(graph) -> bool:
+    """Whether a (compiled or uncompiled) graph reuses the VoT agent: its context schema is the
+    agent's, or one of its nodes is a function from videothought.agent. Such nodes read their
+    models from `runtime.context`, so they need the agent's context to run at all."""
+    builder = graph if hasattr(graph, "add_node") else getattr(graph, "builder", None)
+    if builder is None:
+        return False
+    schema = getattr(builder, "context_schema", None)
+    if schema is not None and getattr(schema, "__module__", "").startswith(AGENT_PACKAGE):
+        return True
+    for spec in (getattr(builder, "nodes", None) or {}).values():
+        function = getattr(spec, "runnable", spec)
+        function = getattr(function, "func", None) or function  # LangGraph's RunnableCallable
+        while isinstance(function, functools.partial):
+            function = function.func
+        function = inspect.unwrap(function)
+        if getattr(function, "__module__", "").startswith(AGENT_PACKAGE):
+            return True
+    return False
+
+
+def build_context(spec: str | None, graph_spec: str, graph=None):
+    """The run context: `--context module:function`; with "auto" (the default), the agent's
+    default_context for the default graph and for any graph that reuses VoT nodes
+    (`uses_vot_nodes`), none otherwise; "none": no context."""
     if spec in (None, "auto"):
-        spec = DEFAULT_CONTEXT if graph_spec == DEFAULT_GRAPH else None
+        wants_agent = graph_spec == DEFAULT_GRAPH or (graph is not None and uses_vot_nodes(graph))
+        spec = DEFAULT_CONTEXT if wants_agent else None
+        if wants_agent and graph_spec != DEFAULT_GRAPH:
+            logger.info("--graph %s reuses VoT nodes: running it with %s", graph_spec, DEFAULT_CONTEXT)
     if spec in (None, "none"):
         return None
     factory = import_object(spec, "--context")
@@ -475,7 +502,7 @@ def run_task(task: Task, run_dir: str | os.PathLike, options: RunOptions | None 
         checkpointer, connection = open_checkpointer(run_dir / f"checkpoints{_suffix(index, count)}.sqlite")
         try:
             graph = build_graph(options.graph, ablate=options.ablate, checkpointer=checkpointer)
-            context = build_context(options.context, options.graph)
+            context = build_context(options.context, options.graph, graph)
             bar = tqdm(
                 total=len(selected), initial=already, desc=f"{task.name}{'' if count == 1 else f' {index}/{count}'}",
                 unit="q", file=sys.stderr, disable=not options.progress, dynamic_ncols=True,
