@@ -53,6 +53,7 @@ from videothought.agent.llm.protocol import (
     TextStream,
     check_generation_args,
     render_chatml,
+    truncate_at_stop,
     validate_continuations,
     validate_messages,
 )
