@@ -12,11 +12,13 @@ from videothought.agent.llm import (
     LanguageModelError,
     ModelNotFoundError,
     adapter_scope,
+    check_language_model,
     load_language_model,
     render_chatml,
     truncate_at_stop,
     validate_messages,
 )
+from videothought.agent.llm.protocol import call_generate, call_score
 
 USER = [{"role": "user", "content": "What is the man holding?"}]
 
@@ -115,3 +117,88 @@ def test_adapter_scope_on_a_fake_with_adapters():
     assert [c["adapter"] for c in lm.calls] == ["rank_answers", None]
     with pytest.raises(LanguageModelError, match="no adapter named 'x'"):
         lm.use_adapter("x")
+
+
+# ----------------------------------------------------------------------------- check_language_model
+
+
+class Fits:
+    name = "fits"
+
+    def generate(self, messages, *, max_new_tokens=128, temperature=0.0, stop=None):
+        return Generation("x", 1, 1, 0.0)
+
+    def score(self, prompt, continuations):
+        return [0.0] * len(continuations)
+
+    def count_tokens(self, text):
+        return 1
+
+
+class NoName(Fits):
+    name = None
+
+
+class NoScore:
+    name = "no-score"
+    generate, count_tokens = Fits.generate, Fits.count_tokens
+
+
+class NoStop(Fits):
+    def generate(self, messages, *, max_new_tokens=128, temperature=0.0):
+        return Generation("x", 1, 1, 0.0)
+
+
+class OneArgScore(Fits):
+    def score(self, candidates):
+        return [0.0]
+
+
+class TokensAttribute(Fits):
+    count_tokens = 3
+
+
+class SaysFramesButTakesNone(Fits):
+    accepts_frames = True
+
+
+class TakesAnything(Fits):
+    def generate(self, messages, **kwargs):
+        return Generation("x", 1, 1, 0.0)
+
+
+@pytest.mark.parametrize(
+    "lm, match",
+    [
+        (None, "no language model given"),
+        (NoName(), "needs a `name` attribute, a non-empty str; it has None"),
+        (NoScore(), r"NoScore does not fit .* has no method `score\(prompt, continuations\)"),
+        (NoStop(), r"`generate` lacks the keyword argument\(s\) \['stop'\]"),
+        (OneArgScore(), "`score` takes 1 positional argument"),
+        (TokensAttribute(), "its `count_tokens` is a int, not a method"),
+        (SaysFramesButTakesNone(), "accepts_frames = True but `generate` takes no `frames=`"),
+    ],
+)
+def test_check_language_model_names_what_does_not_fit(lm, match):
+    with pytest.raises(LanguageModelError, match=match):
+        check_language_model(lm)
+
+
+def test_fitting_models_pass_the_check_and_loading_checks():
+    for lm in (Fits(), TakesAnything(), FakeLanguageModel(), FakeLanguageModel(accepts_frames=True)):
+        assert check_language_model(lm) is lm
+    with pytest.raises(LanguageModelError, match="`name` attribute"):
+        load_language_model("fake", name="")  # load_language_model results go through the check
+
+
+def test_call_helpers_pass_frames_only_where_accepted():
+    import numpy as np
+
+    frames = np.zeros((2, 8, 8, 3), np.uint8)
+    assert call_score(Fits(), "p", ["a"], frames=frames) == [0.0]  # a text-only model is never given frames
+    vision = FakeLanguageModel(accepts_frames=True)
+    call_score(vision, "p", ["a"], frames=frames)
+    call_generate(vision, USER, frames=frames)
+    assert [c["frames"] for c in vision.calls] == [(2, 8, 8, 3)] * 2
+    with pytest.raises(LanguageModelError, match="accepts_frames=False"):
+        FakeLanguageModel().generate(USER, frames=frames)  # a fake that does not take frames refuses them
