@@ -42,6 +42,9 @@ class VoTSettings:
     # for when the leader's margin is under 2x this (when it can change the ranking)
     segments_per_question: int = 3  # long videos: how many indexed segments a question looks at
     num_proposals: int = 4  # open-ended questions: candidate answers proposed before ranking
+    region_grounding: bool = True  # ground phrases with the encoder's region-text similarity too (when
+    # an encoder is loaded); off: labels and attributes only (the ablation of the grounding report)
+    vision_frames: int = 8  # frames a vision-language LLM watches in each call (text-only LLMs get none)
 
     def __post_init__(self):
         if self.num_frames < 2:
@@ -54,6 +57,8 @@ class VoTSettings:
             raise ValueError(f"llm_targets must be 'always' or 'fallback', got {self.llm_targets!r}")
         if self.parse_retries < 0:
             raise ValueError(f"parse_retries must be >= 0, got {self.parse_retries!r}")
+        if self.vision_frames < 1:
+            raise ValueError(f"vision_frames must be at least 1, got {self.vision_frames!r}")
         if self.segments_per_question < 1:
             raise ValueError(f"segments_per_question must be at least 1, got {self.segments_per_question!r}")
         for name in ("evidence_weight", "loglik_weight", "rating_weight"):
@@ -162,6 +167,10 @@ def default_context(**overrides) -> VoTContext:
         settings = replace(settings, **settings_overrides)
     if "lm" not in overrides:
         overrides["lm"] = load_lm()
+    else:
+        from videothought.agent.llm import check_language_model
+
+        check_language_model(overrides["lm"])  # a swapped LLM that does not fit fails here, by name
     if "encoder" not in overrides:
         overrides["encoder"] = load_default_encoder_or_none()
     if "proposer" not in overrides:

@@ -3,21 +3,23 @@
 `runtime.context` is a `VoTContext` (models, settings); `state` is the JSON-safe VoTState.
 Every node returns the keys it writes plus one TraceRecord in `trace`.
 
-The embedded LLM has 135M parameters: it cannot reason over a scene graph, so the grounding
-is done here in code and the model gets short, already-grounded text:
-
-    identify_targets   phrases from question + choices (vocabulary in code, the LLM adds its own)
-    track              frames -> STSG (or an indexed long video's segments); phrases -> track ids;
-                       the partial STSG of the targets, verbalised in a token budget
+    identify_targets   phrases of the question (and choices) that may name objects: content-word
+                       runs found in code, plus the LLM's list
+    track              frames -> STSG (or an indexed long video's segments); phrases -> track ids
+                       by the scene's vocabulary and the encoder's region-text similarity; the
+                       partial STSG of the targets, verbalised in a token budget
     analyze_actions    the LLM describes the targets' actions from the verbalised events
     propose_candidates open-ended questions: candidates from the STSG (code) and the LLM
-    rank_answers       ONE batched `score` call over all candidates + the evidence-consistency
-                       score from the STSG + the LLM's 1-10 rating of the leader
-    verify             the chosen answer's claims (objects, events, their order) checked
-                       against the STSG in code, then a yes/no cognition check by the LLM
+    rank_answers       ONE batched `score` call over all candidates + each candidate's agreement
+                       with the STSG (agent/claims.py) + the LLM's 1-10 rating of the leader
+    verify             the chosen answer's claims checked against the STSG in code, then a yes/no
+                       cognition check by the LLM where the STSG cannot tell
 
-Malformed LLM output never raises: a bounded retry, then a fallback in code, and the failure
-is written to the trace record's `errors`.
+Nothing here knows a benchmark: questions and answers are read as mentions and cues in any
+wording (agent/language.py) and checked with the STSG query layer (videothought.graph.query).
+A vision-language LLM watches the frames in every call that generates or scores
+(`watch_frames`). Malformed LLM output never raises: a bounded retry, then a fallback in
+code, and the failure is written to the trace record's `errors`.
 """
 
 from __future__ import annotations
@@ -27,67 +29,79 @@ import json
 import logging
 import math
 import re
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from videothought.agent import prompts
-from videothought.agent.evidence import (
-    NUMBER_WORDS,
-    _STOP_WORDS,
-    check_claims,
-    describe_event,
-    doc_events,
-    doc_fps,
-    doc_tracks,
-    expected_count,
-    ground_phrase,
-    number_in,
-    object_phrases,
-    track_name,
-    verbalize,
-    visible_until_seconds,
-    words,
+from videothought.agent.claims import ClaimChecker
+from videothought.agent.describe import describe_event, verbalize
+from videothought.agent.grounding import Grounder
+from videothought.agent.language import Vocabulary, candidate_phrases, read_text, tokens
+from videothought.agent.steps import (
+    _count_tokens,
+    _evidence_text,
+    _readable,
+    _step,
+    candidates_of,
+    generate_parsed,
+    llm_score,
+    text_streamer,
+    watch_frames,
 )
-from videothought.agent.state import TraceRecord
+from videothought.graph.query import SceneQuery
 
 logger = logging.getLogger(__name__)
 
-from videothought.agent.steps import _count_tokens, _generate_parsed, _readable, _step, llm_generate, llm_score  # noqa: F401
+REGION_OBSERVATIONS = 4  # boxes per track averaged into its region embedding, spread over its life
+
+
+def track_embeddings_of(doc: dict | None) -> dict[int, list[float]]:
+    """Region embeddings the track node stored on the document's tracks ({} when none)."""
+    return {int(k): v["region_embedding"] for k, v in ((doc or {}).get("tracks") or {}).items()
+            if isinstance(v, dict) and v.get("region_embedding")}
+
+
+def claim_checker(state: dict, context, question: str | None = None) -> ClaimChecker:
+    doc = state.get("stsg")
+    target_ids = [t for target in state.get("targets", []) for t in target["track_ids"]]
+    encoder = context.encoder if context.settings.region_grounding else None
+    return ClaimChecker(question or state["question"], doc, target_ids=target_ids, encoder=encoder,
+                        track_embeddings=track_embeddings_of(doc) if encoder is not None else None)
 
 
 # ---- the nodes ---------------------------------------------------------------------------
 def identify_targets(state: dict, runtime) -> dict:
-    """Target phrases of the question: world-vocabulary mentions found in code, then the LLM's."""
+    """Target phrases: content-word runs of the question (of the choices when the question has
+    none) found in code, and the LLM's list when asked for or when code finds nothing."""
     context = runtime.context
     question, choices = state["question"], list(state.get("choices") or [])
     with _step("identify_targets", state) as record:
         record.inputs = {"question": question, "choices": choices}
-        code_phrases = object_phrases(question) or [p for c in choices for p in object_phrases(c)]
-        allowed = set(words(question + " " + " ".join(choices)))
+        question_phrases = candidate_phrases(question)
+        code_phrases = question_phrases or [p for c in choices for p in candidate_phrases(c)]
+        allowed = set(tokens(question + " " + " ".join(choices)))
 
         def parse(text: str) -> list[str] | None:
             phrases = []
             for part in re.split(r"[,\n;]", text):
-                part = " ".join(w for w in words(part) if w not in _STOP_WORDS)
-                # only phrases made of words the question or choices use: no hallucinated objects
-                if part and len(part.split()) <= 4 and set(part.split()) <= allowed:
-                    phrases.append(part)
+                for phrase in candidate_phrases(part):
+                    # only words the question or choices use: no hallucinated objects
+                    if set(phrase.split()) <= allowed:
+                        phrases.append(phrase)
             return list(dict.fromkeys(phrases)) or None
 
         llm_phrases: list[str] = []
         if context.settings.llm_targets == "always" or not code_phrases:
-            llm_phrases = _generate_parsed(
-                context.lm,
-                lambda strict: prompts.identify_targets(question, choices, strict),
-                parse, record, max_new_tokens=16, retries=context.settings.parse_retries, what="target list",
+            llm_phrases = generate_parsed(
+                context.lm, lambda strict: prompts.identify_targets(question, choices, strict),
+                parse, record, 16, context.settings.parse_retries, "target list",
+                frames=watch_frames(state, context), on_text=text_streamer(runtime, "identify_targets"),
             ) or []
             if not llm_phrases:
                 record.errors.append("no target phrases from the LLM; using the phrases found in code")
         phrases = list(dict.fromkeys(code_phrases + [p for p in llm_phrases if p not in code_phrases]))
-        if not object_phrases(question) and state.get("history"):
+        if not question_phrases and state.get("history"):
             # a follow-up ("what did it do next?"): the previous turn's targets carry over
-            for phrase in state["history"][-1].get("targets", []):
+            for phrase in reversed(state["history"][-1].get("targets", [])):
                 if phrase not in phrases:
                     phrases.insert(0, phrase)
         targets = [{"phrase": p, "track_ids": [], "score": 0.0, "source": "code" if p in code_phrases else "llm"}
@@ -110,23 +124,29 @@ def track(state: dict, runtime) -> dict:
             )
             update["segments"] = segment_ids
             frame_indices = sorted({int(n["frame_index"]) for n in doc.get("graph", {}).get("nodes", [])})
-            fps = doc_fps(doc)
+            fps = float((doc.get("video") or {}).get("fps") or 25.0)
         else:
             doc, frame_indices, fps = build_stsg(state["video_path"], context)
-        until_seconds = visible_until_seconds(state["question"])
-        if until_seconds is not None:
-            until_frame = int(until_seconds * fps + 1e-6)
+        cut_seconds = read_text(state["question"], Vocabulary()).cut_seconds
+        if cut_seconds is not None:
+            # "watching only the first 2.5 seconds ...": nothing later may be used
+            until_frame = int(cut_seconds * fps + 1e-6)
             doc = restrict_document(doc, until_frame)
             frame_indices = [f for f in frame_indices if f < until_frame]
             record.outputs["visible_until_frame"] = until_frame
-        tracks = doc_tracks(doc)
+        scene = SceneQuery.from_document(doc)
+        encoder = context.encoder if context.settings.region_grounding else None
+        grounder = Grounder(scene, Vocabulary.from_document(doc), encoder=encoder,
+                            track_embeddings=track_embeddings_of(doc) if encoder is not None else None)
         targets = []
         for target in state.get("targets", []):
-            ids, score = ground_phrase(target["phrase"], tracks, context.encoder)
-            targets.append({**target, "track_ids": ids, "score": round(score, 4)})
+            found = grounder.ground_text(target["phrase"])
+            ids = sorted({t for _, g in found for t in g.track_ids})
+            score = min((g.score for _, g in found), default=0.0) if ids else 0.0
+            targets.append({**target, "track_ids": ids, "score": round(float(score), 4)})
         target_ids = sorted({t for target in targets for t in target["track_ids"]})
         partial = verbalize(doc, target_ids, context.settings.context_tokens)
-        record.outputs = {**record.outputs, "num_tracks": len(tracks), "num_events": len(doc.get("events", [])),
+        record.outputs = {**record.outputs, "num_tracks": len(scene.tracks), "num_events": len(doc.get("events", [])),
                           "grounded": {t["phrase"]: t["track_ids"] for t in targets}, "partial_stsg": partial,
                           **({"segments": update["segments"]} if "segments" in update else {})}
         if targets and not target_ids:
@@ -141,6 +161,7 @@ def build_stsg(video_path: str, context) -> tuple[dict, list[int], float]:
 
     Documents are cached in the context (and on disk under `context.cache_dir`), keyed by the
     file's fingerprint and the frames tracked: several questions about one video track it once.
+    With an encoder, each track gets a region embedding (the mean of a few of its boxes).
     """
     from videothought.agent.llm import file_fingerprint
     from videothought.perception.video import VideoReader
@@ -153,20 +174,61 @@ def build_stsg(video_path: str, context) -> tuple[dict, list[int], float]:
         key = f"{file_fingerprint(Path(video_path))}-{meta.width}x{meta.height}-" + \
             hashlib.sha256(json.dumps(indices).encode()).hexdigest()[:12]
         doc = context.cached_stsg(key)
-        if doc is None:
+        wants_regions = context.encoder is not None and settings.region_grounding
+        if doc is None or (wants_regions and not track_embeddings_of(doc) and doc.get("tracks")):
             frames = video.get_frames(indices).frames  # (T, H, W, 3)
-            if context.stsg_builder is not None:
-                doc = context.stsg_builder(frames, indices, meta.fps, proposer=context.proposer,
-                                           tracker=context.tracker, video_path=str(video_path))
-            else:
-                from videothought.perception.pipeline import track_frames
+            if doc is None:
+                if context.stsg_builder is not None:
+                    doc = context.stsg_builder(frames, indices, meta.fps, proposer=context.proposer,
+                                               tracker=context.tracker, video_path=str(video_path))
+                else:
+                    from videothought.perception.pipeline import track_frames
 
-                stsg = track_frames(frames, indices, meta.fps, proposer=context.proposer, tracker=context.tracker,
-                                    video={"path": str(video_path), "fps": meta.fps, "num_frames": meta.num_frames})
-                doc = stsg.to_dict()
-            doc.setdefault("video", {}).setdefault("fps", meta.fps)
+                    stsg = track_frames(frames, indices, meta.fps, proposer=context.proposer, tracker=context.tracker,
+                                        video={"path": str(video_path), "fps": meta.fps, "num_frames": meta.num_frames})
+                    doc = stsg.to_dict()
+                doc.setdefault("video", {}).setdefault("fps", meta.fps)
+            if wants_regions:
+                add_region_embeddings(doc, frames, indices, context.encoder)
             context.store_stsg(key, doc)
     return doc, indices, meta.fps
+
+
+def add_region_embeddings(doc: dict, frames, frame_indices: list[int], encoder) -> None:
+    """Store a unit region embedding on each track of `doc` (mean of up to REGION_OBSERVATIONS boxes)."""
+    import numpy as np
+
+    position = {int(f): i for i, f in enumerate(frame_indices)}
+    by_track: dict[int, list] = {}
+    for node in doc.get("graph", {}).get("nodes", []):
+        if node.get("kind", "observation") == "observation" and int(node.get("frame_index", -1)) in position \
+                and node.get("visible", True):
+            by_track.setdefault(int(node["track_id"]), []).append((position[int(node["frame_index"])], node["box"]))
+    boxes, owners = [], []
+    for track_id, rows in sorted(by_track.items()):
+        rows.sort()
+        picks = np.linspace(0, len(rows) - 1, min(REGION_OBSERVATIONS, len(rows))).round().astype(int)
+        for i in sorted(set(picks.tolist())):
+            boxes.append(rows[i])
+            owners.append(track_id)
+    if not boxes:
+        return
+    used = sorted({b[0] for b in boxes})
+    remap = {p: i for i, p in enumerate(used)}
+    try:
+        embeddings = np.asarray(encoder.encode_regions([frames[p] for p in used],
+                                                       [(remap[p], list(map(float, box))) for p, box in boxes]),
+                                dtype=np.float32)  # (N, D)
+    except Exception as error:  # the encoder is an aid: grounding goes on with labels and attributes
+        logger.warning("region embeddings failed: %s", error)
+        return
+    embeddings /= np.linalg.norm(embeddings, axis=-1, keepdims=True) + 1e-8
+    for track_id in set(owners):
+        rows = embeddings[[i for i, owner in enumerate(owners) if owner == track_id]]  # (K, D)
+        mean = rows.mean(axis=0)
+        mean /= np.linalg.norm(mean) + 1e-8
+        info = doc.setdefault("tracks", {}).setdefault(str(track_id), {})
+        info["region_embedding"] = [round(float(v), 4) for v in mean]
 
 
 def restrict_document(doc: dict, until_frame: int) -> dict:
@@ -190,11 +252,11 @@ def analyze_actions(state: dict, runtime) -> dict:
         question += " (Not: " + "; ".join(rejected) + ")"
     with _step("analyze_actions", state) as record:
         record.inputs = {"partial_stsg": evidence, "frame_text": state.get("frame_text") or []}
-        analysis = _generate_parsed(
-            context.lm,
-            lambda strict: prompts.analyze_actions(question, evidence, state.get("frame_text")),
+        analysis = generate_parsed(
+            context.lm, lambda strict: prompts.analyze_actions(question, evidence, state.get("frame_text")),
             lambda text: " ".join(text.strip().split()) if _readable(text) else None,
             record, context.settings.max_new_tokens, context.settings.parse_retries, "action analysis",
+            frames=watch_frames(state, context), on_text=text_streamer(runtime, "analyze_actions"),
         )
         if analysis is None:
             # fall back to the grounded facts themselves: the first two lines of evidence
@@ -207,35 +269,36 @@ def analyze_actions(state: dict, runtime) -> dict:
 def propose_candidates(state: dict, runtime) -> dict:
     """Open-ended questions: candidate answers from the STSG (code) and from the LLM, deduplicated."""
     context = runtime.context
-    doc = state.get("stsg")
-    tracks, events, fps = doc_tracks(doc), doc_events(doc), doc_fps(doc)
+    checker = claim_checker(state, context)
+    scene = checker.scene
     target_ids = {t for target in state.get("targets", []) for t in target["track_ids"]}
     question = state["question"]
     with _step("propose_candidates", state) as record:
         record.inputs = {"question": question}
         proposals: list[str] = []
-        counting = bool(re.search(r"\bhow many\b", question.lower()))
+        counting = "count" in checker.question.cues
         if counting:
-            expected = expected_count(question, tracks, events)
+            expected = checker.expected_count()
             if expected is not None:
-                proposals.append(NUMBER_WORDS[expected] if expected < len(NUMBER_WORDS) else str(expected))
+                proposals.append(str(expected))
         else:
-            for event in events:
-                if not target_ids or target_ids & set(event["track_ids"]):
-                    proposals.append(describe_event(event, tracks, fps).split("s ", 1)[-1].rstrip("."))
-            proposals += [f"the {track_name(tracks[t])}" for t in sorted(target_ids or tracks)]
+            for event in scene.events():
+                if not target_ids or target_ids & set(event.track_ids):
+                    proposals.append(re.sub(r"^At [\d.]+s ", "", describe_event(scene, event)).rstrip("."))
+            proposals += [f"the {scene.tracks[t].name}" for t in sorted(target_ids or scene.tracks) if t in scene.tracks]
         count = context.settings.num_proposals
 
         def parse(text: str) -> list[str] | None:
             lines = [re.sub(r"^\s*(\d+[.)]|[-*•]|[A-E][.)])\s*", "", line).strip() for line in text.splitlines()]
-            lines = [line for line in lines if _readable(line) or len(words(line)) in (1, 2)]
+            lines = [line for line in lines if _readable(line) or len(tokens(line)) in (1, 2)]
             if counting:  # a count question wants counts
-                lines = [line for line in lines if number_in(line) is not None]
+                lines = [line for line in lines if read_text(line, Vocabulary()).count is not None]
             return lines or None
 
-        llm_lines = _generate_parsed(
+        llm_lines = generate_parsed(
             context.lm, lambda strict: prompts.propose_candidates(question, _evidence_text(state), state.get("action_analysis", ""), count),
             parse, record, context.settings.max_new_tokens, context.settings.parse_retries, "candidate list",
+            frames=watch_frames(state, context), on_text=text_streamer(runtime, "propose_candidates"),
         ) or []
         if not llm_lines:
             record.errors.append("no candidates from the LLM; using the STSG's")
@@ -261,7 +324,6 @@ def rank_answers(state: dict, runtime) -> dict:
     excluded = set(state.get("excluded_answers") or [])
     question, evidence = state["question"], _evidence_text(state)
     analysis = state.get("action_analysis", "")
-    target_ids = [t for target in state.get("targets", []) for t in target["track_ids"]]
     with _step("rank_answers", state) as record:
         record.inputs = {"candidates": candidates, "excluded": sorted(excluded)}
         if not candidates:
@@ -276,15 +338,17 @@ def rank_answers(state: dict, runtime) -> dict:
             logliks = [row["loglik"] for row in previous] if previous[0]["loglik"] is not None else None
             record.outputs["reused_scores"] = True
         else:
-            logliks = llm_score(context.lm, prompt, [" " + c for c in candidates], record)
+            logliks = llm_score(context.lm, prompt, [" " + c for c in candidates], record,
+                                frames=watch_frames(state, context))
         if logliks is None:
             per_token = [0.0] * len(candidates)
         else:
             per_token = [s / _count_tokens(context.lm, " " + c) for s, c in zip(logliks, candidates)]
         log_probs = _softmax_log(per_token)
         rows = []
+        checker = claim_checker(state, context)
         for index, (candidate, log_prob) in enumerate(zip(candidates, log_probs)):
-            claims = check_claims(candidate, question, state.get("stsg"), target_ids)
+            claims = checker.check(candidate).to_dict()
             score = settings.evidence_weight * claims["score"] + settings.loglik_weight * log_prob
             rows.append({"index": index, "text": candidate, "loglik": None if logliks is None else logliks[index],
                          "evidence": claims["score"], "rating": None, "rationale": "", "score": score,
@@ -305,9 +369,10 @@ def rank_answers(state: dict, runtime) -> dict:
                 rationale = re.sub(r"^\W*\d+(\.\d+)?(\s*/\s*10)?\W*", "", text.strip())[:160]
                 return int(round(rating)), rationale
 
-            rated = _generate_parsed(
+            rated = generate_parsed(
                 context.lm, lambda strict: prompts.rate_candidate(question, evidence, leader["text"]),
-                parse_rating, record, max_new_tokens=16, retries=0, what="rating",
+                parse_rating, record, 16, 0, "rating",
+                frames=watch_frames(state, context), on_text=text_streamer(runtime, "rank_answers"),
             )
             if rated is None:
                 record.errors.append("no rating parsed; ranking without it")
@@ -336,10 +401,10 @@ def verify(state: dict, runtime, *, max_retries: int = 2) -> dict:
     answer, index = state.get("answer", ""), int(state.get("answer_index", -1))
     retries = int(state.get("retries", 0) or 0)
     excluded = list(state.get("excluded_answers") or [])
-    target_ids = [t for target in state.get("targets", []) for t in target["track_ids"]]
     with _step("verify", state) as record:
         record.inputs = {"answer": answer, "answer_index": index}
-        perception = check_claims(answer, state["question"], state.get("stsg"), target_ids)
+        perception = claim_checker(state, context).check(answer).to_dict() if answer else \
+            {"supported": [], "contradicted": [], "score": 0.0, "checked": "nothing"}
         perception["passed"] = not perception["contradicted"]
         cognition: dict = {"checked": False}
         # The LLM's verdict is only consulted where the STSG has nothing to say about the answer:
@@ -350,9 +415,10 @@ def verify(state: dict, runtime, *, max_retries: int = 2) -> dict:
                 match = re.search(r"\b(yes|no)\b", text.lower())
                 return match.group(1) if match else None
 
-            verdict = _generate_parsed(
+            verdict = generate_parsed(
                 context.lm, lambda strict: prompts.cognition_check(state["question"], state["action_analysis"], answer),
-                parse_yes_no, record, max_new_tokens=4, retries=0, what="yes/no verdict",
+                parse_yes_no, record, 4, 0, "yes/no verdict",
+                frames=watch_frames(state, context), on_text=text_streamer(runtime, "verify"),
             )
             cognition = {"checked": verdict is not None, "verdict": verdict}
             if verdict is None:

@@ -37,6 +37,9 @@ def scene_document(fps: float = 10.0, num_frames: int = 30) -> dict:
         "graph": nx.node_link_data(graph, edges="links"),
         "tracks": {str(t): {"label": label, "attributes": attributes} for t, (label, attributes, _) in tracks.items()},
         "events": [event.to_dict() for event in events],
+        # what this scene's (imagined) perception can name: more than it happens to see
+        "vocabulary": {"label": ["object"], "colour": ["red", "blue", "green", "purple", "white"],
+                       "shape": ["circle", "square", "triangle", "star"]},
     }
 
 

@@ -133,7 +133,7 @@ def test_verification_routes_back_with_the_refuted_answer_excluded(video):
     assert result.state["excluded_answers"] == [1, 2] and result.answer_index == 0 and result.verification["passed"]
     first_verify = [r for r in result.trace if r["node"] == "verify"][0]
     assert first_verify["outputs"]["route"] == "rank_answers"
-    assert "no event: enter" in first_verify["outputs"]["contradicted"]
+    assert "enter of red circle did not happen" in first_verify["outputs"]["contradicted"]
 
 
 def test_retries_are_bounded_by_max_retries(video):
@@ -160,7 +160,7 @@ def test_open_ended_question_proposes_then_ranks(video):
 def test_how_many_open_ended_proposes_the_stsg_count(video):
     ctx = context(replies=["shapes", "Three shapes move.", "five\nseven", "7", "yes"])
     result = run_question("How many objects are there?", video_path=video, choices=[], context=ctx)
-    assert result.state["candidates"][0] == "three" and result.answer == "three"
+    assert result.state["candidates"][0] == "3" and result.answer == "3"
 
 
 @pytest.mark.parametrize("ablated", ["identify_targets", "track", "analyze_actions", "verify", "propose_candidates"])
@@ -170,7 +170,13 @@ def test_ablation_wires_around_the_node(video, ablated):
     result = run_question(QUESTION, video_path=video, choices=CHOICES, context=context(), graph=graph)
     names = [n for n, _ in nodes_of(result.trace)]
     assert ablated not in names and "rank_answers" in names
-    assert 0 <= result.answer_index < len(CHOICES)
+    # the STSG still decides without any one reasoning node; without perception nothing can be
+    # checked, and the fake LM's equal scores leave the first choice
+    assert result.answer_index == 0
+    if ablated == "track":
+        assert all(row["evidence"] == 0 for row in result.state["candidate_scores"])
+    else:
+        assert [row["evidence"] for row in result.state["candidate_scores"]][:2] == [1.0, -0.7]
 
 
 def test_ablating_track_loses_the_evidence(video):
@@ -257,31 +263,35 @@ def test_follow_up_question_reuses_the_previous_targets():
 
 
 def test_llm_targets_fallback_asks_only_when_code_finds_no_object():
-    ctx = context(replies=["the man, the bicycle"], llm_targets="fallback")
+    ctx = context(replies=["the man, the bicycle", "the man"], llm_targets="fallback")
     found = nodes.identify_targets({"question": "What does the red circle do?", "choices": []}, Runtime(context=ctx))
     assert found["trace"][0]["llm_calls"] == 0 and [t["phrase"] for t in found["targets"]] == ["red circle"]
-    asked = nodes.identify_targets({"question": "What does the man ride? the bicycle", "choices": []}, Runtime(context=ctx))
-    assert asked["trace"][0]["llm_calls"] == 1
-    assert [t["phrase"] for t in asked["targets"]] == ["man", "bicycle"]
+    # no content word in the question or choices: the LLM is asked (and retried once); the objects
+    # it names appear nowhere in the text, so they are rejected, not invented
+    asked = nodes.identify_targets({"question": "What happens?", "choices": ["it stops", "it turns"]}, Runtime(context=ctx))
+    assert asked["trace"][0]["llm_calls"] == 2
+    assert asked["targets"] == [] and "unparsable target list" in asked["trace"][0]["errors"][0]
 
 
 def test_claims_are_checked_against_the_stsg():
-    from videothought.agent.evidence import check_claims
+    from videothought.agent.claims import check_claims
 
     doc = scene_document()
     question = "What does the red circle do?"
-    assert check_claims("it collides with the blue square", question, doc)["supported"] == ["exists: blue square", "event: collide"]
-    assert check_claims("it collides with the purple star", question, doc)["contradicted"] == ["missing: purple star"]
-    assert check_claims("it stops", question, doc)["contradicted"] == ["no event: stop"]
+    assert check_claims("it collides with the blue square", question, doc)["score"] == 1.0
+    assert check_claims("it bumps into the blue box", question, doc)["score"] == 1.0  # other words, same claim
+    assert check_claims("it collides with the purple star", question, doc)["contradicted"] == ["not in the video: purple star"]
+    assert check_claims("it stops", question, doc)["score"] < 0
     assert check_claims("moves to the right", "Which way does the red circle move?", doc)["score"] == 1.0
-    assert check_claims("moves to the left", "Which way does the red circle move?", doc)["score"] == -1.5
-    # the world's grammar: recomputed from the STSG
+    assert check_claims("moves to the left", "Which way does the red circle move?", doc)["score"] == -1.0
     assert check_claims("3", "How many objects enter the scene?", doc)["score"] < 0
     assert check_claims("1", "How many objects enter the scene?", doc)["score"] == 1.0
+    assert check_claims("one", "How many things come into view?", doc)["score"] == 1.0
     assert check_claims("the green triangle", "Which object enters the scene first?", doc)["score"] == 1.0
     assert check_claims("the red circle", "Which object enters the scene first?", doc)["score"] < 0
     assert check_claims("stops", "What does the green triangle do right after it enters the scene?", doc)["score"] == 1.0
+    assert check_claims("comes to a halt", "Once the green triangle has arrived, what does it do next?", doc)["score"] == 1.0
     assert check_claims("collides with the red circle", "What does the green triangle do right after it enters the scene?",
                         doc)["score"] < 0
     assert check_claims("blue", "What colour is the square?", doc)["score"] == 1.0
-    assert check_claims("red", "What colour is the square?", doc)["score"] == -1.0
+    assert check_claims("red", "Which colour does the box have?", doc)["score"] == -1.0

@@ -1,0 +1,404 @@
+"""Claims: how well a candidate answer agrees with the STSG, for any wording.
+
+The question and the answer are read into mentions and cues (agent/language.py), the
+mentions grounded to tracks (agent/grounding.py), and the claim the pair makes is checked
+with the STSG query layer (videothought.graph.query). What is checked depends on what the
+texts contain, not on a sentence pattern:
+
+    the answer is a number, the question counts      count what the question names
+    the answer is an attribute value ("red")         the question's object has it
+    the answer names an object                       it exists; it did the question's event
+                                                     (first / last when the question orders)
+    the answer names an event                        it happened to its subject (and partner):
+        ... and the question asks why                   the cause seen at that moment agrees
+        ... and something is removed                    the event depends on the removed object
+        ... and the question looks ahead                the extrapolated motion leads to it
+        ... and the question anchors in time            it is the nearest one after / before
+    every object an answer names must exist          else the answer is refuted
+
+Scores: 1 = the STSG says so, about 0 = it cannot tell, below 0 = it says otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from videothought.agent.grounding import Grounder, Grounding
+from videothought.agent.language import EventMention, Reading, Vocabulary, read_text
+from videothought.graph.query import Happening, SceneQuery
+
+CAUSE_KINDS = ("collide", "push")
+MOTION_WORDS = {"move", "moves", "moved", "moving", "go", "goes", "went", "going", "travel", "travels", "travelled",
+                "traveling", "travelling", "head", "heads", "headed", "heading", "drift", "drifts", "walk", "walks",
+                "walked", "walking", "roll", "rolls", "rolled", "rolling", "slide", "slides", "slid", "sliding"}
+_DIRECTION_PARTS = {"left": ("left",), "right": ("right",), "top": ("up",), "bottom": ("down",)}
+
+
+@dataclass
+class Claims:
+    supported: list[str] = field(default_factory=list)
+    contradicted: list[str] = field(default_factory=list)
+    score: float = 0.0
+    checked: str = "nothing"  # what kind of claim was checked
+
+    def to_dict(self) -> dict:
+        return {"supported": self.supported, "contradicted": self.contradicted, "score": round(self.score, 4),
+                "checked": self.checked}
+
+
+def graded(score: float, claim: str, checked: str) -> Claims:
+    return Claims([claim] if score > 0 else [], [claim] if score < 0 else [], float(score), checked)
+
+
+class ClaimChecker:
+    """Checks answers to one question against one STSG; build once per (question, STSG)."""
+
+    def __init__(self, question: str, doc: dict | None, *, target_ids=(), encoder=None, track_embeddings=None):
+        self.doc = doc
+        self.vocabulary = Vocabulary.from_document(doc)
+        self.question = read_text(question, self.vocabulary)
+        full = SceneQuery.from_document(doc)
+        cut = self.question.cut_seconds
+        self.scene = full.until(full.frame_at(cut)) if cut is not None else full
+        self.grounder = Grounder(self.scene, self.vocabulary, encoder=encoder, track_embeddings=track_embeddings)
+        self.question_groundings = [(m, self.grounder.ground(m)) for m in self.question.objects]
+        named = [g for m, g in self.question_groundings if not m.generic]
+        self.referent = list(named[0].track_ids) if named and named[0].track_ids else [int(t) for t in target_ids]
+
+    # ---- entry point -------------------------------------------------------------------------
+    def check(self, answer: str) -> Claims:
+        if not self.doc:
+            return Claims()
+        reading = read_text(answer, self.vocabulary)
+        answer_groundings = [(m, self.grounder.ground(m)) for m in reading.objects]
+        missing = [m.text for m, g in answer_groundings if not m.generic and not g.exact and not g.track_ids]
+        if missing:
+            return Claims([], [f"not in the video: {', '.join(missing)}"], -1.0, "existence")
+        q = self.question
+        if "count" in q.cues and reading.count is not None and not reading.events:
+            return self.check_count(reading.count)
+        if self._is_attribute_answer(answer, reading):
+            return self.check_attribute(reading)
+        if not reading.events and reading.sides and MOTION_WORDS & set(reading.words):
+            return self.check_direction(reading, answer_groundings)
+        if reading.events or reading.self_cause or (reading.border and "cause" in q.cues):
+            return self.check_event_answer(reading, answer_groundings)
+        if answer_groundings:
+            return self.check_object_answer(answer_groundings)
+        return Claims()
+
+    # ---- direction of travel --------------------------------------------------------------
+    def check_direction(self, reading: Reading, groundings) -> Claims:
+        """"moves to the left": the subject's overall direction of travel (image coordinates)."""
+        from videothought.graph.stsg import direction_name
+
+        named = [g for m, g in groundings if not m.generic and g.track_ids]
+        ids = [t for t in (named[0].track_ids if named else self.referent) if t in self.scene.tracks]
+        if not ids:
+            return Claims(checked="direction")
+        track = max(ids, key=lambda t: self.scene.tracks[t].num_observations)
+        boxes = self.scene.boxes(track)
+        centres = (boxes[:, 1:3] + boxes[:, 3:5]) / 2  # (N, 2)
+        size = float(max(1.0, ((boxes[:, 3] - boxes[:, 1]).mean() + (boxes[:, 4] - boxes[:, 2]).mean()) / 2))
+        seen = direction_name(centres[-1] - centres[0], still_below=max(2.0, 0.25 * size))
+        claimed = [part for side in reading.sides for part in _DIRECTION_PARTS[side]]
+        ok = all(part in seen.split("-") for part in claimed)
+        return graded(1.0 if ok else -1.0, f"moves {seen}", "direction")
+
+    # ---- counts --------------------------------------------------------------------------
+    def expected_count(self) -> int | None:
+        q, scene = self.question, self.scene
+        if q.events:
+            kind = q.events[0].kind
+            if "partners" in q.cues and self.referent:
+                partners = {h.partner for t in self.referent for h in scene.happenings(t)
+                            if h.kind == kind and h.partner is not None and h.partner not in self.referent}
+                return len({scene.tracks[p].name for p in partners if p in scene.tracks})
+            subject_first = q.objects and q.objects[0].start < q.events[0].start
+            if self.referent and subject_first and not q.objects[0].generic:
+                return len(self._distinct_frames([h.frame for t in self.referent for h in scene.happenings(t) if h.kind == kind]))
+            if q.objects and q.objects[0].generic and subject_first:  # "how many objects enter": tracks, by name
+                return len({scene.tracks[e.track_ids[0]].name for e in scene.events(kind) if e.track_ids[0] in scene.tracks})
+            return len(scene.distinct_events(kind))
+        named = [g for m, g in self.question_groundings if not m.generic]
+        if named:
+            ids = [t for t, facts in scene.tracks.items()
+                   if all(self._meets(m, facts) for m, _ in self.question_groundings if not m.generic)]
+            return scene.count_together(ids)
+        if self.question_groundings:
+            return scene.count_together(list(scene.tracks))
+        return None
+
+    def _meets(self, mention, facts) -> bool:
+        from videothought.agent.grounding import lexical_score
+
+        return lexical_score(mention, facts) >= 1.0 - 1e-9
+
+    def _distinct_frames(self, frames: list[int]) -> list[int]:
+        kept: list[int] = []
+        for frame in sorted(frames):
+            if not kept or frame - kept[-1] > self.scene.duplicate_frames:
+                kept.append(frame)
+        return kept
+
+    def check_count(self, given: int) -> Claims:
+        expected = self.expected_count()
+        if expected is None:
+            return Claims(checked="count")
+        score = 1.0 if given == expected else max(-1.5, -0.5 * abs(given - expected))
+        return graded(score, f"count {given} (the STSG: {expected})", "count")
+
+    # ---- attributes ----------------------------------------------------------------------
+    def _is_attribute_answer(self, answer: str, reading: Reading) -> bool:
+        """A bare attribute value ("red", "a circle" is an object): no article, no event."""
+        words = reading.words
+        if reading.events or not reading.objects or words[:1] in (["the"], ["a"], ["an"]):
+            return False
+        attributes = {a for m in reading.objects for a in m.constraints}
+        return bool(attributes) and "label" not in attributes and len(words) <= 3 and bool(self.referent)
+
+    def check_attribute(self, reading: Reading) -> Claims:
+        scene = self.scene
+        weights = {t: scene.tracks[t].num_observations for t in self.referent if t in scene.tracks}
+        if not weights:
+            return Claims(checked="attribute")
+        shares = []
+        for mention in reading.objects:
+            for attribute, value in mention.constraints.items():
+                agree = sum(w for t, w in weights.items() if str(scene.tracks[t].attributes.get(attribute, "")).lower() == value)
+                shares.append((attribute, value, agree / max(1, sum(weights.values()))))
+        share = min(s for _, _, s in shares)
+        text = ", ".join(f"{a} {v} ({s:.0%})" for a, v, s in shares)
+        return graded(2 * share - 1, f"the referent has {text}", "attribute")
+
+    # ---- answers that name an object -----------------------------------------------------
+    def check_object_answer(self, groundings: list[tuple]) -> Claims:
+        mention, grounding = groundings[0]
+        ids = grounding.track_ids
+        q, scene = self.question, self.scene
+        if not q.events:
+            return graded(0.3 if ids else -0.5, f"{mention.text} is in the video", "existence")
+        kind = q.events[0].kind
+        if "first" in q.cues or "last" in q.cues:
+            firsts = {t: scene.first_frame_of(t, kind) for t in scene.tracks}
+            mine = [f for t, f in firsts.items() if t in ids and f is not None]
+            if not mine:
+                return graded(-1.0, f"{mention.text} never does it ({kind})", "order")
+            seen = [f for f in firsts.values() if f is not None]
+            if "last" in q.cues and "first" not in q.cues:
+                ok = max(mine) >= max(seen) - scene.near_frames
+            else:
+                ok = min(mine) <= min(seen) + scene.near_frames
+            return graded(1.0 if ok else -0.5, f"{mention.text} {kind} at frame {min(mine)}", "order")
+        if self.referent and not set(ids) & set(self.referent):
+            together = [h for t in self.referent for h in scene.happenings(t) if h.kind == kind and h.partner in ids]
+            return graded(1.0 if together else -1.0, f"{kind} between the question's object and {mention.text}", "partner")
+        did = [t for t in ids if scene.first_frame_of(t, kind) is not None]
+        return graded(0.8 if did else -0.8, f"{mention.text} {kind}", "event")
+
+    # ---- answers that name an event ------------------------------------------------------
+    def check_event_answer(self, reading: Reading, groundings: list[tuple]) -> Claims:
+        q = self.question
+        event = reading.events[0] if reading.events else None
+        subject, partner = self._roles(reading, event, groundings)
+        if "counterfactual" in q.cues:
+            return self.check_counterfactual(reading, event, subject, partner)
+        if "cause" in q.cues:
+            return self.check_cause(reading, event, groundings)
+        if q.cut_seconds is not None or ("future" in q.cues and not ("after" in q.cues and q.events)):
+            return self.check_prediction(reading, event, subject, partner)
+        if event is None:
+            return Claims()
+        anchors = [e for e in q.events if e.kind != event.kind or q.events.index(e) == 0]
+        if q.events and ("after" in q.cues or "before" in q.cues):
+            return self.check_sequence(event, subject, partner, anchors[0])
+        happened = self.occurrences(event, subject, partner, reading)
+        near_time = [h for h in happened if not reading.times_seconds
+                     or any(abs(self.scene.seconds(h.frame) - s) <= 0.6 for s in reading.times_seconds)]
+        score = 1.0 if near_time else 0.3 if happened else -0.7
+        verdict = "happened" if score > 0 else "did not happen"
+        return graded(score, f"{event.kind} of {self._names(subject)} {verdict}", "event")
+
+    def _roles(self, reading: Reading, event: EventMention | None, groundings) -> tuple[list[int], list[int] | None]:
+        """The answer's subject (its object before the verb, else the question's) and partner."""
+        before = [g for m, g in groundings if event is None or m.end <= event.start]
+        after = [g for m, g in groundings if event is not None and m.start >= event.end]
+        subject = before[0].track_ids if before else list(self.referent)
+        partner = after[0].track_ids if after else None
+        if partner is None and before and len(before) > 1:
+            partner = before[1].track_ids
+        return subject, partner
+
+    def matches(self, event: EventMention, happening: Happening, partner: list[int] | None, subject_id: int) -> bool:
+        """Does this happening of `subject_id` make the answer's event true?"""
+        kind = event.kind
+        if kind != happening.kind:
+            if not (kind == "collide" and happening.kind == "push"):  # a push is a contact too
+                return False
+        if partner is not None and happening.partner not in partner:
+            return False
+        if kind == "push" and partner is not None:
+            wanted_role = "target" if event.passive else "actor"
+            if happening.role != wanted_role:
+                return False
+        if event.side is not None:
+            return self.scene.border_contact(subject_id, happening.frame) == event.side
+        return True
+
+    def occurrences(self, event: EventMention, subject: list[int], partner, reading: Reading | None = None) -> list[Happening]:
+        ids = subject or list(self.scene.tracks)
+        found = [h for t in ids for h in self.scene.happenings(t) if self.matches(event, h, partner, t)]
+        return sorted(found, key=lambda h: h.frame)
+
+    def check_sequence(self, event: EventMention, subject: list[int], partner, anchor: EventMention) -> Claims:
+        scene, q = self.scene, self.question
+        ids = subject or list(scene.tracks)
+        anchor_partner = None
+        anchor_objects = [g for m, g in self.question_groundings if m.start >= anchor.end and not m.generic]
+        if anchor_objects and set(anchor_objects[0].track_ids) - set(ids):
+            anchor_partner = anchor_objects[0].track_ids
+        anchor_frames = sorted(h.frame for t in ids for h in scene.happenings(t) if self.matches(anchor, h, anchor_partner, t))
+        mine = self.occurrences(event, ids, partner)
+        if not anchor_frames:
+            return graded(0.3 if mine else -0.5, f"{event.kind} happens (no '{anchor.kind}' to anchor on)", "sequence")
+        frame = anchor_frames[0]
+        after = "after" in q.cues and not ("before" in q.cues and q.words.index("before") < q.words.index(
+            next(w for w in q.words if w in ("after", "then", "next", "later", "following", "once", "afterwards", "subsequently"))))
+        history = sorted((h for t in ids for h in scene.happenings(t) if not self.matches(anchor, h, anchor_partner, t)),
+                         key=lambda h: h.frame)
+        side = [h for h in history if (h.frame > frame if after else h.frame < frame)]
+        word = "after" if after else "before"
+        if not side:
+            return graded(-0.5, f"nothing happens {word} the {anchor.kind}", "sequence")
+        nearest = side[0].frame if after else side[-1].frame
+        near = [h for h in side if abs(h.frame - nearest) <= scene.near_frames]
+        if any(h in mine for h in near):
+            return graded(1.0, f"{event.kind} right {word} the {anchor.kind} (frame {nearest})", "sequence")
+        if any(h in mine for h in side):
+            return graded(0.8 if "immediate" not in q.cues else 0.2, f"{event.kind} {word} the {anchor.kind}, not right {word}", "sequence")
+        return graded(-1.0, f"no {event.kind} {word} the {anchor.kind} at frame {frame}", "sequence")
+
+    def _cause_at(self, subject: list[int], frame: int) -> tuple[str, object]:
+        """What acted on the subject at `frame`: ("contact", kind, partner) / ("border", side) / ("self",)."""
+        for t in subject:
+            for h in self.scene.interactions_near(t, frame):
+                if h.kind in CAUSE_KINDS:
+                    return ("contact", h.partner, h.kind)
+        for t in subject:
+            side = self.scene.border_contact(t, frame)
+            if side:
+                return ("border", side)
+        return ("self", None)
+
+    def check_cause(self, reading: Reading, event: EventMention | None, groundings) -> Claims:
+        q, scene = self.question, self.scene
+        ids = list(self.referent)
+        if not q.events or not ids:
+            return Claims(checked="cause")
+        effect = q.events[0]
+        frames = self._distinct_frames([h.frame for t in ids for h in scene.happenings(t) if h.kind == effect.kind])
+        if not frames:
+            return Claims(checked="cause")
+        wanted = min(q.ordinal or 1, len(frames)) - 1
+        causes = [self._cause_at(ids, f) for f in frames]
+        others = sorted({t for m, g in groundings if not m.generic for t in g.track_ids} - set(ids))
+        if reading.self_cause and not reading.events:
+            claimed: tuple = ("self", None)
+        elif reading.border or (event is not None and event.side):
+            claimed = ("border", (event.side if event is not None and event.side else (reading.sides or [None])[0]))
+        elif others:
+            claimed = ("contact", tuple(others))
+        else:
+            return Claims(checked="cause")
+        claimed_kind = next((e.kind for e in reading.events if e.kind in CAUSE_KINDS), None)
+
+        def agreement(seen) -> float:
+            if claimed[0] != seen[0]:
+                return 0.0
+            if seen[0] == "contact":
+                if seen[1] not in claimed[1]:
+                    return 0.0
+                # the right partner; the kind of contact (a hit or a push) the tracker may blur
+                return 1.0 if claimed_kind in (None, seen[2]) else 0.6
+            if seen[0] == "border":
+                return 1.0 if claimed[1] in (None, seen[1]) else 0.0
+            return 1.0
+
+        here = agreement(causes[wanted])
+        elsewhere = max((agreement(c) for i, c in enumerate(causes) if i != wanted), default=0.0)
+        text = f"cause of the {effect.kind} at frame {frames[wanted]}: {causes[wanted][0]} {causes[wanted][1] or ''}".strip()
+        if here:
+            return graded(1.0, text, "cause")
+        if elsewhere:
+            return graded(0.2, f"a cause of another {effect.kind}", "cause")
+        # an unseen contact reads as "on its own": refute that less firmly
+        return graded(-0.3 if causes[wanted][0] == "self" else -1.0, text, "cause")
+
+    def check_counterfactual(self, reading: Reading, event: EventMention | None, subject, partner) -> Claims:
+        removed = [g for m, g in self.question_groundings if not m.generic]
+        if event is None or not removed or not removed[0].track_ids:
+            return Claims(checked="counterfactual")
+        removed_ids = set(removed[0].track_ids)
+        happened = self.occurrences(event, subject, partner)
+        if reading.times_seconds:
+            happened = [h for h in happened if any(abs(self.scene.seconds(h.frame) - s) <= 0.6 for s in reading.times_seconds)]
+        if not happened:
+            return graded(-0.3, f"{event.kind} of {self._names(subject)} is not seen", "counterfactual")
+        dependent = []
+        for h in happened:
+            acted_on = h.partner in removed_ids
+            subject_ids = [t for t in (subject or []) if t in self.scene.tracks] or [t for t in self.scene.tracks]
+            cause = self._cause_at(subject_ids, h.frame)
+            if acted_on or (cause[0] == "contact" and cause[1] in removed_ids):
+                dependent.append(h)
+        if len(dependent) == len(happened):
+            return graded(1.0, f"the {event.kind} depends on the removed object", "counterfactual")
+        return graded(-1.0, f"the {event.kind} also happens without the removed object", "counterfactual")
+
+    def check_prediction(self, reading: Reading, event: EventMention | None, subject, partner) -> Claims:
+        scene = self.scene
+        ids = [t for t in (self.referent or subject) if t in scene.tracks]
+        if event is None or not ids:
+            return Claims(checked="prediction")
+        track = max(ids, key=lambda t: scene.tracks[t].last_frame)
+        predicted = scene.extrapolate(track)
+        kind = event.kind
+        if predicted["kind"] == "still":
+            score = 1.0 if kind == "start" else -0.5
+        elif predicted["kind"] == "contact":
+            if kind in ("collide", "push", "occluded", "approach"):
+                # meeting is what extrapolation sees; how they meet (hit, push, pass) it cannot tell
+                meets = 1.0 if kind == "collide" else 0.8
+                score = meets if partner is None or predicted["track"] in partner else -0.5
+            else:
+                score = -0.5
+        elif predicted["kind"] == "border":
+            side = predicted["side"]
+            turn_prior, exit_prior = self._border_behaviour()
+            if kind == "turn":
+                score = (1.0 if event.side in (None, side) else -0.5) * turn_prior
+            elif kind in ("exit", "disappear"):
+                score = exit_prior
+            else:
+                score = -0.5
+        else:
+            score = 0.3 if kind == "stop" else -0.2
+        return graded(score, f"extrapolated: {predicted}", "prediction")
+
+    def _border_behaviour(self) -> tuple[float, float]:
+        """What tracks in this video did at the frame edge so far: turn back, or leave. Learned
+        from the video itself, so it holds for footage where things walk out of the frame."""
+        scene = self.scene
+        turns = sum(1 for t in scene.tracks for h in scene.happenings(t) if h.kind == "turn" and scene.border_contact(t, h.frame))
+        exits = sum(1 for e in scene.events("exit"))
+        if turns == exits:
+            return 0.7, 0.7
+        return (1.0, 0.4) if turns > exits else (0.4, 1.0)
+
+    def _names(self, ids) -> str:
+        return ", ".join(self.scene.tracks[t].name for t in (ids or []) if t in self.scene.tracks) or "something"
+
+
+def check_claims(answer: str, question: str, doc: dict | None, target_ids=(), **grounding) -> dict:
+    """One answer against the STSG: {"supported", "contradicted", "score", "checked"}."""
+    return ClaimChecker(question, doc, target_ids=target_ids, **grounding).check(answer).to_dict()

@@ -1,0 +1,392 @@
+"""Plain English about scenes, read in code: what a question or an answer mentions.
+
+General language only. The words for things come from the scene's own vocabulary (the
+labels and attribute values its perception can output, with their English aliases, see
+`Vocabulary`); the words for happenings map onto the STSG schema's event types
+(videothought.graph.schema.EVENT_TYPES) through an English verb lexicon; time, order,
+counting, causes and counterfactuals are read from common English cue words. Nothing here
+knows a benchmark's sentences: a question is a bag of mentions and cues, in any wording.
+
+    reading = read_text("Why does the big ball bounce off the top wall for the second time?", vocabulary)
+    reading.objects       [Mention("big ball", ...)]
+    reading.events        [EventMention(kind="turn", side="top", ...)]
+    reading.cues          {"cause", "ordinal"}; reading.ordinal == 2
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# ---- events: English verbs and phrases for each STSG event type ----------------------------
+# Phrases are token sequences; "*" matches any one word ("changes its direction").
+# Base forms only: `_forms` adds -s/-es/-ed/-ing and the irregular forms listed below.
+_EVENT_PHRASES: dict[str, tuple[str, ...]] = {
+    "collide": ("collide", "hit", "bump", "crash", "strike", "smash", "knock", "run into", "bang into",
+                "slam into", "make contact", "touch", "impact", "collision"),
+    "push": ("push", "shove", "nudge", "propel", "drive along", "carry along"),
+    "enter": ("enter", "arrive", "come in", "come into", "move into view", "come into view", "get into"),
+    "exit": ("exit", "leave", "depart", "go out", "move out", "go off", "move off screen", "go away",
+             "get out"),
+    "disappear": ("disappear", "vanish", "fade", "fade away"),
+    "appear": ("appear", "show up", "emerge", "pop up", "materialise", "materialize"),
+    "approach": ("approach", "move toward", "move towards", "head toward", "head towards", "come closer",
+                 "get closer", "get near", "draw near"),
+    "start": ("start moving", "start to move", "begin moving", "begin to move", "set off", "get moving",
+              "start rolling", "start sliding", "begin", "start", "set in motion", "move off"),
+    "stop": ("stop", "halt", "come to a stop", "come to a halt", "come to rest", "stand still", "freeze",
+             "rest", "stay still", "stop moving", "cease moving", "stall"),
+    "turn": ("turn", "change direction", "change * direction", "bounce", "rebound", "reverse", "deflect",
+             "ricochet", "veer", "swerve", "turn around", "turn back", "switch direction"),
+    "occluded": ("go behind", "pass behind", "move behind", "slip behind", "hide behind", "be hidden",
+                 "hidden", "covered", "occluded", "be covered", "be blocked", "get covered", "disappear behind",
+                 "vanish behind", "go under", "pass under"),
+}
+_IRREGULAR = {"hit": ("hit", "hits", "hitting"), "run": ("run", "ran", "runs", "running"),
+              "come": ("come", "came", "comes", "coming"), "go": ("go", "goes", "went", "gone", "going"),
+              "get": ("get", "got", "gets", "getting", "gotten"), "leave": ("leave", "left", "leaves", "leaving"),
+              "begin": ("begin", "began", "begun", "begins", "beginning"), "drive": ("drive", "drove", "drives"),
+              "strike": ("strike", "struck", "strikes", "striking"), "be": ("be", "is", "was", "are", "were", "gets", "being"),
+              "stand": ("stand", "stood", "stands"), "show": ("show", "showed", "shown", "shows"),
+              "freeze": ("freeze", "froze", "freezes", "frozen"), "draw": ("draw", "drew", "draws"),
+              "hide": ("hide", "hid", "hides", "hidden", "hiding"), "set": ("set", "sets", "setting"),
+              "stop": ("stop", "stops", "stopped", "stopping"), "slip": ("slip", "slips", "slipped"),
+              "knock": ("knock", "knocks", "knocked"), "bang": ("bang", "bangs", "banged"),
+              "slam": ("slam", "slams", "slammed"), "smash": ("smash", "smashes", "smashed"),
+              "pop": ("pop", "pops", "popped"), "make": ("make", "makes", "made", "making"),
+              "move": ("move", "moves", "moved", "moving"), "head": ("head", "heads", "headed", "heading"),
+              "carry": ("carry", "carries", "carried")}
+# A phrase word that is already an inflected or fixed form.
+_FIXED = {"into", "out", "off", "in", "to", "a", "around", "back", "behind", "under", "along", "away", "up",
+          "toward", "towards", "closer", "near", "screen", "still", "rest", "stop", "halt", "contact", "motion",
+          "direction", "view", "hidden", "covered", "occluded", "collision", "moving", "rolling", "sliding"}
+
+SIDES = {"left": "left", "right": "right", "top": "top", "upper": "top", "bottom": "bottom", "lower": "bottom",
+         "ceiling": "top", "floor": "bottom", "ground": "bottom"}
+BORDER_WORDS = {"edge", "edges", "wall", "walls", "border", "borders", "side", "boundary", "frame", "screen"}
+SELF_CAUSE = ("on its own", "by itself", "itself", "nothing", "no reason", "no cause", "spontaneously",
+              "of its own accord", "no other object", "nobody", "no one")
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+                "eleven", "twelve")
+ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "1st": 1, "2nd": 2,
+            "3rd": 3, "4th": 4, "5th": 5, "once": 1, "twice": 2}
+GENERIC_NOUNS = {"object", "objects", "thing", "things", "shape", "shapes", "item", "items", "one", "ones",
+                 "figure", "figures", "body", "bodies", "entity", "piece"}
+SIZE_WORDS = {"large": "large", "big": "large", "bigger": "large", "biggest": "large", "larger": "large",
+              "largest": "large", "huge": "large", "small": "small", "smaller": "small", "smallest": "small",
+              "little": "small", "tiny": "small", "medium": "medium", "middle": "medium", "mid": "medium"}
+
+_CUES: dict[str, tuple[str, ...]] = {
+    "after": ("after", "afterwards", "afterward", "then", "next", "later", "following", "subsequently",
+              "once", "since then", "right after", "just after", "immediately after", "directly after"),
+    "before": ("before", "prior to", "earlier", "previously", "preceding", "beforehand", "just before",
+               "right before", "immediately before"),
+    "immediate": ("right after", "just after", "immediately", "directly after", "right before", "just before",
+                  "next", "straight after", "the moment"),
+    "first": ("first", "earliest", "initially", "the first", "soonest", "before any other", "before the others",
+              "before all"),
+    "last": ("last", "latest", "finally", "final", "the last", "after all the others", "after the others"),
+    "count": ("how many", "number of", "count", "how often", "how many times"),
+    "cause": ("why", "because", "reason", "cause", "caused", "causes", "due to", "what made", "what makes",
+              "as a result", "leads to", "led to", "result of"),
+    "counterfactual": ("removed", "remove", "absent", "without", "taken away", "take away", "were not there",
+                       "was not there", "weren't there", "wasn't there", "never existed", "had not been",
+                       "hadn't been", "deleted", "missing", "did not exist", "didn't exist", "gone"),
+    "negated": ("would not", "wouldn't", "not happen", "no longer", "fail to", "never happen", "would no longer",
+                "could not", "couldn't"),
+    "future": ("will", "going to", "about to", "predict", "expect", "would happen next", "is likely to"),
+    "partners": ("different objects", "different things", "distinct objects", "other objects", "how many objects"),
+}
+_TIME = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b")
+_CUT = re.compile(r"(?:first|opening|initial|up to|until|till|through|only)\s+(?:the\s+)?(?:first\s+)?"
+                  r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b")
+
+
+def tokens(text: str) -> list[str]:
+    """Lowercase words and numbers ("2.5" stays one token); apostrophes kept inside words."""
+    return re.findall(r"\d+(?:\.\d+)?|[a-z]+(?:'[a-z]+)?", text.lower())
+
+
+def singular(word: str) -> str:
+    """A crude singular for lookups: "balls" -> "ball", "boxes" -> "box", "people" -> "person"."""
+    if word in ("people", "persons"):
+        return "person"
+    if word in ("men", "women", "children"):
+        return {"men": "man", "women": "woman", "children": "child"}[word]
+    if len(word) > 4 and word.endswith(("ches", "shes", "xes", "sses")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _forms(word: str) -> tuple[str, ...]:
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
+    if word in _FIXED:
+        return (word,)
+    stem = word[:-1] if word.endswith("e") else word
+    double = word + word[-1] if re.fullmatch(r"[^aeiou]*[aeiou][^aeiouwy]", word) else word
+    return tuple(dict.fromkeys((word, word + "s", word + "es", stem + "ed", stem + "ing", double + "ed", double + "ing",
+                                word + "d")))
+
+
+def _compile_lexicon() -> list[tuple[tuple[frozenset[str] | None, ...], str]]:
+    patterns = []
+    for kind, phrases in _EVENT_PHRASES.items():
+        for phrase in phrases:
+            parts = tuple(None if w == "*" else frozenset(_forms(w)) for w in phrase.split())
+            patterns.append((parts, kind))
+    patterns.sort(key=lambda p: -len(p[0]))  # longest phrase first: "disappear behind" before "disappear"
+    return patterns
+
+
+_LEXICON = _compile_lexicon()
+
+
+def _match_at(words: list[str], start: int, parts) -> bool:
+    if start + len(parts) > len(words):
+        return False
+    return all(p is None or words[start + i] in p for i, p in enumerate(parts))
+
+
+def _has_phrase(words: list[str], phrase: str) -> bool:
+    target = phrase.split()
+    return any(words[i:i + len(target)] == target for i in range(len(words) - len(target) + 1))
+
+
+# ---- the scene's vocabulary ---------------------------------------------------------------
+@dataclass
+class Vocabulary:
+    """Words that name what a perception stack can see: surface word -> (attribute, value).
+
+    `attribute` is "label" or an attribute key ("colour", "shape", ...); `value` is the
+    canonical name the STSG stores. Built from the STSG document: its `vocabulary` (what the
+    perception can output, optionally with English aliases per value) and the labels and
+    attribute values of its tracks.
+    """
+
+    terms: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_document(cls, doc: dict | None) -> Vocabulary:
+        vocabulary = cls()
+        declared = (doc or {}).get("vocabulary") or {}
+        for attribute, values in declared.items():
+            if not values:  # None: free text (e.g. what OCR reads), nothing to list
+                continue
+            items = values.items() if isinstance(values, dict) else ((v, ()) for v in values)
+            for value, aliases in items:
+                vocabulary.add(attribute, str(value), aliases)
+        for track in ((doc or {}).get("tracks") or {}).values():
+            for key, value in (track.get("attributes") or {}).items():
+                if isinstance(value, str) and value:
+                    vocabulary.add(key, value, ())
+            label = str(track.get("label") or "")
+            if label and label != "object" and len(label.split()) == 1:
+                vocabulary.add("label", label, ())
+        from videothought.perception.vocabulary import aliases_of
+
+        for word, (attribute, value) in list(vocabulary.terms.items()):
+            if word == value:
+                for alias in aliases_of(value):
+                    vocabulary.terms.setdefault(alias, (attribute, value))
+        return vocabulary
+
+    def add(self, attribute: str, value: str, aliases=()) -> None:
+        value = value.lower()
+        if len(value.split()) != 1 or value in GENERIC_NOUNS:  # "object" names anything: not a constraint
+            return  # multi-word labels are matched through their words
+        self.terms.setdefault(value, (attribute, value))
+        for alias in aliases or ():
+            self.terms.setdefault(str(alias).lower(), (attribute, value))
+
+    def lookup(self, word: str) -> tuple[str, str] | None:
+        return self.terms.get(word) or self.terms.get(singular(word))
+
+    def values_of(self, attribute: str) -> set[str]:
+        return {value for a, value in self.terms.values() if a == attribute}
+
+
+# ---- what a text mentions -------------------------------------------------------------------
+@dataclass
+class Mention:
+    """An object named in text: attribute constraints, a size word, where it stands."""
+
+    text: str
+    constraints: dict[str, str]  # attribute -> canonical value, e.g. {"colour": "red", "shape": "circle"}
+    start: int
+    end: int  # token span [start, end)
+    size: str | None = None
+    generic: bool = False  # "the object", "something": any track
+    clause_event: str | None = None  # "the circle that stops": filters by a happening
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "constraints": self.constraints, "size": self.size, "clause_event": self.clause_event}
+
+
+@dataclass
+class EventMention:
+    kind: str  # an STSG event type
+    start: int
+    end: int
+    passive: bool = False  # "is pushed by X": the mention's subject is the target
+    side: str | None = None  # a frame edge named with it ("bounces off the top edge")
+
+
+@dataclass
+class Reading:
+    """Everything `read_text` found in one text."""
+
+    words: list[str]
+    objects: list[Mention]
+    events: list[EventMention]
+    cues: set[str]
+    numbers: list[float]
+    times_seconds: list[float]
+    cut_seconds: float | None = None  # "watching the first 2.5 seconds": nothing later may be used
+    ordinal: int | None = None
+    sides: list[str] = field(default_factory=list)
+    border: bool = False
+    self_cause: bool = False
+
+    @property
+    def count(self) -> int | None:
+        for number in self.numbers:
+            if float(number).is_integer():
+                return int(number)
+        return None
+
+
+def read_text(text: str, vocabulary: Vocabulary) -> Reading:
+    """Mentions of objects and events, and the cue words, in `text` (any wording)."""
+    words = tokens(text)
+    lowered = " ".join(words)
+    events = _event_mentions(words)
+    objects = _object_mentions(words, vocabulary, events)
+    cues = {cue for cue, phrases in _CUES.items() if any(_has_phrase(words, p.replace("'", "'")) for p in phrases)}
+    numbers: list[float] = []
+    times = [float(m.group(1)) for m in _TIME.finditer(lowered)]
+    for i, word in enumerate(words):
+        if re.fullmatch(r"\d+(?:\.\d+)?", word):
+            if float(word) not in times or (i + 1 < len(words) and not re.fullmatch(r"s|sec|secs|seconds?", words[i + 1])):
+                numbers.append(float(word))
+        elif word in NUMBER_WORDS and not (word == "one" and _is_pronoun_one(words, i)):
+            numbers.append(float(NUMBER_WORDS.index(word)))
+    cut = _CUT.search(lowered)
+    ordinal = next((ORDINALS[w] for w in words if w in ORDINALS and w != "first"), None)
+    if ordinal is None and "first" in words and ("time" in words or "times" in words):
+        ordinal = 1
+    sides = [SIDES[w] for w in words if w in SIDES]
+    border = any(w in BORDER_WORDS for w in words) or bool(sides and events)
+    self_cause = any(_has_phrase(words, p) for p in SELF_CAUSE)
+    for event in events:
+        after = words[event.end:event.end + 5]
+        side = next((SIDES[w] for w in after if w in SIDES), None)
+        if side and any(w in BORDER_WORDS for w in after):
+            event.side = side
+    return Reading(words, objects, events, cues, numbers, times, float(cut.group(1)) if cut else None, ordinal,
+                   sides, border, self_cause)
+
+
+def _is_pronoun_one(words: list[str], i: int) -> bool:
+    """"the red one", "which one": `one` as a noun, not a count."""
+    before = words[i - 1] if i else ""
+    return before in ("the", "which", "a", "this", "that", "each", "every", "any", "other", "another") or \
+        (i + 1 < len(words) and words[i + 1] in ("that", "which", "who", "of"))
+
+
+def _event_mentions(words: list[str]) -> list[EventMention]:
+    found: list[EventMention] = []
+    i = 0
+    while i < len(words):
+        if words[i] == "left" and ((i and words[i - 1] in ("the", "to", "toward", "towards", "on", "at", "from", "upper",
+                                                            "lower", "top", "bottom", "far"))
+                                   or (i + 1 < len(words) and words[i + 1] in BORDER_WORDS)):
+            i += 1  # "to the left", "the left edge": a side, not the past of "leave"
+            continue
+        for parts, kind in _LEXICON:
+            if _match_at(words, i, parts):
+                passive = i > 0 and words[i - 1] in ("is", "was", "gets", "got", "be", "being", "been", "are", "were") \
+                    and i + len(parts) < len(words) and words[i + len(parts)] == "by"
+                found.append(EventMention(kind, i, i + len(parts), passive=passive))
+                i += len(parts) - 1
+                break
+        i += 1
+    return found
+
+
+def _object_mentions(words: list[str], vocabulary: Vocabulary, events: list[EventMention]) -> list[Mention]:
+    """Runs of vocabulary words (attribute values, labels, their aliases), optionally ending in a
+    generic noun ("red object") and starting with a size word ("the big ball")."""
+    in_event = {i for e in events for i in range(e.start, e.end)}
+    mentions: list[Mention] = []
+    i = 0
+    while i < len(words):
+        start, size, constraints = i, None, {}
+        if words[i] in SIZE_WORDS and i + 1 < len(words):
+            size = SIZE_WORDS[words[i]]
+            i += 1
+        j = i
+        while j < len(words) and j not in in_event and (term := vocabulary.lookup(words[j])) is not None:
+            attribute, value = term
+            if attribute in constraints and constraints[attribute] != value:
+                break
+            constraints[attribute] = value
+            j += 1
+        generic = False
+        if j < len(words) and words[j] in GENERIC_NOUNS and (constraints or size or (j > 0 and words[j - 1] in ("the", "an", "a", "which", "what", "each", "every", "any",
+                                                            "many", "several", "all", "other", "some", "two", "three"))):
+            generic = not constraints
+            j += 1
+        if constraints or (generic and words[j - 1] not in ("one", "ones")) or (size and j > i):
+            mention = Mention(" ".join(words[start:j]), constraints, start, j, size, generic)
+            if j + 1 < len(words) and words[j] in ("that", "which", "who"):
+                clause = next((e for e in events if j < e.start <= j + 3), None)
+                mention.clause_event = clause.kind if clause else None
+            mentions.append(mention)
+            i = j
+        else:
+            i = start + 1
+    return mentions
+
+
+# ---- phrases that may name objects, before any scene is known --------------------------------
+_FUNCTION_WORDS = frozenset("""
+a an the this that these those it its it's they them their he she his her him we you i me my our your
+is are was were be been being am do does did doing done has have had having will would shall should can could
+may might must what which who whom whose when where why how whether if then than so as of to in on at by for
+from with without into onto off out over under up down about after before during until while since once
+again also only just right very really too not no nor any each every all both either neither some most more
+less few many much other another such same there here and or but because whereas
+happen happens happened happening event events time times video clip scene frame frames moment seconds second
+thing answer question option true false following
+""".split())
+
+
+def _event_word_set() -> frozenset[str]:
+    found = set()
+    for parts, _ in _LEXICON:
+        for part in parts:
+            if part is not None:
+                found |= part
+    return frozenset(found)
+
+
+_EVENT_WORDS = _event_word_set()
+_CUE_WORDS = frozenset(w for phrases in _CUES.values() for p in phrases for w in p.split())
+
+
+def candidate_phrases(text: str, max_words: int = 3) -> list[str]:
+    """Runs of content words that may name objects ("pink diamond", "man in red"), in order:
+    what is left after function words, event verbs, cue words, numbers and edge words."""
+    phrases, run = [], []
+    skip = _FUNCTION_WORDS | _EVENT_WORDS | _CUE_WORDS | BORDER_WORDS | set(SIDES) | set(ORDINALS) | set(NUMBER_WORDS)
+    for word in tokens(text) + ["."]:
+        if word in skip or re.fullmatch(r"\d+(?:\.\d+)?", word) or word == ".":
+            if run:
+                phrases.append(" ".join(run[-max_words:]))
+            run = []
+        else:
+            run.append(word)
+    return list(dict.fromkeys(phrases))

@@ -1,0 +1,44 @@
+"""English aliases of the names perception outputs, so language can find what it can see.
+
+A detector's label set (or an attribute namer's values) is a small closed vocabulary:
+"person", "circle", "red". People say "pedestrian", "ball", "crimson". Like the synonym
+lists LVIS keeps for its categories, each name here carries a few everyday words that mean
+it. Keys are the canonical names perception writes into the STSG; any name not listed
+simply has no aliases.
+"""
+
+from __future__ import annotations
+
+ALIASES: dict[str, tuple[str, ...]] = {
+    # labels of the real-footage detectors
+    "person": ("people", "man", "men", "woman", "women", "boy", "girl", "child", "children", "kid", "kids",
+               "pedestrian", "pedestrians", "walker", "someone", "somebody", "human", "guy", "lady", "adult"),
+    "face": ("faces", "head", "heads"),
+    "text": ("sign", "signs", "writing", "words", "caption", "letters", "subtitle"),
+    # shapes of the pixel namer
+    "circle": ("ball", "balls", "disc", "disk", "discs", "disks", "ring", "round", "dot", "orb", "sphere", "circles",
+               "coin", "oval"),
+    "square": ("box", "boxes", "block", "blocks", "cube", "cubes", "tile", "tiles", "squares", "rectangle"),
+    "triangle": ("triangles", "wedge", "pyramid", "triangular"),
+    "star": ("stars", "starfish"),
+    "hexagon": ("hexagons", "hex", "honeycomb"),
+    "diamond": ("diamonds", "rhombus", "lozenge", "gem"),
+    # colours of the pixel namer
+    "grey": ("gray", "silver"),
+    "purple": ("violet", "lilac", "lavender", "mauve"),
+    "red": ("crimson", "scarlet"),
+    "cyan": ("turquoise", "teal", "aqua"),
+    "pink": ("rose", "magenta", "fuchsia"),
+    "yellow": ("golden", "lemon"),
+    "orange": ("amber", "tangerine"),
+    "blue": ("navy", "azure", "cobalt"),
+    "green": ("lime", "emerald"),
+    "white": ("ivory",),
+    "black": ("ebony",),
+    "brown": ("tan", "chocolate"),
+}
+
+
+def aliases_of(name: str) -> tuple[str, ...]:
+    """Everyday words for a perception name ("circle" -> "ball", "disc", ...); () if none."""
+    return ALIASES.get(str(name).lower(), ())
