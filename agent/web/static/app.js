@@ -123,16 +123,19 @@ function renderRecord(record, text, step) {
       (record.errors || []).length ? el("span", { class: "badge bad", text: `${record.errors.length} error${record.errors.length > 1 ? "s" : ""}` }) : null,
       el("span", { class: "cost", text: cost.join(" · ") })),
     renderOutputs(record.outputs || {}, record.inputs || {}));
+  if ((record.errors || []).length) card.append(el("div", { class: "error" }, record.errors.map((e) => el("div", { text: e }))));
+  // The rest folds away, on one line: inputs, prompts, and the record as `vot ask` prints it.
+  const more = el("div", { class: "more" });
   if (Object.keys(record.inputs || {}).length) {
-    card.append(el("details", {}, el("summary", { text: "inputs" }), el("dl", { class: "kv" },
+    more.append(el("details", {}, el("summary", { text: "inputs" }), el("dl", { class: "kv" },
       Object.entries(record.inputs).map(([key, value]) => [el("dt", { text: key }), el("dd", { text: short(value, 600) })]))));
   }
-  if ((record.errors || []).length) card.append(el("div", { class: "error" }, record.errors.map((e) => el("div", { text: e }))));
   if ((record.prompts || []).length) {
-    card.append(el("details", {}, el("summary", { text: `prompts (${record.prompts.length})` }),
+    more.append(el("details", {}, el("summary", { text: `prompts (${record.prompts.length})` }),
       record.prompts.map((p) => el("pre", { text: typeof p === "string" ? p : JSON.stringify(p, null, 1) }))));
   }
-  if (text) card.append(el("details", {}, el("summary", { text: "as `vot ask` prints it" }), el("pre", { text })));
+  if (text) more.append(el("details", {}, el("summary", { text: "as `vot ask` prints it" }), el("pre", { text })));
+  if (more.children.length) card.append(more);
   return card;
 }
 
