@@ -1,0 +1,204 @@
+"""The agent's rule (issue 10): nothing under agent/ knows the synthetic world's benchmark.
+
+    (a) no agent module but the `vot` dispatcher (agent/cli.py) imports videothought.evals;
+    (b) the agent's source holds none of the world's question or option templates (the literal
+        text around their placeholders, 3+ words: "do right after it", "watching only the",
+        "were removed which event would not happen", "it does so on its own", ...), nor the
+        held-out rewordings' (evals/world/reword.py, 4+ words);
+    (c) no tuple/list/set literal or dict in agent/ lists 3+ of the world's shape names.
+
+Benchmarks over the world, its oracle and the world-grammar solver live in evals/.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from videothought.evals.world.config import COLOUR_NAMES, SHAPES, SIZES
+
+REPO = Path(__file__).resolve().parents[1]
+AGENT = REPO / "agent"
+WORLD = REPO / "evals" / "world"
+DISPATCHERS = {"cli.py"}  # agent/cli.py routes `vot world|eval|report|bench` to evals' modules
+
+# Everyday question openers that the world's templates start with: not a template on their own.
+GENERIC = {"what does the", "why does the", "what colour is", "what colour is the", "what shape is",
+           "how many times does", "s are there", "objects are there"}
+
+GENERIC_REWORDED = {"what does it do", "at some point in the video"}
+
+# The three rule tests carry this until the agent rewrite lands; the lead removes it.
+REWRITE_IN_PROGRESS = pytest.mark.xfail(strict=False, reason="agent rewrite in progress (issue 10)")
+
+
+def agent_modules() -> list[Path]:
+    modules = sorted(AGENT.rglob("*.py"))
+    assert len(modules) > 10, f"found only {len(modules)} modules under {AGENT}"
+    return modules
+
+
+def _normalised(text: str) -> str:
+    """Lower-case words only, single-spaced, padded: punctuation and line breaks do not hide a phrase."""
+    return " " + " ".join(re.findall(r"[a-z]+", text.lower())) + " "
+
+
+# ---- (a) imports ---------------------------------------------------------------------------
+def evals_imports(path: Path) -> list[str]:
+    """Every way `path` reaches videothought.evals: import statements, relative imports that climb
+    out of the agent package into evals, and module names in strings (importlib)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name.startswith("videothought.evals")]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level == 0 and module.startswith("videothought.evals"):
+                found.append(module)
+            elif node.level == 0 and module == "videothought" and any(a.name == "evals" for a in node.names):
+                found.append("videothought.evals")
+            elif node.level >= 2 and (module.split(".")[0] == "evals" or any(a.name == "evals" for a in node.names)):
+                found.append("." * node.level + module)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                re.match(r"videothought\.evals(\.|$)", node.value):
+            found.append(node.value)
+    return found
+
+
+def test_every_way_of_reaching_evals_is_seen(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("import os\nimport videothought.evals.world\nfrom ..evals import runner\n"
+                      "from ... import evals\nfrom videothought import evals as e\n"
+                      "importlib.import_module('videothought.evals.report')\nfrom videothought.graph import stsg\n")
+    assert evals_imports(module) == ["videothought.evals.world", "..evals", "...", "videothought.evals",
+                                     "videothought.evals.report"]
+    module.write_text("SHAPES = ('circle', 'square', 'star')\nNAMES = {'triangle': 1, 'hexagon': 2, 'diamond': 3}\n"
+                      "OK = ('circle', 'ball', 'disc')\n")
+    assert shape_lists(module) == [1, 2]
+
+
+@REWRITE_IN_PROGRESS
+def test_no_agent_module_but_the_dispatcher_imports_evals():
+    offenders = {}
+    for path in agent_modules():
+        relative = path.relative_to(AGENT).as_posix()
+        if relative in DISPATCHERS:
+            continue
+        found = evals_imports(path)
+        if found:
+            offenders[relative] = found
+    assert offenders == {}, f"agent modules reaching videothought.evals: {offenders}"
+
+
+# ---- (b) templates -----------------------------------------------------------------------
+_VOCABULARY = (set(COLOUR_NAMES) | set(SHAPES) | {s + "s" for s in SHAPES} | set(SIZES)
+               | {"left", "top", "bottom", "first", "second", "third", "fourth", "fifth"})  # not "right": "right after"
+
+
+def _fragments(text: str, min_words: int) -> set[str]:
+    """The runs of words between the world's vocabulary and numbers (the placeholders' values)."""
+    found, run = set(), []
+    for word in re.findall(r"[a-z]+|\d+(?:\.\d+)?", text.lower()) + ["0"]:
+        if word in _VOCABULARY or word[0].isdigit():
+            if len(run) >= min_words:
+                found.add(" ".join(run))
+            run = []
+        else:
+            run.append(word)
+    return found
+
+
+def _literal_text(path: Path, only_calls: tuple[str, ...] = ()) -> list[str]:
+    """String constants and the constant parts of f-strings, docstrings and identifiers excepted;
+    with `only_calls`, only those inside calls of these names (e.g. Draft(...))."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef)) and n.body
+                  and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    roots = [tree]
+    if only_calls:
+        roots = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) in only_calls]
+    texts = []
+    for root in roots:
+        for node in ast.walk(root):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings \
+                    and not re.fullmatch(r"\w*", node.value):
+                texts.append(node.value)
+    return texts
+
+
+def world_template_fragments() -> set[str]:
+    """The world's question and option templates (questions.py, phrases.py, long.py's needle
+    questions) as word runs of 3+, plus the same from questions a generated world really asks."""
+    from videothought.evals.world.questions import SceneFacts, write_questions
+    from videothought.evals.world.render import render_video
+    from videothought.evals.world.simulate import sample_spec
+
+    import numpy as np
+
+    texts = _literal_text(WORLD / "questions.py") + _literal_text(WORLD / "phrases.py") + \
+        _literal_text(WORLD / "long.py", only_calls=("Draft",))
+    for index in range(3):
+        rng = np.random.default_rng([0, index])
+        spec = sample_spec(rng, seconds=4.0, video_id=f"w0_{index:06d}")
+        _, truth = render_video(spec)
+        for question in write_questions(SceneFacts(truth), rng, video_id=spec.video_id, max_questions=8):
+            texts += [question.question, *question.options]
+    fragments = set().union(*(_fragments(text, 3) for text in texts)) - GENERIC
+    return {f for f in fragments if not f.startswith(("s ", "cause track"))}
+
+
+def reword_template_fragments() -> set[str]:
+    from videothought.evals.world.reword import template_fragments
+
+    return set().union(*(_fragments(text, 4) for text in template_fragments())) - GENERIC_REWORDED
+
+
+def test_the_fragments_are_the_world_s_templates():
+    """The extraction itself: it finds the templates (a rule over an empty list proves nothing)."""
+    world = world_template_fragments()
+    for expected in ("watching only the", "were removed which event would not happen", "it does so on its own",
+                     "how many different objects collide with", "because it hits the", "bounces off the",
+                     "once in this video in which minute", "do right after it"):
+        assert any(expected in fragment for fragment in world), expected
+    reworded = reword_template_fragments()
+    assert {"if you stop the video at", "having seen only the", "nothing else made it happen"} <= reworded
+
+
+@REWRITE_IN_PROGRESS
+def test_the_agent_source_holds_no_world_template():
+    fragments = sorted(world_template_fragments() | reword_template_fragments())
+    hits = {}
+    for path in agent_modules():
+        source = _normalised(path.read_text(encoding="utf-8"))
+        found = [f for f in fragments if f" {f} " in source]
+        if found:
+            hits[path.relative_to(REPO).as_posix()] = found
+    assert hits == {}, f"world templates in the agent's source: {hits}"
+
+
+# ---- (c) vocabulary lists ------------------------------------------------------------------
+def shape_lists(path: Path) -> list[int]:
+    """Line numbers of tuple/list/set literals or dicts (keys or values) naming 3+ world shapes."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            elements = node.elts
+        elif isinstance(node, ast.Dict):
+            elements = [k for k in node.keys if k is not None] + list(node.values)
+        else:
+            continue
+        names = {e.value for e in elements if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+        if len(names & set(SHAPES)) >= 3:
+            lines.append(node.lineno)
+    return lines
+
+
+def test_the_agent_source_lists_no_world_shapes():
+    found = {p.relative_to(REPO).as_posix(): lines for p in agent_modules() if (lines := shape_lists(p))}
+    assert found == {}, f"lists of the world's shape names in agent/: {found}"
