@@ -103,19 +103,32 @@ def route_after_verify(state: dict) -> str:
     return route if route in ("analyze_actions", "rank_answers") else "end"
 
 
-def insert_node(graph: StateGraph, name: str, function: Callable, *, after: str) -> StateGraph:
-    """Add node `name` on the plain edge leaving `after` (e.g. an OCR node after "track").
+def insert_node(graph: StateGraph, name: str, function: Callable, *, after: str | None = None,
+                before: str | None = None) -> StateGraph:
+    """Add node `name` on a plain edge: the one leaving `after`, or the one entering `before`
+    (e.g. an OCR node after "track", or a re-ranker before "verify"). Give exactly one.
 
-    `after` must have exactly one plain outgoing edge; the new node takes it over:
-    after ─► name ─► (what came after `after`).
+        after=A:   A ─► name ─► (what came after A)       A must have one plain outgoing edge
+        before=B:  (what came before B) ─► name ─► B      B must have one plain incoming edge
+
+    Conditional edges are not rewired: insert next to a node whose neighbour edge is plain.
     """
-    outgoing = [edge for edge in graph.edges if edge[0] == after]
-    if len(outgoing) != 1:
-        raise ValueError(f"cannot insert after {after!r}: it has {len(outgoing)} plain outgoing edges "
-                         f"(conditional edges are not rewired); nodes: {list(graph.nodes)}")
-    (_, target), = outgoing
+    if (after is None) == (before is None):
+        raise ValueError(f"insert_node needs exactly one of after= or before=, got after={after!r}, before={before!r}")
+    anchor = after if after is not None else before
+    if anchor not in graph.nodes:
+        raise ValueError(f"cannot insert {'after' if after else 'before'} {anchor!r}: no such node; nodes: {list(graph.nodes)}")
+    if name in graph.nodes:
+        raise ValueError(f"the graph already has a node named {name!r}")
+    side = 0 if after is not None else 1
+    plain = [edge for edge in graph.edges if edge[side] == anchor]
+    if len(plain) != 1:
+        where = "outgoing" if after is not None else "incoming"
+        raise ValueError(f"cannot insert {'after' if after else 'before'} {anchor!r}: it has {len(plain)} plain {where} "
+                         f"edges (conditional edges are not rewired); nodes: {list(graph.nodes)}")
+    (source, target), = plain
     graph.add_node(name, function)
-    graph.edges.discard((after, target))
-    graph.add_edge(after, name)
+    graph.edges.discard((source, target))
+    graph.add_edge(source, name)
     graph.add_edge(name, target)
     return graph

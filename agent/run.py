@@ -84,7 +84,8 @@ def question_input(question: str, video_path: str, choices: Sequence[str] = (), 
         raise ValueError(f"choices must be non-empty strings, got {choices!r}")
     state = {"question": question.strip(), "choices": choices, "video_path": str(video_path),
              "candidates": [], "excluded_answers": [], "retries": 0, "attempt": 0, "verification": {},
-             "action_analysis": "", "frame_text": [], "targets": []}
+             "action_analysis": "", "frame_text": [], "targets": [], "candidate_scores": [], "answer": "",
+             "answer_index": -1, "partial_stsg": ""}
     if question_type:
         state["question_type"] = question_type
     state.update(extra)

@@ -295,3 +295,33 @@ def test_claims_are_checked_against_the_stsg():
                         doc)["score"] < 0
     assert check_claims("blue", "What colour is the square?", doc)["score"] == 1.0
     assert check_claims("red", "Which colour does the box have?", doc)["score"] == -1.0
+
+
+def test_insert_node_before_a_node(video):
+    def rerank(state, runtime):
+        return {"trace": [{"node": "rerank", "attempt": 0}]}
+
+    graph = insert_node(build_vot_graph(ablate=["propose_candidates"]), "rerank", rerank, before="analyze_actions")
+    assert ("track", "rerank") in graph.edges and ("rerank", "analyze_actions") in graph.edges
+    result = run_question(QUESTION, video_path=video, choices=CHOICES, context=context(), graph=graph)
+    assert [n for n, _ in nodes_of(result.trace)][:4] == ["identify_targets", "track", "rerank", "analyze_actions"]
+    with pytest.raises(ValueError, match="exactly one of after= or before="):
+        insert_node(build_vot_graph(), "x", rerank, after="track", before="verify")
+    with pytest.raises(ValueError, match="no such node"):
+        insert_node(build_vot_graph(), "x", rerank, before="nope")
+
+
+def test_a_second_question_on_a_thread_starts_clean(video, tmp_path):
+    """The first question's verification loop excluded two answers and retried; the second
+    question on the same thread must see none of its candidates, exclusions, retries or scores."""
+    ctx = context(scores={" it enters the scene": 0.0, " it stops": -1.0}, evidence_weight=0.0, rate_candidates=False)
+    db = tmp_path / "thread.sqlite"
+    first = run_question(QUESTION, video_path=video, choices=CHOICES, context=ctx, db_path=db, thread_id="t")
+    assert first.state["excluded_answers"] == [1, 2] and first.state["retries"] == 2
+    second_choices = ["the blue square", "the green triangle"]
+    second = run_question("Which object enters the scene first?", video_path=video, choices=second_choices,
+                          context=context(), db_path=db, thread_id="t")
+    assert second.state["excluded_answers"] == [] and second.state["retries"] == 0
+    assert [row["text"] for row in second.state["candidate_scores"]] == second_choices
+    assert second.answer == "the green triangle"
+    assert [r["node"] for r in second.trace][0] == "identify_targets" and len(second.trace) == 5

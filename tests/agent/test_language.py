@@ -1,0 +1,93 @@
+"""Reading questions and answers in any wording, and grounding phrases to tracks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.agent.graph.helpers import scene_document
+from videothought.agent.claims import check_claims
+from videothought.agent.grounding import Grounder, ground_phrase
+from videothought.agent.language import Vocabulary, candidate_phrases, read_text
+from videothought.graph.query import SceneQuery
+from videothought.graph.schema import EVENT_TYPES
+
+
+@pytest.fixture(scope="module")
+def vocabulary():
+    return Vocabulary.from_document(scene_document())
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("it bumps into the square", "collide"), ("crashed into", "collide"), ("is shoved by the box", "push"),
+    ("comes to a halt", "stop"), ("came to rest", "stop"), ("sets off", "start"), ("begins to move", "start"),
+    ("bounces off the top wall", "turn"), ("changes its direction", "turn"), ("leaves the frame", "exit"),
+    ("comes into view", "enter"), ("passes behind the star", "occluded"), ("vanishes", "disappear"),
+])
+def test_event_words_map_onto_the_stsg_event_types(text, kind, vocabulary):
+    events = read_text(text, vocabulary).events
+    assert [e.kind for e in events][:1] == [kind]
+
+
+def test_every_stsg_event_type_has_words():
+    from videothought.agent.language import _EVENT_PHRASES
+
+    assert set(_EVENT_PHRASES) == set(EVENT_TYPES)
+
+
+def test_sides_passive_and_time_cut(vocabulary):
+    reading = read_text("Watching only the first 2.5 seconds, what will the ball do after it is pushed by the box?",
+                        vocabulary)
+    assert reading.cut_seconds == 2.5 and {"future", "after"} <= reading.cues
+    assert [(e.kind, e.passive) for e in reading.events] == [("push", True)]
+    assert read_text("it hits the left edge", vocabulary).events[0].side == "left"
+    assert read_text("moves to the left", vocabulary).events == []  # a side, not the past of "leave"
+    assert read_text("Why does it turn for the second time?", vocabulary).ordinal == 2
+
+
+def test_objects_are_read_through_the_scene_vocabulary_and_aliases(vocabulary):
+    mentions = read_text("Does the big red ball hit the blue box or the purple star?", vocabulary).objects
+    assert [(m.constraints, m.size) for m in mentions] == [
+        ({"colour": "red", "shape": "circle"}, "large"), ({"colour": "blue", "shape": "square"}, None),
+        ({"colour": "purple", "shape": "star"}, None)]
+    assert candidate_phrases("What is the boy in the red shirt doing with the ball?") == ["boy", "red shirt", "ball"]
+
+
+def test_grounding_names_the_right_tracks_and_refuses_contradictions():
+    doc = scene_document()
+    assert ground_phrase("the red ball", doc).track_ids == [1]
+    assert ground_phrase("the green shape", doc).track_ids == [3]
+    assert ground_phrase("the purple star", doc).track_ids == []  # perception could name it; it is not there
+    assert ground_phrase("red square", doc).track_ids == []  # half right for two tracks, wrong for both
+    assert ground_phrase("the object that stops", doc).track_ids == [3]
+
+
+class _TextSpace:
+    """A stand-in encoder whose text space puts "crimson disc" next to the red track's region."""
+
+    def encode_text(self, texts):
+        table = {"square": [0.0, 1.0, 0.0], "circle": [1.0, 0.0, 0.0]}
+        return np.asarray([table["circle"] if "circle" in t else table["square"] for t in texts], dtype=np.float32)
+
+
+def test_region_text_similarity_rescues_a_misnamed_track():
+    doc = scene_document()
+    doc["tracks"]["1"]["attributes"] = {"colour": "red", "shape": "hexagon"}  # the namer got the shape wrong
+    doc["vocabulary"]["shape"].append("hexagon")
+    scene = SceneQuery.from_document(doc)
+    mention = read_text("the red circle", Vocabulary.from_document(doc)).objects[0]
+    without = Grounder(scene, Vocabulary.from_document(doc)).ground(mention)
+    regions = {1: [1.0, 0.0, 0.0], 2: [0.0, 1.0, 0.0], 3: [0.0, 0.0, 1.0]}
+    with_regions = Grounder(scene, Vocabulary.from_document(doc), encoder=_TextSpace(), track_embeddings=regions).ground(mention)
+    assert without.track_ids == []  # colour right, shape wrong: no track is named by words alone
+    assert with_regions.track_ids == [1] and not with_regions.exact
+
+
+def test_rewordings_of_one_question_get_the_same_verdicts():
+    doc = scene_document()
+    wordings = ["What does the green triangle do right after it enters the scene?",
+                "Right after the green triangle comes into view, what does it do?",
+                "Once the green wedge has arrived, what does it do next?"]
+    for question in wordings:
+        assert check_claims("stops", question, doc)["score"] == 1.0, question
+        assert check_claims("collides with the red circle", question, doc)["score"] < 0, question

@@ -1,0 +1,32 @@
+"""The STSG query layer on a hand-written scene."""
+
+from __future__ import annotations
+
+from tests.agent.graph.helpers import scene_document
+from videothought.graph.query import SceneQuery
+
+
+def test_tracks_events_and_happenings():
+    scene = SceneQuery.from_document(scene_document())
+    assert {t: f.name for t, f in scene.tracks.items()} == {1: "red circle", 2: "blue square", 3: "green triangle"}
+    assert [e.type for e in scene.events()] == ["collide", "enter", "stop"]
+    assert [(h.frame, h.kind, h.partner) for h in scene.happenings(1)] == [(12, "collide", 2)]
+    assert scene.first_frame_of(3, "stop") == 26 and scene.first_frame_of(1, "stop") is None
+    assert [h.partner for h in scene.interactions_near(2, 13)] == [1]
+
+
+def test_until_forgets_the_future_and_counts_together():
+    scene = SceneQuery.from_document(scene_document())
+    early = scene.until(20)
+    assert 3 not in early.tracks and [e.type for e in early.events()] == ["collide"]
+    assert scene.count_together([1, 2, 3]) == 3 and early.count_together([1, 2, 3]) == 2
+
+
+def test_motion_border_and_extrapolation():
+    scene = SceneQuery.from_document(scene_document())  # 128 x 48 frame; the red circle moves right 4 px a frame
+    assert scene.velocity(1) == (4.0, 0.0)
+    assert scene.border_contact(1, 28, margin_fraction=0.07) == "right"  # 8 px from the right edge
+    assert scene.border_contact(1, 28) is None and scene.border_contact(2, 28, margin_fraction=0.07) is None
+    prediction = scene.until(8).extrapolate(1)
+    assert prediction["kind"] == "contact" and prediction["track"] == 2
+    assert scene.until(20).extrapolate(2) == {"kind": "still"}
