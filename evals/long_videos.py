@@ -1,0 +1,184 @@
+"""Long videos in evaluation: the library index for `vot eval`, and the needle retrieval benchmark.
+
+`vot eval` answers a question about a video longer than LONG_VIDEO_SECONDS through the same
+library index a chat Session uses (videothought.agent.index): the video is indexed once into
+RUN_DIR/library.sqlite (or $VIDEOTHOUGHT_LIBRARY) and the graph's track node retrieves segments.
+
+The retrieval benchmark measures, on `vot world generate --long` worlds, whether the segments a
+needle question retrieves hold its evidence, and what indexing costs:
+
+    python -m videothought.evals.long_videos WORLD_DIR [WORLD_DIR ...] --out long.json [--k 1 3 5]
+
+Per world: index build seconds (and per video-hour), the indexing process's peak resident memory
+(indexing runs in a child process, measured with getrusage), retrieval latency per question, and
+recall@k: the share of needle questions whose top k segments hold every evidence event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+LONG_VIDEO_SECONDS = 30.0  # longer videos are indexed: 64 frames at 12 fps see only ~5 s of them
+LIBRARY_ENV = "VIDEOTHOUGHT_LIBRARY"
+
+
+class LongVideoContexts:
+    """The run context per question: with `index` bound to the question's video when it is long."""
+
+    def __init__(self, run_dir: str | os.PathLike, min_seconds: float = LONG_VIDEO_SECONDS):
+        self.library_path = Path(os.environ.get(LIBRARY_ENV) or Path(run_dir) / "library.sqlite")
+        self.min_seconds = min_seconds
+        self._library = None
+        self._bound: dict[str, object] = {}
+        self._durations: dict[str, float] = {}
+
+    def _duration(self, video_path: str, sample) -> float:
+        if video_path not in self._durations:
+            frames, fps = sample.metadata.get("frame_count"), None
+            from videothought.perception.video import VideoReader
+
+            with VideoReader(video_path) as reader:
+                fps = reader.metadata.fps
+                frames = reader.metadata.num_frames if not frames else frames
+            self._durations[video_path] = float(frames) / float(fps)
+        return self._durations[video_path]
+
+    def context_for(self, sample, context):
+        """`context` itself for short videos (or no context); a copy with the bound index for long ones."""
+        if context is None or not hasattr(context, "with_overrides") or not sample.video_path:
+            return context
+        try:
+            long_video = self._duration(sample.video_path, sample) > self.min_seconds
+        except Exception as error:  # an unreadable video fails in the graph, with its own error
+            logger.info("%s: no duration (%s); answered without the index", sample.video_path, error)
+            return context
+        if not long_video:
+            return context
+        if sample.video_path not in self._bound:
+            from videothought.agent.index import IndexSettings, Library
+
+            if self._library is None:
+                self._library = Library(self.library_path, encoder=context.encoder, rebuild=True)
+            settings = IndexSettings(max_side=context.settings.max_side)
+            logger.info("indexing %s into %s", sample.video_path, self.library_path)
+            record = self._library.add(sample.video_path, settings=settings, proposer=context.proposer,
+                                       tracker=context.tracker)
+            self._bound[sample.video_path] = self._library.bind(record.video_id)
+        return context.with_overrides(index=self._bound[sample.video_path])
+
+
+# ---- the needle retrieval benchmark ----------------------------------------------------------
+def evidence_segments(evidence: dict, fps: float, segment_seconds: float) -> list[set[int]]:
+    """For each evidence event of a question, the segments its frames fall in."""
+    per_segment = segment_seconds * fps
+    spans = [(e["start_frame"], e["end_frame"]) for e in evidence.get("events", [])]
+    if not spans and evidence.get("frame_span"):
+        spans = [tuple(evidence["frame_span"])]
+    return [set(range(int(start // per_segment), int(end // per_segment) + 1)) for start, end in spans]
+
+
+def index_in_child(library: Path, video: Path, *, no_encoder: bool = False) -> dict:
+    """Index one video in a child process; its wall seconds and peak resident memory (MB)."""
+    command = [sys.executable, "-m", "videothought.agent.index", str(library), str(video)]
+    if no_encoder:
+        command.append("--no-encoder")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"indexing {video} failed: {done.stderr[-2000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    record = json.loads(done.stdout.strip().splitlines()[-1])
+    # ru_maxrss of children is the largest child so far: exact for the first, an upper bound after
+    return {"wall_seconds": round(wall, 2), "peak_rss_mb": round(max(peak, before) / 1024, 1),
+            "peak_is_exact": peak > before, "record": record}
+
+
+def measure_world(world: Path, library: Path, ks: list[int], *, encoder=None, no_encoder: bool = False) -> dict:
+    from videothought.agent.index import IndexSettings, Library
+    from videothought.evals.datasets import load_world
+
+    samples = [s for s in load_world(world) if s.question_type == "needle"]
+    videos = sorted({s.video_path for s in samples})
+    builds = {video: index_in_child(library, Path(video), no_encoder=no_encoder) for video in videos}
+    lib = Library(library, encoder=encoder)
+    settings = IndexSettings()
+    hits = {k: 0 for k in ks}
+    latencies, rows = [], []
+    for sample in samples:
+        bound = lib.bind(builds[sample.video_path]["record"]["video_id"])
+        record = bound.record
+        started = time.perf_counter()
+        ranked = bound.search(sample.question, [], k=max(ks))
+        latencies.append(time.perf_counter() - started)
+        needed = evidence_segments(sample.evidence or {}, record.fps, settings.segment_seconds)
+        order = [h.segment for h in ranked]
+        row = {"key": sample.key, "subtype": (sample.evidence or {}).get("subtype"), "needed": [sorted(n) for n in needed],
+               "ranked": order}
+        for k in ks:
+            top = set(order[:k])
+            found = bool(needed) and all(n & top for n in needed)
+            hits[k] += found
+            row[f"hit@{k}"] = found
+        rows.append(row)
+    lib.close()
+    hours = sum(b["record"]["duration_seconds"] for b in builds.values()) / 3600
+    build_seconds = sum(b["record"]["build_seconds"] for b in builds.values())
+    latencies_sorted = sorted(latencies)
+    return {
+        "world": str(world),
+        "videos": len(videos),
+        "minutes_per_video": round(hours * 60 / max(1, len(videos)), 1),
+        "questions": len(samples),
+        "recall": {f"@{k}": round(hits[k] / max(1, len(samples)), 4) for k in ks},
+        "retrieval_latency_ms": {"median": round(1000 * latencies_sorted[len(latencies) // 2], 2) if latencies else None,
+                                 "max": round(1000 * max(latencies), 2) if latencies else None},
+        "index_build_seconds": round(build_seconds, 1),
+        "index_wall_seconds": round(sum(b["wall_seconds"] for b in builds.values()), 1),
+        "build_seconds_per_video_hour": round(build_seconds / hours, 1) if hours else None,
+        "peak_rss_mb_indexing": max(b["peak_rss_mb"] for b in builds.values()),
+        "library_mb": round(library.stat().st_size / 2**20, 2),
+        "load_average": os.getloadavg(),
+        "rows": rows,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m videothought.evals.long_videos", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("worlds", nargs="+", help="directories written by `vot world generate --long`")
+    parser.add_argument("--out", required=True, help="JSON results (rewritten after every world)")
+    parser.add_argument("--library", default=None, help="library file (default: <world>/library.sqlite)")
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 3, 5])
+    parser.add_argument("--no-encoder", action="store_true", help="no clip embeddings")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    encoder = None
+    if not args.no_encoder:
+        from videothought.perception.encoder import load_default_encoder
+
+        encoder = load_default_encoder()
+    results = []
+    for world in args.worlds:
+        library = Path(args.library) if args.library else Path(world) / "library.sqlite"
+        result = measure_world(Path(world), library, args.k, encoder=encoder, no_encoder=args.no_encoder)
+        results.append(result)
+        Path(args.out).write_text(json.dumps(results, indent=1))
+        summary = {k: v for k, v in result.items() if k != "rows"}
+        logger.info("%s", json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
