@@ -12,6 +12,7 @@ import pytest
 
 from videothought.evals.report import write_report
 from videothought.evals.runner import read_records
+from videothought.graph.metrics import document_observations
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,7 +40,12 @@ def test_world_generator_and_agent_through_the_runner(tmp_path):
         assert nodes[:3] == ["identify_targets", "track", "analyze_actions"] and "verify" in nodes
         metrics = record["metrics"]
         assert {"targets", "tracking", "events"} <= set(metrics), sorted(metrics)
-        assert metrics["tracking"]["frames"] > 0 and metrics["tracking"]["num_objects"] > 0
+        # scored on exactly the frames the agent looked at, against every visible true object there
+        truth = document_observations(json.loads((tmp_path / "world" / "stsg" / f"{record['sample']['video_id']}.json")
+                                                 .read_text()))
+        looked_at = set(record["prediction"]["frame_indices"]) & {o.frame_index for o in truth}
+        assert len(looked_at) >= 12 and metrics["tracking"]["frames"] == len(looked_at)
+        assert metrics["tracking"]["num_objects"] == sum(o.visible and o.frame_index in looked_at for o in truth)
         assert len(metrics["verification"]) >= 1  # the agent's verify steps are read as judgments
         assert metrics["nodes"]["analyze_actions"]["llm_calls"] >= 1
     write_report([tmp_path / "run"], tmp_path / "report")

@@ -35,9 +35,11 @@ def test_files_follow_the_contract(small_world):
     assert [e["qid"] for e in evidence] == [r["qid"] for r in rows]
     for row, record in zip(rows, evidence):
         assert row["type"] in TYPES and record["type"] == row["type"]
-        assert 0 <= int(row["answer"]) <= 4
         options = [row[f"a{i}"] for i in range(5)]
         assert len(set(options)) == 5, options
+        # the answer index is the one option the ground truth makes true (the oracle reads only the truth)
+        stsg = json.loads((out / "stsg" / f"{row['video']}.json").read_text())
+        assert oracle_answer(row["question"], options, stsg) == int(row["answer"]), row
         assert set(record) == {"qid", "video", "type", "subtype", "object_ids", "events", "frame_span"}
         assert record["frame_span"][0] <= record["frame_span"][1]
         assert all(e["type"] in EVENT_TYPES for e in record["events"])
