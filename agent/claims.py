@@ -53,7 +53,8 @@ def graded(score: float, claim: str, checked: str) -> Claims:
 class ClaimChecker:
     """Checks answers to one question against one STSG; build once per (question, STSG)."""
 
-    def __init__(self, question: str, doc: dict | None, *, target_ids=(), encoder=None, track_embeddings=None):
+    def __init__(self, question: str, doc: dict | None, *, target_ids=(), encoder=None, track_embeddings=None,
+                 options=()):
         self.doc = doc
         self.vocabulary = Vocabulary.from_document(doc)
         self.question = read_text(question, self.vocabulary)
@@ -62,6 +63,9 @@ class ClaimChecker:
         self.scene = full.until(full.frame_at(cut)) if cut is not None else full
         self.grounder = Grounder(self.scene, self.vocabulary, encoder=encoder, track_embeddings=track_embeddings)
         self.question_groundings = [(m, self.grounder.ground(m)) for m in self.question.objects]
+        # The kinds of event the answer options speak of: "what happens right after" compares
+        # these, not every approach or pass-by the tracker reports in between.
+        self.option_kinds = {e.kind for option in options for e in read_text(option, self.vocabulary).events}
         named = [g for m, g in self.question_groundings if not m.generic]
         self.referent = list(named[0].track_ids) if named and named[0].track_ids else [int(t) for t in target_ids]
 
@@ -264,7 +268,9 @@ class ClaimChecker:
         frame = anchor_frames[0]
         after = "after" in q.cues and not ("before" in q.cues and q.words.index("before") < q.words.index(
             next(w for w in q.words if w in ("after", "then", "next", "later", "following", "once", "afterwards", "subsequently"))))
-        history = sorted((h for t in ids for h in scene.happenings(t) if not self.matches(anchor, h, anchor_partner, t)),
+        history = sorted((h for t in ids for h in scene.happenings(t) if not self.matches(anchor, h, anchor_partner, t)
+                          and (not self.option_kinds or h.kind in self.option_kinds
+                               or (h.kind == "push" and "collide" in self.option_kinds))),
                          key=lambda h: h.frame)
         side = [h for h in history if (h.frame > frame if after else h.frame < frame)]
         word = "after" if after else "before"
@@ -328,9 +334,9 @@ class ClaimChecker:
         elsewhere = max((agreement(c) for i, c in enumerate(causes) if i != wanted), default=0.0)
         text = f"cause of the {effect.kind} at frame {frames[wanted]}: {causes[wanted][0]} {causes[wanted][1] or ''}".strip()
         if here:
-            return graded(1.0, text, "cause")
+            return graded(here, text, "cause")
         if elsewhere:
-            return graded(0.2, f"a cause of another {effect.kind}", "cause")
+            return graded(0.2 * elsewhere, f"a cause of another {effect.kind}", "cause")
         # an unseen contact reads as "on its own": refute that less firmly
         return graded(-0.3 if causes[wanted][0] == "self" else -1.0, text, "cause")
 

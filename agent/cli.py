@@ -37,6 +37,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "world": ("videothought.evals.world.bench", "synthetic world rendering speed"),
     "tracking": ("videothought.perception.bench_tracking", "tracker and STSG quality and speed on world videos"),
     "encoder": ("videothought.perception.encoder.bench", "packed vs padded, vs ViT, AoE vs MoE"),
+    "grounding": ("videothought.evals.bench_grounding", "target grounding P/R with and without encoder region embeddings"),
     "agent": ("videothought.evals.bench_agent", "the VoT graph vs blind, frames, reference and ceiling, original and reworded"),
 }
 

@@ -83,8 +83,8 @@ class Grounder:
                 query /= np.linalg.norm(query) + 1e-8
                 ids = sorted(self.track_embeddings)
                 regions = np.stack([self.track_embeddings[t] for t in ids])  # (N, D), unit rows
-                scale = float(getattr(getattr(self.encoder, "model", None), "logit_scale", None).exp()) \
-                    if getattr(getattr(self.encoder, "model", None), "logit_scale", None) is not None else 20.0
+                logit_scale = getattr(getattr(self.encoder, "model", None), "logit_scale", None)
+                scale = float(logit_scale.detach().exp()) if logit_scale is not None else 20.0  # CLIP-style temperature
                 logits = scale * (regions @ query)  # (N,)
                 logits -= logits.max()
                 probabilities = np.exp(logits) / np.exp(logits).sum()

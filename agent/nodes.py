@@ -65,7 +65,8 @@ def claim_checker(state: dict, context, question: str | None = None) -> ClaimChe
     target_ids = [t for target in state.get("targets", []) for t in target["track_ids"]]
     encoder = context.encoder if context.settings.region_grounding else None
     return ClaimChecker(question or state["question"], doc, target_ids=target_ids, encoder=encoder,
-                        track_embeddings=track_embeddings_of(doc) if encoder is not None else None)
+                        track_embeddings=track_embeddings_of(doc) if encoder is not None else None,
+                        options=candidates_of(state))
 
 
 # ---- the nodes ---------------------------------------------------------------------------
@@ -77,7 +78,10 @@ def identify_targets(state: dict, runtime) -> dict:
     with _step("identify_targets", state) as record:
         record.inputs = {"question": question, "choices": choices}
         question_phrases = candidate_phrases(question)
-        code_phrases = question_phrases or [p for c in choices for p in candidate_phrases(c)]
+        # the question's objects; the ones its choices name only when the question names none
+        # (options name distractors too: measured on dev questions, adding them always took
+        # grounding precision from 1.0 to 0.50 for recall 0.62 -> 0.97)
+        code_phrases = question_phrases or list(dict.fromkeys(p for c in choices for p in candidate_phrases(c)))
         allowed = set(tokens(question + " " + " ".join(choices)))
 
         def parse(text: str) -> list[str] | None:
