@@ -113,3 +113,18 @@ def test_online_update_predicts_with_constant_velocity():
     tracker.update([], 10, 1.0)  # missed: the track is predicted on
     predicted = tracker.active[0].box
     assert (predicted[0] + predicted[2]) / 2 == pytest.approx(120, abs=1)  # last seen at 110, 10 px a step
+
+
+def test_a_face_never_joins_a_person_track_but_a_person_may_be_unrecognised():
+    from videothought.perception.tracker import track_label
+
+    person = (100, 40, 140, 160)
+    face = (110, 42, 130, 62)  # inside the person's box: near enough to be matched by distance
+    detections = [[Detection(person, 0.9, "person" if t % 3 == 0 else "object"), Detection(face, 0.9, "face")]
+                  for t in range(12)]
+    tracks = by_track(run(detections))
+    assert sorted("+".join(sorted({o.label for o in obs})) for obs in tracks.values()) == ["face", "person"]
+    assert len(tracks) == 2  # no extra tracks from the alternating labels
+    assert track_label(["object", "person", "object", "object"]) == "person"  # 1 in 4 is enough
+    assert track_label(["object"] * 9 + ["person"]) == "object"  # 1 in 10 is not
+    assert track_label(["red circle", "red object", "red circle"]) == "red circle"
