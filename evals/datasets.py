@@ -507,7 +507,8 @@ def load_generic(
     spec: dict,
     name: str,
 ) -> list[Sample]:
-    """Rows described by templates: doc_to_visual, doc_to_text, doc_to_choice, doc_to_target, doc_to_id, doc_to_type."""
+    """Rows described by templates: doc_to_visual, doc_to_text, doc_to_choice, doc_to_target, doc_to_id, doc_to_type;
+    doc_to_metadata: row fields copied into Sample.metadata (e.g. a conversation's id and turn)."""
     visual = spec.get("doc_to_visual", "{video}")
     text = spec.get("doc_to_text", "{question}")
     choice = spec.get("doc_to_choice", "choices")
@@ -539,6 +540,7 @@ def load_generic(
                 answer_index=None if answer in (None, "") else _target_index(answer, choices, where),
                 question_type=render(kind, row) if kind else name,
                 raw_type=render(kind, row) if kind else "",
+                metadata={k: row[k] for k in spec.get("doc_to_metadata") or () if k in row},
             )
         )
     return samples

@@ -48,8 +48,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from videothought.evals import conversations
 from videothought.evals import metrics as run_metrics
 from videothought.evals.datasets import Sample, Task
+from videothought.evals.long_videos import LongVideoContexts
 
 logger = logging.getLogger(__name__)
 
@@ -355,7 +357,9 @@ def process_shard(shard: tuple[int, int] | None) -> tuple[int, int]:
 
 
 def shard_samples(samples: Sequence[Sample], index: int, count: int) -> list[tuple[int, Sample]]:
-    return [(position, sample) for position, sample in enumerate(samples) if position % count == index]
+    # turns of one conversation share a shard (evals/conversations.py)
+    return [(position, sample) for position, sample in enumerate(samples)
+            if conversations.shard_key(position, sample) % count == index]
 
 
 # ---------------------------------------------------------------------------------------
@@ -503,6 +507,7 @@ def run_task(task: Task, run_dir: str | os.PathLike, options: RunOptions | None 
         try:
             graph = build_graph(options.graph, ablate=options.ablate, checkpointer=checkpointer)
             context = build_context(options.context, options.graph, graph)
+            long_videos = LongVideoContexts(run_dir)  # long videos: the library index (evals/long_videos.py)
             bar = tqdm(
                 total=len(selected), initial=already, desc=f"{task.name}{'' if count == 1 else f' {index}/{count}'}",
                 unit="q", file=sys.stderr, disable=not options.progress, dynamic_ncols=True,
@@ -515,7 +520,9 @@ def run_task(task: Task, run_dir: str | os.PathLike, options: RunOptions | None 
                     question_started, cpu_started = time.perf_counter(), time.process_time()
                     status, error, how = "ok", None, "fresh"
                     try:
-                        state, how = invoke_resumable(graph, sample.graph_input(), config, context)
+                        question_context = long_videos.context_for(sample, context)
+                        graph_input = conversations.graph_input(sample, done, question_context)
+                        state, how = invoke_resumable(graph, graph_input, config, question_context)
                     except Exception as failure:  # one bad question must not end the run; it is recorded
                         logger.info("question %s failed", sample.key, exc_info=True)
                         state, status, error = {}, "error", f"{type(failure).__name__}: {failure}"
@@ -523,11 +530,11 @@ def run_task(task: Task, run_dir: str | os.PathLike, options: RunOptions | None 
                         error += f" (at {Path(where.filename).name}:{where.lineno} in {where.name})"
                         with contextlib.suppress(Exception):  # keep the steps that did run, for the trace
                             state = dict(graph.get_state(config).values)
-                    record = make_record(
+                    record = conversations.score_turn(make_record(
                         position, sample, state, status=status, error=error, shard=(index, count), how=how,
                         wall_seconds=time.perf_counter() - question_started,
                         cpu_seconds=time.process_time() - cpu_started,
-                    )
+                    ))
                     log.append(record)
                     _forget_thread(checkpointer, thread_id)
                     done[sample.key] = record
