@@ -205,3 +205,26 @@ def test_every_condition_end_to_end_with_the_fake_lm(worlds, tmp_path, capsys):
     from videothought.agent.context import VoTSettings
 
     assert result["evidence_budget_tokens"] == VoTSettings().context_tokens  # the graph's partial-STSG budget
+
+
+def test_a_backend_that_sees_pixels_gets_the_frames_too(worlds, tmp_path):
+    from videothought.agent.context import default_context
+
+    class SeeingLM(ShortestChoiceLM):
+        accepts_frames = True
+
+        def score(self, prompt, continuations, frames=None):
+            self.frames = frames
+            return super().score(prompt, continuations)
+
+        def generate(self, messages, *, max_new_tokens=128, temperature=0.0, stop=None, frames=None):
+            raise AssertionError("the baselines only score")
+
+    runner = bench.Bench(arguments(worlds, tmp_path / "rows.jsonl"), ["frames"])
+    lm = SeeingLM()
+    runner._context = default_context(lm=lm, encoder=None)
+    item = bench.load_questions(str(worlds[0]), 1)[0]
+    runner.answer(item, "frames")
+    assert lm.frames.shape[0] == bench.FRAME_COUNT and lm.frames.shape[-1] == 3 and str(lm.frames.dtype) == "uint8"
+    runner.answer(item, "blind")  # question only: no frames
+    assert lm.frames is None
