@@ -169,7 +169,7 @@ class PackedContinuations:
         logits kept at p2 (predicts a0 and b0), a0 (a1), b0 (b1), b1 (b2)
 
     The same layout serves any decoder that takes a custom 4-D boolean mask and explicit
-    positions (Llama-style models here, Qwen2-VL's text model with 3-D positions in llm_video).
+    positions (Llama-style models here, Qwen2-VL's text model with 3-D positions in video.py).
     """
 
     input_ids: Any  # (1, T) long, T = P + sum(L_k)

@@ -69,7 +69,7 @@ def test_load_language_model_specs(tmp_path, monkeypatch):
 
 
 def test_loading_the_embedded_model_reuses_the_cache(smollm):
-    """The default load reads the safetensors cache in bfloat16 (faster here, see llm_local)."""
+    """The default load reads the safetensors cache in bfloat16 (faster here, see llm/local.py)."""
     import time
 
     import torch
