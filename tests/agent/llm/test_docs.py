@@ -67,3 +67,11 @@ def test_the_docs_name_every_protocol_member_and_the_run_settings():
                    "?images=1", "vLLM", "Ollama", "llama.cpp", "stream=true"]:
         assert needle in text, needle
     assert protocol.GENERATE_KEYWORDS == ("max_new_tokens", "temperature", "stop")
+
+
+def test_the_llm_package_is_installed_from_a_wheel_too():
+    import tomllib
+
+    pyproject = tomllib.loads((DOC.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "videothought.agent.llm" in pyproject["tool"]["setuptools"]["packages"]
+    assert any(requirement.startswith("openai") for requirement in pyproject["project"]["optional-dependencies"]["test"])
