@@ -341,6 +341,10 @@ class ChatService:
         return default_context(**overrides)
 
     def _work(self) -> None:
+        try:  # load the models before the first question arrives (the embedded stack takes seconds)
+            self._load_models()
+        except Exception as error:  # shown to the user with the first question, which tries again
+            logger.warning("the models did not load at start: %s", error)
         while True:
             turn_id = self._queue.get()
             if turn_id is None:
@@ -351,11 +355,15 @@ class ChatService:
                 logger.exception("turn %s failed outside the run", turn_id)
 
     def _ensure_models(self, thread_id: str, turn_id: int) -> None:
-        if self._context is not None:
-            return
+        if self._context is None:
+            self.store.add_event(thread_id, turn_id, "status", {"text": "loading the models (once per server)"})
+            self._load_models()
+
+    def _load_models(self) -> None:
         from videothought.agent.graph import build_vot_graph
 
-        self.store.add_event(thread_id, turn_id, "status", {"text": "loading the models (once per server)"})
+        if self._context is not None:
+            return
         context = self.context_factory()
         self._lm = StreamingLanguageModel(context.lm)
         self._context = context.with_overrides(lm=self._lm)

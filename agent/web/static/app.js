@@ -238,6 +238,7 @@ function turnBox(turnId) {
 }
 
 function onEvent(kind, data) {
+  if (kind === "live" && !chat.turns.has(data.turn)) return;  // text of no turn on this page (the idle buffer)
   const turn = turnBox(data.turn);
   if (kind === "turn") {
     turn.question.replaceChildren(el("span", { text: data.question }),
@@ -260,7 +261,8 @@ function onEvent(kind, data) {
       ...(data.frames || []).map((f) => el("figure", {}, el("img", { src: base + f.file, alt: `frame ${f.frame_index}` }),
         el("figcaption", { text: `frame ${f.frame_index}${f.seconds !== null && f.seconds !== undefined ? ` (${f.seconds} s)` : ""}` }))),
       data.timeline ? el("figure", {}, el("img", { class: "timeline", src: base + data.timeline, alt: "STSG timeline" }),
-        el("figcaption", { text: "STSG timeline of the targets" })) : null);
+        el("figcaption", { text: (data.targets || []).some((t) => (t.track_ids || []).length)
+          ? "STSG timeline of the grounded targets" : "STSG timeline (no target was grounded: every track)" })) : null);
   } else if (kind === "answer") {
     turn.status.textContent = "";
     const verified = data.verified === true ? "verified" : data.verified === false ? "not verified" : "";
@@ -268,7 +270,7 @@ function onEvent(kind, data) {
       el("strong", { text: "Answer: " }), el("span", { class: "answer-text", text: data.answer || "(no answer)" }),
       el("span", { class: "note", text: `   ${verified}${data.resumed ? ", resumed from a checkpoint" : ""} · ${data.llm_calls} LLM calls · ${data.wall_seconds} s` })),
       (data.warnings || []).length ? el("div", { class: "error step-errors", role: "alert" },
-        el("div", { text: "Some steps failed and fell back (see the red records):" }), data.warnings.map((w) => el("div", { text: w }))) : null);
+        el("div", { text: "Steps that failed or fell back (their records are marked red):" }), data.warnings.map((w) => el("div", { text: w }))) : null);
     setBusy(false);
     loadThreads();
   } else if (kind === "error") {

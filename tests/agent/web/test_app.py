@@ -225,3 +225,24 @@ def test_eval_runs_are_read_with_the_evals_functions(served, eval_runs):
     for bad in ("/api/runs/../../etc", "/api/question?run=/etc&key=x", "/api/compare?a=full&b=nope"):
         response = client.get(bad)
         assert response.status_code in (400, 404) and "error" in response.json(), bad
+
+
+def test_vot_serve_command_and_config():
+    import argparse
+    import subprocess
+    import sys
+
+    from videothought.agent.web import cli
+
+    listing = subprocess.run([sys.executable, "-m", "videothought.agent.cli", "--help"], capture_output=True, text=True)
+    assert "serve" in listing.stdout
+    parser = argparse.ArgumentParser()
+    cli.configure(parser)
+    args = parser.parse_args([])
+    assert (args.host, args.port, args.lm, args.media) == ("127.0.0.1", 7860, None, "media")
+    assert WebConfig(host="127.0.0.1").loopback and WebConfig(host="::1").loopback
+    assert not WebConfig(host="0.0.0.0").loopback
+    assert WebConfig(media_dir="m").state_dir == Path("m") / ".vot-web"
+    with pytest.raises(ValueError, match="port"):
+        WebConfig(port=70000)
+    assert cli.run(parser.parse_args(["--port", "0"])) == 2
