@@ -426,8 +426,9 @@ class ChatService:
         self.store.set_turn(turn_id, status="done", answer=result.answer, targets=targets)
 
     def _context_for(self, thread: dict, emit):
-        """The run context for the thread's video: long videos are indexed once (Session) and
-        questions retrieve segments; short ones are tracked per question."""
+        """The run context for the thread's video: long videos are indexed once into the app's
+        library (videothought.agent.session.Session) and questions retrieve segments; short ones
+        are tracked per question."""
         path = Path(thread["video_path"])
         metadata = probe_video(path)
         if metadata["duration_seconds"] <= self.config.long_video_seconds:
@@ -435,13 +436,62 @@ class ChatService:
         if str(path) not in self._sessions:
             from videothought.agent.session import Session
 
-            segments = int(-(-metadata["duration_seconds"] // 10))
-            emit("status", {"text": f"indexing a {metadata['duration_seconds']:.0f} s video in {segments} segments "
-                                    "(once; cached by the file's hash)", "indexing": True})
+            library = self.config.state_dir / "library.sqlite"
+            emit("status", {"text": f"indexing a {metadata['duration_seconds']:.0f} s video (once: the library "
+                                    "keeps it)", "indexing": True})
             started = time.perf_counter()
-            self._sessions[str(path)] = Session(path, context=self._context, checkpointer=self._saver)
+            watcher = IndexProgress(library, path, emit)
+            watcher.start()
+            try:
+                session = Session(path, context=self._context, library=library, checkpointer=self._saver)
+            finally:
+                watcher.stop()
             emit("status", {"text": f"indexed in {time.perf_counter() - started:.1f} s", "indexing": False})
+            self._sessions[str(path)] = session
         return self._sessions[str(path)].context
+
+
+class IndexProgress:
+    """Reports "indexing: k of n segments" while a Session indexes a video, by reading the
+    library's SQLite file (its `videos` and `segments` tables; one transaction per segment) from
+    a second connection once a second. Reading only: the indexer is not slowed or changed."""
+
+    def __init__(self, library: Path, video_path: Path, emit, interval_seconds: float = 1.0):
+        self.library, self.video_path, self.emit = library, str(video_path), emit
+        self.interval_seconds = interval_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="vot-web-index-progress", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _count(self) -> tuple[int, int] | None:
+        if not self.library.is_file():
+            return None
+        try:
+            connection = sqlite3.connect(f"file:{self.library}?mode=ro", uri=True, timeout=0.5)
+            try:
+                row = connection.execute(
+                    "SELECT v.num_segments, (SELECT COUNT(*) FROM segments s WHERE s.video_id = v.video_id) "
+                    "FROM videos v WHERE v.path = ? ORDER BY v.video_id DESC LIMIT 1", (self.video_path,)).fetchone()
+            finally:
+                connection.close()
+        except sqlite3.Error:  # not created yet, locked, or another schema: no progress line, no harm
+            return None
+        return (int(row[1]), int(row[0])) if row else None
+
+    def _watch(self) -> None:
+        last = None
+        while not self._stop.wait(self.interval_seconds):
+            counts = self._count()
+            if counts and counts != last:
+                last = counts
+                self.emit("status", {"text": f"indexing: {counts[0]} of {counts[1]} segments", "indexing": True,
+                                     "done": counts[0], "total": counts[1]})
 
 
 def _format_record(record) -> str:

@@ -246,3 +246,25 @@ def test_vot_serve_command_and_config():
     with pytest.raises(ValueError, match="port"):
         WebConfig(port=70000)
     assert cli.run(parser.parse_args(["--port", "0"])) == 2
+
+
+@pytest.mark.slow
+def test_long_video_is_indexed_with_progress_then_answered(tmp_path, media_dir, eval_runs):
+    """Past `long_video_seconds` the video is indexed once (Session over the app's library) with
+    status lines, and the graph answers from the retrieved segments."""
+    from starlette.testclient import TestClient
+
+    lm, builder = FlakyFakeLanguageModel(), FlakyDocumentBuilder(scene_document(num_frames=30))
+    config = WebConfig(media_dir=media_dir, runs_dir=eval_runs, state_dir=tmp_path / "state", long_video_seconds=1.0)
+    app = create_app(config, context_factory=lambda: fast_context(lm, builder))
+    with TestClient(app) as client:
+        thread = client.post("/api/threads", json={"video": {"kind": "media", "name": "square.mp4"}}).json()
+        client.post(f"/api/threads/{thread['id']}/ask", json={"question": "What does the red square do?",
+                                                             "choices": CHOICES})
+        events = wait_for(app.state.store, thread["id"], timeout=300)
+    statuses = [e["payload"]["text"] for e in events if e["kind"] == "status"]
+    assert events[-1]["kind"] == "answer", [(e["kind"], e["payload"]) for e in events]
+    assert any(text.startswith("indexing a 3 s video") for text in statuses), statuses
+    assert any(text.startswith("indexed in") for text in statuses), statuses
+    assert (tmp_path / "state" / "library.sqlite").is_file()
+    assert builder.calls == 0, "a long video is read from the index, not tracked per question"
