@@ -79,3 +79,13 @@ def propose_candidates(question: str, evidence: str, analysis: str, count: int) 
         + (f"Analysis: {analysis}\n" if analysis else "")
         + f"Question: {question}\nWrite {count} different short possible answers, one per line."
     )
+
+
+def vot_trace(question: str, choices: list[str], evidence: str) -> list[dict]:
+    """The cold-start VoT reasoner (post-training stage 4): the five steps written out, ending in
+    the answer's letter. Added by the node post-training (training/nodes); no node calls it yet."""
+    text = f"Video facts:\n{evidence}\nQuestion: {question}\n"
+    if choices:
+        text += f"Options:\n{choices_block(choices)}\n"
+    text += "Think step by step: 1 targets, 2 tracks, 3 actions, 4 answer, 5 verify."
+    return _messages(text)

@@ -1,8 +1,11 @@
-"""`vot train`: encoder pretraining now (LLM node post-training stages later).
+"""`vot train`: encoder pretraining and the LLM nodes' post-training stages.
 
     vot train encoder --config training/recipes/encoder/aoe_world_v1.yaml [--no-resume]
     vot train eval-encoder --checkpoint perception/checkpoints/aoe-world-v1 --world data/world-heldout
+    vot train nodes --config training/recipes/nodes/lora.yaml [--no-resume]     # stages 1, 2, 4
+    vot train eval-nodes --adapters runs/nodes/lora --world runs/worlds/w7 --limit 200 --family heldout
     accelerate launch -m videothought.training.cli encoder --config R.yaml   # several GPUs
+    accelerate launch -m videothought.training.cli nodes --config R.yaml
 """
 
 from __future__ import annotations
@@ -28,6 +31,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--videos", type=int, default=100)
     evaluate.add_argument("--seed", type=int, default=1000, help="world seed used if the folder must be generated")
     evaluate.add_argument("--frames-per-video", type=int, default=8)
+    nodes = commands.add_parser("nodes", help="post-train the LLM nodes: projector, per-node LoRA, cold-start VoT SFT")
+    nodes.add_argument("--config", required=True, help="a recipe, e.g. training/recipes/nodes/lora.yaml")
+    nodes.add_argument("--no-resume", action="store_true", help="start over even if OUTPUT has checkpoints")
+    nodes.add_argument("--data-only", action="store_true", help="build the node examples and stop")
+    evaluate_nodes = commands.add_parser("eval-nodes", help="per-node metrics on a world seed never trained on")
+    evaluate_nodes.add_argument("--adapters", default=None,
+                                help="a stage output or shipped adapters folder (default: none, the untrained LLM)")
+    evaluate_nodes.add_argument("--world", required=True, help="an evaluation world (seed 7: generated when missing)")
+    evaluate_nodes.add_argument("--seed", type=int, default=7, help="world seed used if the folder must be generated")
+    evaluate_nodes.add_argument("--videos", type=int, default=25)
+    evaluate_nodes.add_argument("--limit", type=int, default=200, help="questions (the first N)")
+    evaluate_nodes.add_argument("--family", default="original", choices=["original", "train", "heldout"],
+                                help="the wording: the world's own, or a reword family")
+    evaluate_nodes.add_argument("--metrics", default="grounding,rank,verify,targets,actions",
+                                help="comma-separated: grounding,rank,verify,targets,actions,trace,projector")
+    evaluate_nodes.add_argument("--generate-limit", type=int, default=40, help="questions for generation metrics")
+    evaluate_nodes.add_argument("--cache-dir", default="runs/nodes/stsg-cache", help="tracked STSG cache")
+    evaluate_nodes.add_argument("--out", default=None, help="write the metrics JSON here too")
+    evaluate_nodes.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the machine is shared)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
         return _train_encoder(args)
     if args.train_command == "eval-encoder":
         return _eval_encoder(args)
+    if args.train_command == "nodes":
+        return _train_nodes(args)
+    if args.train_command == "eval-nodes":
+        return _eval_nodes(args)
     raise SystemExit(f"vot train: unknown stage {args.train_command!r}")
 
 
@@ -84,6 +110,102 @@ def _eval_encoder(args) -> int:
     result["world"] = args.world
     print(json.dumps(result))
     return 0
+
+
+def _train_nodes(args) -> int:
+    from videothought.training.nodes.models import AdapterMismatchError
+    from videothought.training.nodes.recipe import NodeRecipe, RecipeError
+
+    _readable_logs()
+    try:
+        recipe = NodeRecipe.load(args.config)
+    except RecipeError as error:
+        print(f"vot train nodes: {error}", file=sys.stderr)
+        return 2
+    try:
+        if args.data_only:
+            from videothought.training.nodes.pipeline import ensure_examples
+
+            print(json.dumps({"examples": str(ensure_examples(recipe))}))
+            return 0
+        from videothought.training.nodes.pipeline import run_stage
+
+        summary = run_stage(recipe, resume=not args.no_resume)
+    except (AdapterMismatchError, FileNotFoundError, ValueError) as error:
+        print(f"vot train nodes: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary))
+    return 0
+
+
+def _eval_nodes(args) -> int:
+    import time
+    from pathlib import Path
+
+    import torch
+
+    from videothought.agent.context import VoTSettings
+    from videothought.training.nodes.data import ensure_world, perception_context, worded_questions
+    from videothought.training.nodes.evaluate import NodeEvaluation, load_stage_lm, write_json
+    from videothought.training.nodes.models import AdapterMismatchError
+
+    _readable_logs()
+    torch.set_num_threads(args.threads)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    known = {"grounding", "rank", "verify", "targets", "actions", "trace", "projector"}
+    if set(metrics) - known:
+        print(f"vot train eval-nodes: unknown metrics {sorted(set(metrics) - known)}; known: {sorted(known)}",
+              file=sys.stderr)
+        return 2
+    root = ensure_world(Path(args.world), args.seed, args.videos)
+    if args.seed != 7 and not (1000 <= args.seed <= 1100):
+        logging.getLogger(__name__).warning("seed %d is not an evaluation seed (7, 1000-1100)", args.seed)
+    result: dict = {"adapters": args.adapters, "world": str(root), "family": args.family, "limit": args.limit}
+    started = time.perf_counter()
+    if "projector" in metrics:
+        from videothought.training.nodes.projector import evaluate_projector
+
+        result["projector"] = evaluate_projector(args.adapters, root, limit_videos=args.videos)
+    text_metrics = [m for m in metrics if m != "projector"]
+    if text_metrics:
+        family = None if args.family == "original" else args.family
+        items = worded_questions(root, family=family, rewordings=1, include_original=family is None, limit=args.limit)
+        evaluation = NodeEvaluation(items, perception_context(args.cache_dir), generate_limit=args.generate_limit)
+        evaluation.prepare()
+        try:
+            lm = load_stage_lm(args.adapters)
+        except (AdapterMismatchError, FileNotFoundError) as error:
+            print(f"vot train eval-nodes: {error}", file=sys.stderr)
+            return 2
+        result["questions"] = len(items)
+        settings = VoTSettings()
+        if "grounding" in text_metrics:
+            result.update(evaluation.grounding())
+        if "rank" in text_metrics:
+            result.update(evaluation.rank(lm, settings))
+        if "verify" in text_metrics:
+            result.update(evaluation.verify(lm))
+        if "targets" in text_metrics:
+            result.update(evaluation.targets(lm))
+        if "actions" in text_metrics:
+            result.update(evaluation.actions(lm, settings.max_new_tokens))
+        if "trace" in text_metrics:
+            result.update(evaluation.trace(lm))
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    if args.out:
+        write_json(Path(args.out), result)
+    print(json.dumps(result))
+    return 0
+
+
+def _readable_logs() -> None:
+    """INFO lines with a time stamp for this package (trl and transformers keep their own levels)."""
+    logger = logging.getLogger("videothought")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,313 @@
+"""Node training data from the synthetic world's ground truth, on training seeds only.
+
+For every world question (and several rewordings of it in the "train" phrasing family), the
+general agent's own code runs first, exactly as at inference: `identify_targets` (code path),
+then `track` (decode, track, ground, verbalise the partial STSG). The LLM nodes' inputs are
+therefore built from the TRACKED STSG, tracker noise included; the targets come from the
+world's truth (the evidence record: objects and events, the answer index).
+
+    question + options ──► identify_targets ──► track (tracked STSG, cached on disk)
+                                                   │ partial STSG (what the LLM node reads)
+    world truth (evidence.jsonl, stsg/) ───────────┴──► one example per node:
+
+    node              prompt (agent/prompts.py)                 completion
+    identify_targets  identify_targets(question, options)       "pink star, purple circle"
+    analyze_actions   analyze_actions(question, partial STSG)   the evidence events, as sentences
+    rank_answers      answer_context(question, STSG, analysis)  " <the right option>"
+                      rate_candidate(question, STSG, option)    "9 - ..." / "2 - ..."
+    verify            cognition_check(question, analysis, opt)  "yes" / "no - ..."
+    vot (cold start)  vot_trace(question, options, STSG)        the five VoT steps written out
+
+Examples are JSON-safe dicts ({"node", "prompt": chat messages, "completion", "qid", "type",
+"wording", ...}) written as JSONL; `trl`'s prompt-completion format is built from them.
+
+Seeds: evaluation uses world seed 7 and seeds 1000-1100; `check_training_seeds` refuses them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from videothought.agent import prompts
+
+logger = logging.getLogger(__name__)
+
+EVALUATION_SEEDS = frozenset({7, *range(1000, 1101)})  # never trained on: the project's evaluation worlds
+NODE_NAMES = ("identify_targets", "analyze_actions", "rank_answers", "verify")
+TRACE_NODE = "vot"  # the cold-start stage's adapter: full VoT traces
+EVENT_WORDS = {  # words an analysis may use for each STSG event type (recall of the evidence events)
+    "collide": ("collid", "hit", "bump", "crash"), "push": ("push",), "enter": ("enter", "arriv", "come"),
+    "exit": ("leav", "exit", "left"), "appear": ("appear",), "disappear": ("disappear", "vanish"),
+    "start": ("start", "begin", "set off", "moving"), "stop": ("stop", "halt", "rest"),
+    "turn": ("turn", "bounc", "direction", "revers", "rebound"), "occluded": ("hidden", "behind", "cover"),
+    "approach": ("approach",),
+}
+
+
+class NodeDataError(ValueError):
+    """Bad data settings or world folders; the message names the problem."""
+
+
+def check_training_seeds(seeds) -> list[int]:
+    seeds = [int(s) for s in seeds]
+    forbidden = sorted(set(seeds) & EVALUATION_SEEDS)
+    if forbidden:
+        raise NodeDataError(f"training seeds {forbidden} are evaluation seeds (7 and 1000-1100): choose others")
+    if not seeds:
+        raise NodeDataError("no training seeds given")
+    return seeds
+
+
+# ---- worlds and tracked STSGs -----------------------------------------------------------------
+def ensure_world(root: Path, seed: int, videos: int) -> Path:
+    """The world folder of one seed, generated when missing (`vot world generate`'s files)."""
+    from videothought.evals.world import generate_world
+
+    if not (root / "qa.csv").is_file() or not (root / "meta.json").is_file():
+        logger.info("generating world seed %d (%d videos) in %s", seed, videos, root)
+        generate_world(root, videos, seed)
+    meta = json.loads((root / "meta.json").read_text())
+    if int(meta.get("seed", -1)) != seed:
+        raise NodeDataError(f"{root} holds world seed {meta.get('seed')!r}, not {seed}")
+    return root
+
+
+class _NoLanguageModel:
+    """The data builder runs only the code parts of the nodes: any LLM call fails (and the node
+    falls back to code, as it does when a real LLM's reply is unusable)."""
+
+    name = "none"
+
+    def generate(self, *args, **kwargs):
+        raise RuntimeError("no LLM while building node data")
+
+    def score(self, *args, **kwargs):
+        raise RuntimeError("no LLM while building node data")
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text.split()))
+
+
+@dataclass
+class _Runtime:
+    context: object
+    stream_writer: object = None
+
+
+def perception_context(cache_dir: str | Path, encoder=None, proposer=None):
+    """A VoTContext for the code nodes: the default encoder and proposer, tracked STSGs cached on disk."""
+    from videothought.agent.context import VoTContext, load_default_encoder_or_none
+
+    if proposer is None:
+        from videothought.perception.proposals import default_proposer
+
+        proposer = default_proposer()
+    return VoTContext(lm=_NoLanguageModel(), encoder=encoder if encoder is not None else load_default_encoder_or_none(),
+                      proposer=proposer, cache_dir=str(cache_dir))
+
+
+def code_nodes(question: str, choices: list[str], video_path: str, context) -> dict:
+    """The state the LLM nodes would see: identify_targets (code) then track, as in the graph."""
+    from videothought.agent.nodes import identify_targets, track
+
+    runtime = _Runtime(context)
+    state = {"question": question, "choices": list(choices), "video_path": str(video_path), "trace": []}
+    state.update(identify_targets(state, runtime))
+    state.update(track(state, runtime))
+    return state
+
+
+# ---- references from the world's truth --------------------------------------------------------
+def _truth_scene(doc: dict):
+    from videothought.graph.query import SceneQuery
+
+    return SceneQuery.from_document(doc)
+
+
+def _label_of(doc: dict, object_id: int) -> str:
+    info = (doc.get("tracks") or {}).get(str(object_id)) or {}
+    if info.get("label"):
+        return str(info["label"])
+    for node in doc.get("graph", {}).get("nodes", []):
+        if int(node.get("track_id", -1)) == object_id and node.get("label"):
+            return str(node["label"])
+    return "object"
+
+
+def reference_targets(question: str, evidence: dict, truth_doc: dict) -> list[str]:
+    """The phrases of the question that name the evidence objects (in the question's own wording),
+    else the objects' true labels."""
+    from videothought.agent.language import candidate_phrases, tokens
+    from videothought.evals.world.reword import SHAPE_NOUNS
+
+    labels = [_label_of(truth_doc, int(i)) for i in evidence.get("object_ids") or []]
+    words: set[str] = set()
+    for label in labels:
+        parts = label.split()
+        words.update(parts)
+        shape = parts[-1]
+        for family in SHAPE_NOUNS.values():
+            for noun in family.get(shape, ()):
+                words.update(tokens(noun))
+    found = [p for p in candidate_phrases(question) if set(p.split()) & words]
+    return found or list(dict.fromkeys(labels))
+
+
+def reference_analysis(evidence: dict, truth_doc: dict) -> str:
+    """The evidence events as sentences ("At 2.4s the pink star collides with the purple circle."),
+    or, for questions without events, what the evidence objects are and do."""
+    from videothought.agent.describe import describe_event, describe_track
+
+    scene = _truth_scene(truth_doc)
+    wanted = {(e["type"], tuple(e["track_ids"]), int(e["start_frame"])) for e in evidence.get("events") or []}
+    lines = [describe_event(scene, event) for event in scene.events()
+             if (event.type, tuple(event.track_ids), int(event.start_frame)) in wanted]
+    if not lines:
+        lines = [describe_track(scene, int(i)) for i in evidence.get("object_ids") or [] if int(i) in scene.tracks]
+    return " ".join(lines) or "Nothing relevant happens."
+
+
+def mentions_event(text: str, event: dict, truth_doc: dict) -> bool:
+    """Whether an analysis names an evidence event: one of its verbs and a word of a participant's label."""
+    low = text.lower()
+    verbs = EVENT_WORDS.get(event["type"], (event["type"],))
+    if not any(v in low for v in verbs):
+        return False
+    names = {w for i in event.get("track_ids") or [] for w in _label_of(truth_doc, int(i)).split()}
+    return any(re.search(rf"\b{re.escape(w)}", low) for w in names)
+
+
+def verdict_reason(correct: bool, answer: str, analysis: str) -> str:
+    first = analysis.split(". ")[0].rstrip(".")
+    return "yes" if correct else f"no - the video shows: {first}."
+
+
+def trace_text(targets: list[str], grounded: dict, analysis: str, choices: list[str], answer: int, verified: str) -> str:
+    """The five VoT steps written out (the cold-start stage's completion)."""
+    links = "; ".join(f"{p} -> track {', '.join(map(str, ids))}" if ids else f"{p} -> not found"
+                      for p, ids in grounded.items()) or "nothing to ground"
+    return (f"Step 1 (targets): {', '.join(targets) or 'none'}.\n"
+            f"Step 2 (tracks): {links}.\n"
+            f"Step 3 (actions): {analysis}\n"
+            f"Step 4 (answer): {chr(ord('A') + answer)}. {choices[answer]}\n"
+            f"Step 5 (verify): {verified}")
+
+
+# ---- the builder -------------------------------------------------------------------------------
+@dataclass
+class WordedQuestion:
+    qid: str
+    type: str
+    wording: str  # "original", "train-<k>", "heldout-<k>"
+    question: str
+    choices: list[str]
+    answer: int
+    evidence: dict
+    video_path: str
+    truth_doc: dict
+
+
+def worded_questions(world_dir: Path, *, family: str | None, rewordings: int, include_original: bool,
+                     limit: int | None = None, reword_seed: int = 0) -> list[WordedQuestion]:
+    """The world's questions in their own wording and/or `rewordings` wordings of `family`."""
+    from videothought.evals.world import load_world
+    from videothought.evals.world.reword import RewordError, reword
+
+    out: list[WordedQuestion] = []
+    count = 0
+    for video in load_world(world_dir):
+        for question in video.questions:
+            if limit is not None and count >= limit:
+                return out
+            count += 1
+            forms = [("original", question)] if include_original else []
+            for k in range(rewordings if family else 0):
+                try:
+                    forms.append((f"{family}-{k}", reword(question, family, reword_seed + k)))
+                except RewordError as error:
+                    logger.warning("%s: not reworded (%s)", question.qid, error)
+            seen = set()
+            for wording, q in forms:
+                key = (q.question, tuple(q.options))
+                if key in seen:  # two seeds drew the same templates
+                    continue
+                seen.add(key)
+                out.append(WordedQuestion(q.qid, q.type, wording, q.question, list(q.options), int(q.answer),
+                                          question.evidence(), str(video.path), video.stsg))
+    return out
+
+
+def node_examples(item: WordedQuestion, state: dict, rng: random.Random) -> list[dict]:
+    """Every node's (prompt, completion) pairs for one worded question and its code-node state."""
+    evidence_text = state.get("partial_stsg") or "Nothing was detected."
+    analysis = reference_analysis(item.evidence, item.truth_doc)
+    targets = reference_targets(item.question, item.evidence, item.truth_doc)
+    right = item.choices[item.answer]
+    wrong_index = rng.choice([i for i in range(len(item.choices)) if i != item.answer])
+    wrong = item.choices[wrong_index]
+    common = {"qid": item.qid, "type": item.type, "wording": item.wording, "answer": item.answer}
+    examples = [
+        {"node": "identify_targets", "prompt": prompts.identify_targets(item.question, item.choices),
+         "completion": " " + ", ".join(targets), "reference": targets, **common},
+        {"node": "analyze_actions", "prompt": prompts.analyze_actions(item.question, evidence_text),
+         "completion": " " + analysis, "events": item.evidence.get("events") or [], **common},
+    ]
+    # rank_answers scores continuations after answer_context; the analysis it sees at inference is the
+    # LLM's own, so half of the examples carry the reference analysis and half none
+    with_analysis = rng.random() < 0.5
+    examples.append({"node": "rank_answers", "prompt": prompts.answer_context(item.question, evidence_text,
+                                                                              analysis if with_analysis else ""),
+                     "completion": " " + right, "choices": item.choices, "kind": "score", **common})
+    shown, correct = (right, True) if rng.random() < 0.5 else (wrong, False)
+    examples.append({"node": "rank_answers", "prompt": prompts.rate_candidate(item.question, evidence_text, shown),
+                     "completion": " 9 - the facts support it." if correct else " 2 - the facts do not show it.",
+                     "kind": "rating", **common})
+    for shown, correct in ((right, True), (wrong, False)):
+        examples.append({"node": "verify", "prompt": prompts.cognition_check(item.question, analysis, shown),
+                         "completion": " " + verdict_reason(correct, shown, analysis), "correct": correct,
+                         "choices": item.choices, **common})
+    grounded = {t["phrase"]: t["track_ids"] for t in state.get("targets", [])}
+    examples.append({"node": TRACE_NODE, "prompt": prompts.vot_trace(item.question, item.choices, evidence_text),
+                     "completion": " " + trace_text(targets, grounded, analysis, item.choices, item.answer,
+                                                   "the facts agree with the answer."),
+                     "choices": item.choices, **common})
+    return examples
+
+
+def build_examples(items: list[WordedQuestion], context, *, seed: int = 0,
+                   progress: bool = True) -> list[dict]:
+    """Run the code nodes for every worded question (tracking each video once, cached) and write
+    every node's examples. Questions whose video cannot be tracked are skipped (logged)."""
+    from tqdm.auto import tqdm
+
+    rng = random.Random(seed)
+    out: list[dict] = []
+    for item in tqdm(items, desc="node examples", disable=not progress, unit="question"):
+        try:
+            state = code_nodes(item.question, item.choices, item.video_path, context)
+        except Exception as error:  # one bad video must not lose the others
+            logger.warning("%s (%s): code nodes failed: %s", item.qid, item.wording, error)
+            continue
+        for example in node_examples(item, state, rng):
+            example["partial_stsg"] = state.get("partial_stsg") or ""
+            out.append(example)
+    return out
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+    temporary.replace(path)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]

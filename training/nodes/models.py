@@ -1,0 +1,109 @@
+"""The base LLM of node post-training and the identity its adapters are bound to.
+
+    model, tokenizer = load_base("embedded")          # SmolLM2-135M-Instruct, float32 (CPU)
+    model, tokenizer = load_base("tiny-random")       # CI: a 2-layer random Llama, SmolLM2's tokenizer
+    write_adapter_card(folder, base_identity(model, "embedded"), stage="lora", node="rank_answers", ...)
+    check_adapter_fits(folder, model)                 # AdapterMismatchError naming what differs
+
+Every adapter folder this package writes holds, next to peft's adapter_config.json and
+adapter_model.safetensors, `videothought-adapter.json`: the base model's identity (name,
+architecture, hidden size, layers, vocabulary), the stage, the node and the command that
+reproduces it. A peft adapter loaded onto a different base either fails deep inside peft
+with a shape error or, worse, loads silently when the shapes agree (two 135M models of one
+family); the card makes the mismatch an error that names both models.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+ADAPTER_CARD = "videothought-adapter.json"
+TINY_CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                   num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True)
+
+
+class AdapterMismatchError(ValueError):
+    """An adapter (or projector) that does not belong to the model it is loaded onto."""
+
+
+def load_tokenizer(spec: str):
+    from transformers import AutoTokenizer
+
+    from videothought.agent.llm.local import ensure_embedded_checkpoint
+
+    folder = ensure_embedded_checkpoint() if spec in ("embedded", "tiny-random") else Path(spec)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base(spec: str, *, seed: int = 0):
+    """(model float32 in train mode, tokenizer) for a recipe's base_model."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    from videothought.agent.llm.local import ensure_embedded_checkpoint
+
+    tokenizer = load_tokenizer(spec)
+    if spec == "tiny-random":
+        torch.manual_seed(seed)
+        config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **TINY_CONFIG)
+        model = LlamaForCausalLM(config)
+        model.config._name_or_path = "tiny-random"
+    else:
+        folder = ensure_embedded_checkpoint() if spec == "embedded" else Path(spec)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, use_safetensors=True)
+        model.config._name_or_path = spec
+    return model, tokenizer
+
+
+def base_identity(model, spec: str | None = None) -> dict:
+    """What an adapter is bound to: the fields that must agree for its weights to mean anything."""
+    config = getattr(model, "config", None)
+    base = getattr(model, "get_base_model", None)
+    if base is not None:
+        config = base().config
+    name = spec or getattr(config, "_name_or_path", "") or ""
+    if name.rstrip("/").endswith("smollm2-135m-instruct"):
+        name = "embedded"
+    return {"name": str(name), "model_type": getattr(config, "model_type", None),
+            "hidden_size": int(getattr(config, "hidden_size", 0)),
+            "num_hidden_layers": int(getattr(config, "num_hidden_layers", 0)),
+            "vocab_size": int(getattr(config, "vocab_size", 0))}
+
+
+def write_adapter_card(folder: Path, identity: dict, **fields) -> None:
+    (Path(folder) / ADAPTER_CARD).write_text(json.dumps({"base_model": identity, **fields}, indent=1) + "\n")
+
+
+def read_adapter_card(folder: Path) -> dict:
+    path = Path(folder) / ADAPTER_CARD
+    if not path.is_file():
+        raise AdapterMismatchError(f"{folder} has no {ADAPTER_CARD}: not an adapter written by `vot train nodes`")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as error:
+        raise AdapterMismatchError(f"{path} is not valid JSON: {error}") from None
+
+
+def check_adapter_fits(folder: Path, model, *, expected_node: str | None = None) -> dict:
+    """The adapter card of `folder`, after checking it was trained on `model`'s architecture and
+    (when given) for `expected_node`. Raises AdapterMismatchError naming the difference."""
+    card = read_adapter_card(folder)
+    wanted = card.get("base_model") or {}
+    have = base_identity(model)
+    for key in ("model_type", "hidden_size", "num_hidden_layers", "vocab_size"):
+        if wanted.get(key) != have.get(key):
+            raise AdapterMismatchError(
+                f"adapter {folder} was trained on base model {wanted.get('name')!r} ({key}={wanted.get(key)!r}); "
+                f"the loaded model {have.get('name')!r} has {key}={have.get(key)!r}")
+    if expected_node is not None and card.get("node") not in (None, expected_node):
+        raise AdapterMismatchError(f"adapter folder {folder} is named {expected_node!r} but was trained for node "
+                                   f"{card.get('node')!r}")
+    return card

@@ -1,0 +1,198 @@
+"""The recipe of one node post-training stage: a typed config read from YAML.
+
+    # vot train nodes --config training/recipes/nodes/lora.yaml
+    stage: lora
+    output_dir: runs/nodes/lora
+    init_from: runs/nodes/projector        # the previous stage's output: stages chain
+    ...
+
+Every YAML recipe starts with the command that runs it. Bad values fail at load time with a
+`RecipeError` that names the key and quotes the value.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+STAGES = ("projector", "lora", "coldstart")
+BASE_MODELS_HELP = "'embedded' (SmolLM2-135M-Instruct), 'tiny-random' (CI) or a transformers model folder"
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run; the message names the key and the value."""
+
+
+@dataclass
+class DataSpec:
+    """Where the node data comes from: world seeds used for training only (never 7 or 1000-1100)."""
+
+    worlds_dir: str = "runs/worlds"  # one folder per seed, w<seed>/, generated when missing
+    seeds: list[int] = field(default_factory=lambda: list(range(100, 140)))
+    videos_per_seed: int = 3  # 40 seeds x 3 videos x 8 questions = 960 questions
+    rewordings: int = 2  # "train"-family wordings per question, besides the world's own wording
+    cache_dir: str = "runs/nodes/stsg-cache"  # tracked STSG documents (JSON), shared by every stage
+    examples: str = "runs/nodes/data/train.jsonl"  # node examples, built once and reused
+    max_examples_per_node: int = 4000  # the CPU budget: more examples than steps x batch are never seen
+
+    def __post_init__(self):
+        if isinstance(self.seeds, dict):  # {from: 100, to: 139}, inclusive
+            try:
+                self.seeds = list(range(int(self.seeds["from"]), int(self.seeds["to"]) + 1))
+            except (KeyError, TypeError, ValueError):
+                raise RecipeError(f"data.seeds must be a list or {{from: A, to: B}}, got {self.seeds!r}") from None
+        from videothought.training.nodes.data import NodeDataError, check_training_seeds
+
+        try:
+            self.seeds = check_training_seeds(self.seeds)
+        except NodeDataError as error:
+            raise RecipeError(f"data.seeds: {error}") from None
+        for name in ("videos_per_seed", "max_examples_per_node"):
+            if int(getattr(self, name)) < 1:
+                raise RecipeError(f"data.{name} must be at least 1, got {getattr(self, name)!r}")
+        if int(self.rewordings) < 0:
+            raise RecipeError(f"data.rewordings must be >= 0, got {self.rewordings!r}")
+
+
+@dataclass
+class LoraSpec:
+    r: int = 8  # rank 8 on q/k/v/o of a 135M model: ~0.9M parameters, 3.5 MB per node in float32
+    alpha: int = 16
+    dropout: float = 0.0  # 0: a resumed run repeats the uninterrupted one exactly
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+    def __post_init__(self):
+        if int(self.r) < 1:
+            raise RecipeError(f"lora.r must be at least 1, got {self.r!r}")
+        if not 0 <= float(self.dropout) < 1:
+            raise RecipeError(f"lora.dropout must be in [0, 1), got {self.dropout!r}")
+        if not self.target_modules:
+            raise RecipeError("lora.target_modules is empty")
+
+
+@dataclass
+class TrainSpec:
+    max_steps: int = 150  # per node; ~1.5 s a step at batch 8 on the shared 2-core CPU
+    batch_size: int = 8
+    learning_rate: float = 2e-4
+    warmup_steps: int = 10
+    save_steps: int = 50  # checkpoints a killed run resumes from
+    logging_steps: int = 10
+    seed: int = 0
+    max_length: int = 384  # tokens of prompt + completion; longer examples are cut from the left of the prompt
+
+    def __post_init__(self):
+        for name in ("max_steps", "batch_size", "save_steps", "logging_steps", "max_length"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise RecipeError(f"train.{name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.learning_rate, (int, float)) and 0 < float(self.learning_rate) < 1):
+            raise RecipeError(f"train.learning_rate must be in (0, 1), got {self.learning_rate!r}")
+        if self.warmup_steps < 0:
+            raise RecipeError(f"train.warmup_steps must be >= 0, got {self.warmup_steps!r}")
+
+
+@dataclass
+class ProjectorSpec:
+    num_tokens: int = 4  # visual soft tokens per embedding (LLaVA uses one per patch; one clip vector here)
+    hidden_size: int = 512
+    regions_per_track: int = 3  # boxes per ground-truth object encoded as region examples
+    frames_per_clip: int = 8  # frames per caption segment for the clip embedding
+
+    def __post_init__(self):
+        for name in ("num_tokens", "hidden_size", "regions_per_track", "frames_per_clip"):
+            if int(getattr(self, name)) < 1:
+                raise RecipeError(f"projector.{name} must be at least 1, got {getattr(self, name)!r}")
+
+
+@dataclass
+class NodeRecipe:
+    stage: str
+    output_dir: str
+    base_model: str = "embedded"
+    init_from: str | None = None  # the previous stage's output_dir (stages chain)
+    nodes: list[str] = field(default_factory=list)  # lora/coldstart: the adapters this stage trains
+    init_adapters: dict[str, str] = field(default_factory=dict)  # new adapter <- init_from's adapter (coldstart)
+    node_steps: dict[str, int] = field(default_factory=dict)  # per-node max_steps (default train.max_steps)
+    data: DataSpec = field(default_factory=DataSpec)
+    lora: LoraSpec = field(default_factory=LoraSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    projector: ProjectorSpec = field(default_factory=ProjectorSpec)
+    export_to: str | None = None  # copy the final adapters here (the shipped folder)
+    source: str | None = None  # the YAML file (set by load)
+    command: str | None = None  # its first line
+
+    def __post_init__(self):
+        if self.stage not in STAGES:
+            raise RecipeError(f"stage must be one of {STAGES}, got {self.stage!r}")
+        if not self.output_dir:
+            raise RecipeError("output_dir is required")
+        if not isinstance(self.base_model, str) or not self.base_model:
+            raise RecipeError(f"base_model must be {BASE_MODELS_HELP}, got {self.base_model!r}")
+        if self.base_model not in ("embedded", "tiny-random") and not Path(self.base_model).is_dir():
+            raise RecipeError(f"base_model must be {BASE_MODELS_HELP}; {self.base_model!r} is neither")
+        if self.stage in ("lora", "coldstart") and not self.nodes:
+            raise RecipeError(f"stage {self.stage!r} needs nodes: the adapters to train")
+        from videothought.training.nodes.data import NODE_NAMES, TRACE_NODE
+
+        for node in self.nodes:
+            if node not in (*NODE_NAMES, TRACE_NODE):
+                raise RecipeError(f"nodes: unknown node {node!r}; known: {[*NODE_NAMES, TRACE_NODE]}")
+        for node, steps in self.node_steps.items():
+            if node not in self.nodes:
+                raise RecipeError(f"node_steps: {node!r} is not among nodes {self.nodes}")
+            if not isinstance(steps, int) or steps < 1:
+                raise RecipeError(f"node_steps.{node} must be a positive integer, got {steps!r}")
+        for new, old in self.init_adapters.items():
+            if new not in self.nodes:
+                raise RecipeError(f"init_adapters: {new!r} is not among nodes {self.nodes}")
+            if not self.init_from:
+                raise RecipeError(f"init_adapters {{{new}: {old}}} needs init_from (the previous stage's output)")
+
+    @classmethod
+    def from_dict(cls, record: dict, *, source: str | None = None, command: str | None = None) -> NodeRecipe:
+        if not isinstance(record, dict):
+            raise RecipeError(f"a recipe is a YAML mapping, got {type(record).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(record) - known)
+        if unknown:
+            raise RecipeError(f"unknown recipe keys {unknown}; known: {sorted(known - {'source', 'command'})}")
+        parts = {"data": DataSpec, "lora": LoraSpec, "train": TrainSpec, "projector": ProjectorSpec}
+        values = dict(record)
+        for key, kind in parts.items():
+            given = values.get(key) or {}
+            if not isinstance(given, dict):
+                raise RecipeError(f"{key} must be a mapping, got {given!r}")
+            names = {f.name for f in fields(kind)}
+            bad = sorted(set(given) - names)
+            if bad:
+                raise RecipeError(f"unknown keys {bad} under {key}; known: {sorted(names)}")
+            try:
+                values[key] = kind(**given)
+            except TypeError as error:
+                raise RecipeError(f"{key}: {error}") from None
+        for key in ("stage", "output_dir"):
+            if key not in values:
+                raise RecipeError(f"the recipe has no {key!r}")
+        return cls(**values, source=source, command=command)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> NodeRecipe:
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise RecipeError(f"no recipe at {path}")
+        text = path.read_text(encoding="utf-8")
+        first = text.splitlines()[0] if text else ""
+        if not first.startswith("# vot train nodes") and not first.startswith("# accelerate launch"):
+            raise RecipeError(f"{path}: the first line must be the command that runs it ('# vot train nodes --config ...')")
+        try:
+            record = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise RecipeError(f"{path}: not valid YAML: {error}") from None
+        return cls.from_dict(record, source=str(path), command=first.lstrip("# ").strip())
+
+    def to_dict(self) -> dict:
+        return asdict(self)
