@@ -273,8 +273,7 @@ class LLMServer(ThreadingHTTPServer):
     def _chat_prompt_logprobs(self, body: dict, messages: list[dict], frames) -> dict:
         """vLLM's scoring extension on chat: the final assistant message's tokens' logprobs given
         everything before it (and the images). Earlier prompt tokens are reported as null."""
-        if body.get("prompt_logprobs") != 0 and not isinstance(body.get("prompt_logprobs"), int):
-            raise RequestError(f"'prompt_logprobs' must be an integer, got {body.get('prompt_logprobs')!r}")
+        _int_field(body, "prompt_logprobs", 0, 0)
         if not body.get("continue_final_message") or messages[-1]["role"] != "assistant":
             raise RequestError("prompt_logprobs is served for scoring only: end the messages with the assistant "
                                "text to score and set continue_final_message=true")
@@ -284,12 +283,12 @@ class LLMServer(ThreadingHTTPServer):
                                "score text through /v1/completions with echo=true")
         with self.lock:
             (tokens,) = scorer(messages[:-1], [messages[-1]["content"]], frames=frames)
-        entries = [None] + [{str(token_id): {"logprob": value, "rank": 1, "decoded_token": text}}
+        entries = [None] + [{str(token_id): {"logprob": value, "decoded_token": text}}
                             for token_id, text, value in tokens]
         return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
                 "model": self.model_name, "prompt_logprobs": entries,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "length"}],
-                "usage": {"prompt_tokens": len(entries), "completion_tokens": 0, "total_tokens": len(entries)}}
+                "usage": None}
 
     def completions(self, body: dict) -> dict:
         _refuse_unsupported(body)
