@@ -325,3 +325,21 @@ def test_a_second_question_on_a_thread_starts_clean(video, tmp_path):
     assert [row["text"] for row in second.state["candidate_scores"]] == second_choices
     assert second.answer == "the green triangle"
     assert [r["node"] for r in second.trace][0] == "identify_targets" and len(second.trace) == 5
+
+
+def test_a_swapped_llm_that_does_not_fit_the_protocol_fails_when_loaded():
+    from videothought.agent.llm import LanguageModelError
+
+    class NoScore:
+        name = "no-score"
+
+        def generate(self, messages, *, max_new_tokens=128, temperature=0.0, stop=None):
+            return "ok"
+
+        def count_tokens(self, text):
+            return 1
+
+    with pytest.raises(LanguageModelError, match="score"):
+        default_context(lm=NoScore(), encoder=None, proposer=None)
+    fits = default_context(lm=FakeLanguageModel(), encoder=None, proposer=None)
+    assert fits.lm.name
