@@ -106,7 +106,7 @@ def index_in_child(library: Path, video: Path, *, no_encoder: bool = False) -> d
 
 
 def measure_world(world: Path, library: Path, ks: list[int], *, encoder=None, no_encoder: bool = False) -> dict:
-    from videothought.agent.index import IndexSettings, Library
+    from videothought.agent.index import IndexSettings, Library, RetrievalWeights
     from videothought.evals.datasets import load_world
 
     samples = [s for s in load_world(world) if s.question_type == "needle"]
@@ -133,6 +133,19 @@ def measure_world(world: Path, library: Path, ks: list[int], *, encoder=None, no
             row[f"hit@{k}"] = found
         rows.append(row)
     lib.close()
+    ablation = {}
+    for name, weights in (("facts only", RetrievalWeights(1, 0, 0)), ("text only", RetrievalWeights(0, 1, 0)),
+                          ("clip only", RetrievalWeights(0, 0, 1))):
+        if name == "clip only" and encoder is None:
+            continue
+        with Library(library, encoder=encoder, weights=weights) as alone:
+            found = {k: 0 for k in ks}
+            for sample, row in zip(samples, rows):
+                bound = alone.bind(builds[sample.video_path]["record"]["video_id"])
+                order = [h.segment for h in bound.search(sample.question, [], k=max(ks))]
+                for k in ks:
+                    found[k] += bool(row["needed"]) and all(set(n) & set(order[:k]) for n in row["needed"])
+        ablation[name] = {f"@{k}": round(found[k] / max(1, len(samples)), 4) for k in ks}
     hours = sum(b["record"]["duration_seconds"] for b in builds.values()) / 3600
     build_seconds = sum(b["record"]["build_seconds"] for b in builds.values())
     latencies_sorted = sorted(latencies)
@@ -142,6 +155,7 @@ def measure_world(world: Path, library: Path, ks: list[int], *, encoder=None, no
         "minutes_per_video": round(hours * 60 / max(1, len(videos)), 1),
         "questions": len(samples),
         "recall": {f"@{k}": round(hits[k] / max(1, len(samples)), 4) for k in ks},
+        "recall_one_signal": ablation,
         "retrieval_latency_ms": {"median": round(1000 * latencies_sorted[len(latencies) // 2], 2) if latencies else None,
                                  "max": round(1000 * max(latencies), 2) if latencies else None},
         "index_build_seconds": round(build_seconds, 1),
