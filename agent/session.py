@@ -66,14 +66,52 @@ def answer_object(answer: str, doc: dict | None, names_object=None) -> str | Non
     return None
 
 
+_AUXILIARIES = ("does", "do", "did", "is", "are", "was", "were", "has", "have", "can", "will")
+
+
+def answer_statement(question: str, answer: str, subject: str | None = None) -> str | None:
+    """The question answered as one statement, for a later "that" to point at; None when the
+    question has none of the three shapes below. "it"/"they" become `subject` when given.
+
+        What does the red circle do right after it stops? + "turns"  -> "the red circle turns right after it stops"
+        Which object does it hit after that? + "the blue star"       -> "it hit the blue star after that"
+        Which object collides with the star first? + "the red circle" -> "the red circle collides with the star first"
+    """
+    text = question.strip().rstrip("?").strip()
+    said = answer.strip().rstrip(".").strip()
+    if not text or not said:
+        return None
+
+    def name(who: str) -> str:
+        return subject if subject and who.lower() in ("it", "they") else who
+
+    found = re.match(r"(?i)^(?:what|which \w+)\s+(?:does|do|did)\s+(.+?)\s+do\b(.*)$", text)
+    if found:
+        if said.lower().startswith(found.group(1).lower() + " "):  # "it stops": the answer has its subject
+            said = said[len(found.group(1)) + 1:]
+        return f"{name(found.group(1))} {said}{found.group(2)}"
+    found = re.match(r"(?i)^(?:which|what)\s+\w+\s+(?:does|do|did)\s+(\S+)\s+(\w+)(.*)$", text)
+    if found:
+        return f"{name(found.group(1))} {found.group(2)} {said}{found.group(3)}"
+    found = re.match(r"(?i)^(?:which|what|who)(?:\s+(\w+))?\s+(\w+)(.*)$", text)
+    if found and found.group(2).lower() not in _AUXILIARIES and (found.group(1) or "").lower() not in _AUXILIARIES:
+        return f"{said} {found.group(2)}{found.group(3)}"
+    return None
+
+
 def history_entry(question: str, answer: str, state: dict, names_object=None) -> dict:
-    """What a later turn sees of this one: {"question", "answer", "targets", "segments"}."""
+    """What a later turn sees of this one: {"question", "answer", "targets", "segments", "statement"}
+    (statement: the question answered as a sentence, see answer_statement; None if it has no such shape)."""
     targets = [t["phrase"] for t in state.get("targets", []) if t.get("track_ids")] or \
         [t["phrase"] for t in state.get("targets", [])]
     named = answer_object(answer, state.get("stsg"), names_object)
+    history = state.get("history") or []
+    earlier = history[-1]["targets"][0] if history and history[-1].get("targets") else None
+    statement = answer_statement(question, answer, earlier and f"the {earlier}")
     if named:
         targets = [named]  # "Which object ...?" -> "the red circle": later "it" is that object
-    return {"question": question, "answer": answer, "targets": targets, "segments": list(state.get("segments", []))}
+    return {"question": question, "answer": answer, "targets": targets, "segments": list(state.get("segments", [])),
+            "statement": statement}
 
 
 class Session:

@@ -70,7 +70,21 @@ def test_history_names_the_answer_object_when_it_is_tracked():
     state = {"stsg": doc, "targets": [{"phrase": "blue star", "track_ids": [4]}], "segments": [2]}
     assert history_entry("Which object stops?", "The red circle.", state)["targets"] == ["red circle"]
     assert history_entry("What does it do?", "it stops", state) == {
-        "question": "What does it do?", "answer": "it stops", "targets": ["blue star"], "segments": [2]}
+        "question": "What does it do?", "answer": "it stops", "targets": ["blue star"], "segments": [2],
+        "statement": "it stops"}  # no earlier turn to name "it"
+    state["history"] = [{"question": "Which object stops?", "answer": "the red circle", "targets": ["red circle"]}]
+    entry = history_entry("What does it do right after that?", "bounces off the top edge", state)
+    assert entry["statement"] == "the red circle bounces off the top edge right after that"
+
+
+def test_answer_statements():
+    from videothought.agent.session import answer_statement
+
+    assert answer_statement("Which object does it hit after that?", "the blue star", "the red circle") == \
+        "the red circle hit the blue star after that"
+    assert answer_statement("Which object collides with the star first?", "the red circle") == \
+        "the red circle collides with the star first"
+    assert answer_statement("What colour is the star?", "red") is None
 
 
 def test_a_corrupt_library_file_is_rebuilt(video, tmp_path):
