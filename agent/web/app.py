@@ -233,4 +233,5 @@ def serve(config: WebConfig, *, context_factory=None) -> None:
         logger.warning("serving on %s: anyone who can reach this address can read the media folder and run "
                        "models; use the default 127.0.0.1 unless you mean it", config.host)
     app = create_app(config, context_factory=context_factory)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
+    # Open event streams (a browser tab) never end by themselves: give them 3 s at Ctrl-C, then close.
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", timeout_graceful_shutdown=3)

@@ -76,7 +76,7 @@ def test_chat_turn_streams_records_in_order_then_answer_and_follow_up(served):
     assert set(record["record"]) >= {"node", "inputs", "outputs", "prompts", "latency_seconds", "llm_calls", "errors", "attempt"}
     assert record["text"].startswith("1. track")
     answer = events[-1]["payload"]
-    assert answer["answer"] in CHOICES and answer["turn"] if "turn" in answer else True
+    assert answer["answer"] in CHOICES and answer["answer_index"] == CHOICES.index(answer["answer"])
     visuals = next(e["payload"] for e in events if e["kind"] == "visuals")
     assert visuals["frames"] and visuals["timeline"]
     picture = client.get(f"/api/pictures/{thread['id']}/{visuals['frames'][0]['file']}")
@@ -86,9 +86,12 @@ def test_chat_turn_streams_records_in_order_then_answer_and_follow_up(served):
 
     # A follow-up on the same thread: a new turn, the earlier one stays; the event stream replays both.
     last = events[-1]["seq"]
-    client.post(f"/api/threads/{thread['id']}/ask", json={"question": "What happens after that?", "choices": CHOICES})
+    # It is an open question (no choices): candidates are proposed before the ranking.
+    client.post(f"/api/threads/{thread['id']}/ask", json={"question": "What happens after that?", "choices": []})
     more = wait_for(app.state.store, thread["id"], after=last)
-    assert [e["payload"]["node"] for e in more if e["kind"] == "record"][:1] == ["identify_targets"]
+    follow_nodes = [e["payload"]["node"] for e in more if e["kind"] == "record"]
+    assert follow_nodes[:1] == ["identify_targets"] and "propose_candidates" in follow_nodes, follow_nodes
+    assert more[-1]["kind"] == "answer", [(e["kind"], e["payload"]) for e in more[-2:]]
     turns = client.get(f"/api/threads/{thread['id']}").json()["turns"]
     assert [t["status"] for t in turns] == ["done", "done"] and turns[0]["id"] == turn["id"]
     with client.stream("GET", f"/api/threads/{thread['id']}/events?after=0") as stream:
