@@ -45,6 +45,8 @@ from videothought.agent.llm.protocol import (
     VisionLanguageModel,
     accepts_frames,
     adapter_scope,
+    call_generate,
+    call_score,
     check_language_model,
     render_chatml,
     truncate_at_stop,
@@ -55,7 +57,7 @@ __all__ = [
     "EMBEDDED_SPEC", "LLM_ENV_VAR", "BackendUnavailableError", "FakeLanguageModel", "Generation",
     "InvalidMessagesError", "LanguageModel", "LanguageModelError", "ModelNotFoundError", "ParseError",
     "ParseOutcome", "ScoringNotSupportedError", "VisionLanguageModel", "accepts_frames", "adapter_scope",
-    "cache_root", "check_language_model", "extract_choice", "extract_json", "extract_rating", "file_fingerprint",
+    "cache_root", "call_generate", "call_score", "check_language_model", "extract_choice", "extract_json", "extract_rating", "file_fingerprint",
     "generate_choice", "generate_json", "generate_parsed", "generate_rating", "load_language_model",
     "render_chatml", "truncate_at_stop", "validate_messages",
 ]
