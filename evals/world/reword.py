@@ -196,7 +196,7 @@ CAUSE_TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
 SHAPE_NOUNS: dict[str, dict[str, tuple[str, ...]]] = {
     "train": {"circle": ("circle", "disc"), "square": ("square", "square tile"), "triangle": ("triangle", "three-sided shape"),
               "star": ("star", "star shape"), "hexagon": ("hexagon", "six-sided shape"), "diamond": ("diamond", "rhombus")},
-    "heldout": {"circle": ("ball", "round shape"), "square": ("box", "four-sided block"),
+    "heldout": {"circle": ("ball", "round shape"), "square": ("box", "square block"),
                 "triangle": ("triangular shape", "three-cornered shape"), "star": ("star-shaped object", "five-pointed star"),
                 "hexagon": ("hexagonal shape", "six-cornered shape"), "diamond": ("diamond shape", "lozenge")},
 }

@@ -17,6 +17,7 @@ from videothought.evals.world.reword import (
     FAMILIES,
     ORIGINAL_QA,
     QUESTION_TEMPLATES,
+    SHAPE_NOUNS,
     RewordError,
     family_templates,
     reword,
@@ -76,7 +77,7 @@ def test_exact_wordings_for_a_seed():
                      ["stops", "changes direction", "bounces off the top edge", "collides with the blue star",
                       "leaves the scene"], answer=3)
     new = reword(event, "heldout", 2)
-    assert new.question == ("The red ball bumps into the red four-sided block. "
+    assert new.question == ("The red ball bumps into the red square block. "
                             "What does the red ball do directly after that?")
     assert new.options == ["comes to rest", "reverses its heading", "bounces back from the top border",
                            "bumps into the blue five-pointed star", "exits the frame"]
@@ -95,6 +96,11 @@ def test_train_and_heldout_templates_are_disjoint():
     train, heldout = family_templates("train"), family_templates("heldout")
     assert len(train) > 60 and len(heldout) > 60
     assert train & heldout == set()
+    for family in FAMILIES:  # an object word names one shape only
+        nouns = SHAPE_NOUNS[family]
+        for shape, words in nouns.items():
+            others = {w for s, ws in nouns.items() if s != shape for w in ws}
+            assert not set(words) & others and not any(o in w for w in words for o in nouns if o != shape), words
     for table in (QUESTION_TEMPLATES, EVENT_TEMPLATES):
         for slot, per_family in table.items():
             assert set(per_family) == set(FAMILIES), slot
