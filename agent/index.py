@@ -200,6 +200,22 @@ def terms(text: str) -> list[str]:
     return [stem(w) for w in re.findall(r"[a-z]+", text.lower()) if w not in _STOP_WORDS and len(w) > 1]
 
 
+def _content_runs(text: str) -> list[str]:
+    """Maximal runs of content words: "What colour is the circle that hits the green hexagon?"
+    -> ["colour", "circle", "hits", "green hexagon"]: the candidates for words on one object."""
+    runs, current = [], []
+    for word in re.findall(r"[a-z]+|[^a-z\s]", text.lower()):
+        if word.isalpha() and word not in _STOP_WORDS and len(word) > 1:
+            current.append(word)
+        else:
+            if current:
+                runs.append(" ".join(current))
+            current = []
+    if current:
+        runs.append(" ".join(current))
+    return runs
+
+
 def _value_words(values) -> str:
     return " ".join(str(v) for v in values if isinstance(v, str))
 
@@ -526,6 +542,7 @@ class Library:
 
             segments = tqdm(segments, total=planned, initial=0, desc="indexing", unit="segment")
         video_info = {"path": str(reader.path), "fps": meta.fps, "num_frames": meta.num_frames}
+        self.embedders.text(["warm-up"])  # load the text model now: segment build_seconds time the work alone
         for segment in segments:
             # decoding a finished segment again is the price of one streaming pass (no seeking)
             if segment.segment_index in done or len(segment) < 2:
@@ -600,23 +617,24 @@ class Library:
         return arrays
 
     def _fact_scores(self, arrays: dict, question: str, phrases: list[str]) -> np.ndarray:
-        """Per segment: idf-weighted question words found in its facts. A phrase's words must sit on
-        one track ("pink star" on one object beats a pink one and a star elsewhere)."""
+        """Per segment: idf-weighted question words found in its facts.
+
+        Object words count when they sit on one track together: each target phrase, and each run
+        of content words in the question ("the green hexagon" -> green hexagon), scores its best
+        track; a pink star beats a pink object and a star elsewhere. Every question word found
+        among the segment's event terms (types, attribute values) adds its idf once.
+        """
         count = len(arrays["segments"])
         idf = {w: math.log((count + 1) / (df + 0.5)) for w, df in arrays["df"].items()}
-        phrase_terms = [set(terms(p)) & set(idf) for p in phrases]
-        phrase_terms = [p for p in phrase_terms if p]
-        in_phrases = set().union(*phrase_terms) if phrase_terms else set()
-        loose = [w for w in dict.fromkeys(terms(question)) if w in idf and w not in in_phrases]
+        runs = [set(terms(p)) for p in phrases] + [set(terms(run)) for run in _content_runs(question)]
+        runs = [run & set(idf) for run in runs]
+        runs = [run for run in dict.fromkeys(frozenset(r) for r in runs) if run]
+        asked = [w for w in dict.fromkeys(terms(question) + [w for p in phrases for w in terms(p)]) if w in idf]
         scores = np.zeros(count)
         for i in range(count):
             tracks, events = arrays["track_terms"][i], arrays["event_terms"][i]
-            score = 0.0
-            for words in phrase_terms:
-                score += max((sum(idf[w] for w in words & t) for t in tracks), default=0.0)
-            present = set().union(*tracks, events) if tracks else events
-            score += sum(idf[w] for w in loose if w in present)
-            scores[i] = score
+            score = sum(max((sum(idf[w] for w in run & t) for t in tracks), default=0.0) for run in runs)
+            scores[i] = score + sum(idf[w] for w in asked if w in events)
         return scores
 
     def score_segments(self, question: str, phrases: list[str], video_id: int) -> list[SegmentHit]:
