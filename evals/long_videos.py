@@ -8,6 +8,7 @@ The retrieval benchmark measures, on `vot world generate --long` worlds, whether
 needle question retrieves hold its evidence, and what indexing costs:
 
     python -m videothought.evals.long_videos WORLD_DIR [WORLD_DIR ...] --out long.json [--k 1 3 5]
+    python -m videothought.evals.long_videos M1 M60 --latency 8 --out latency.json   # after indexing
 
 Per world: index build seconds (and per video-hour), the indexing process's peak resident memory
 (indexing runs in a child process, measured with getrusage), retrieval latency per question, and
@@ -168,6 +169,45 @@ def measure_world(world: Path, library: Path, ks: list[int], *, encoder=None, no
     }
 
 
+def graph_latency(worlds: list[Path], per_world: int, context=None) -> dict:
+    """Seconds per needle question through the default graph, after indexing, per world.
+
+    Questions are taken round-robin across the worlds (1 from each, then the next...) so a
+    shared machine's load falls on every world alike; each world's library must be built.
+    """
+    from videothought.agent.context import default_context
+    from videothought.agent.session import Session
+    from videothought.evals.datasets import load_world
+
+    context = context or default_context()
+    queues, sessions = {}, {}
+    for world in worlds:
+        samples = [s for s in load_world(world) if s.question_type == "needle"][:per_world]
+        queues[world] = samples
+    seconds = {world: [] for world in worlds}
+    correct = {world: 0 for world in worlds}
+    for position in range(per_world):
+        for world in worlds:
+            if position >= len(queues[world]):
+                continue
+            sample = queues[world][position]
+            key = (world, sample.video_path)
+            if key not in sessions:
+                sessions[key] = Session(sample.video_path, context=context, library=Path(world) / "library.sqlite")
+            started = time.perf_counter()
+            result = sessions[key].ask(sample.question, sample.choices)
+            seconds[world].append(time.perf_counter() - started)
+            correct[world] += result.answer_index == sample.answer_index
+    out = {}
+    for world in worlds:
+        values = sorted(seconds[world])
+        out[str(world)] = {"questions": len(values), "median_seconds": round(values[len(values) // 2], 2) if values else None,
+                           "mean_seconds": round(sum(values) / len(values), 2) if values else None,
+                           "accuracy": round(correct[world] / len(values), 4) if values else None}
+    out["load_average"] = os.getloadavg()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m videothought.evals.long_videos", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -176,7 +216,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--library", default=None, help="library file (default: <world>/library.sqlite)")
     parser.add_argument("--k", type=int, nargs="+", default=[1, 3, 5])
     parser.add_argument("--no-encoder", action="store_true", help="no clip embeddings")
+    parser.add_argument("--latency", type=int, default=0, metavar="N",
+                        help="instead: N needle questions per world through the graph (round-robin), "
+                             "seconds per question after indexing")
     args = parser.parse_args(argv)
+    if args.latency:
+        logging.basicConfig(level=logging.WARNING)
+        result = graph_latency([Path(w) for w in args.worlds], args.latency)
+        Path(args.out).write_text(json.dumps(result, indent=1))
+        print(json.dumps(result))
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     encoder = None
     if not args.no_encoder:
