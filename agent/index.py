@@ -709,6 +709,12 @@ class BoundIndex:
     def record(self) -> VideoRecord:
         return self.library.video(self.video_id)
 
+    @property
+    def segments(self) -> list[int]:
+        """The indexed segments' numbers, in order."""
+        return [r[0] for r in self.library.connection.execute(
+            "SELECT segment FROM segments WHERE video_id=? ORDER BY segment", (self.video_id,))]
+
     def retrieve(self, question: str, phrases: list[str], k: int = 3) -> tuple[dict, list[int]]:
         return self.library.retrieve(question, phrases, k=k, video=self.video_id)
 
