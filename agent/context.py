@@ -37,7 +37,8 @@ class VoTSettings:
     rate_candidates: bool = True  # the VoT 1-10 rationality rating of the leading candidate (one generation)
     cognition_check: bool = True  # verify asks the LLM whether the answer fits the action analysis
     evidence_weight: float = 1.0  # weight of the STSG evidence-consistency score in the ranking
-    loglik_weight: float = 0.5  # weight of the LLM's per-token log-likelihood (softmaxed over candidates)
+    loglik_weight: float = 0.5  # weight of the LLM's preference: per-token log-likelihoods softmaxed over the
+    # candidates into probabilities (0..1); 0.5 lets it break ties and near-ties of the STSG evidence only
     rating_weight: float = 0.25  # weight of the rationality rating (-1..1) of the leader; it is only asked
     # for when the leader's margin is under 2x this (when it can change the ranking)
     segments_per_question: int = 3  # long videos: how many indexed segments a question looks at
@@ -132,18 +133,60 @@ def load_default_encoder_or_none():
         return None
 
 
-def load_lm(spec: str | None = None):
+def load_lm(spec: str | None = None, *, adapters: str | None = "shipped"):
     """load_language_model(spec), with the embedded model in float32: on CPUs without fast bf16
     matmuls the 135M model scores and generates ~3x faster in float32 than in bf16 (measured here:
-    a 5-candidate score 7 s vs 24 s, 16 generated tokens 4.4 s vs 12 s, on a loaded machine)."""
+    a 5-candidate score 7 s vs 24 s, 16 generated tokens 4.4 s vs 12 s, on a loaded machine).
+
+    adapters (the embedded model only): "shipped" loads the post-trained per-node adapters that
+    ship in agent/adapters/ (see `node_adapters`; $VIDEOTHOUGHT_ADAPTERS names another folder, or
+    "none"); a folder path loads that folder's; None loads none (the untrained LLM)."""
     import os
 
     from videothought.agent.llm import EMBEDDED_SPEC, LLM_ENV_VAR, load_language_model
 
     resolved = spec or os.environ.get(LLM_ENV_VAR) or EMBEDDED_SPEC
     if resolved == EMBEDDED_SPEC:
-        return load_language_model(resolved, dtype="float32")
+        return load_language_model(resolved, dtype="float32", adapters=node_adapters(adapters))
     return load_language_model(resolved)
+
+
+# ---- post-trained node adapters (written by `vot train nodes`, training/nodes) ----------------------
+SHIPPED_ADAPTERS = Path(__file__).resolve().parent / "adapters"  # one peft folder per node, named after it
+ADAPTERS_ENV_VAR = "VIDEOTHOUGHT_ADAPTERS"  # another adapters folder for the embedded model, or "none"
+
+
+def node_adapters(which: str | None = "shipped") -> dict[str, str]:
+    """{node name: adapter folder} for the embedded LLM. "shipped": $VIDEOTHOUGHT_ADAPTERS or
+    agent/adapters/ ({} when absent or "none"); a folder: its <node>/ subfolders; None: {}.
+    Every folder must hold adapter_config.json, adapter_model.safetensors and the card
+    videothought-adapter.json naming the node and the base model it was trained on; a folder that
+    does not is an error naming it (a half-copied adapter must not load silently)."""
+    import os
+
+    if which is None or which == "none":
+        return {}
+    if which == "shipped":
+        which = os.environ.get(ADAPTERS_ENV_VAR) or str(SHIPPED_ADAPTERS)
+        if which == "none" or not Path(which).is_dir():
+            return {}
+    root = Path(which)
+    if not root.is_dir():
+        raise FileNotFoundError(f"adapters folder {root} does not exist")
+    found = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "projector"):
+        missing = [n for n in ("adapter_config.json", "adapter_model.safetensors", "videothought-adapter.json")
+                   if not (folder / n).is_file()]
+        if missing:
+            raise FileNotFoundError(f"adapter {folder.name!r} in {root} lacks {missing}")
+        card = json.loads((folder / "videothought-adapter.json").read_text(encoding="utf-8"))
+        if card.get("node") not in (None, folder.name):
+            raise ValueError(f"adapter folder {folder} is named {folder.name!r} but was trained for node {card.get('node')!r}")
+        if (card.get("base_model") or {}).get("name") != "embedded":
+            raise ValueError(f"adapter {folder} was trained on base model {(card.get('base_model') or {}).get('name')!r}, "
+                             "not the embedded SmolLM2-135M-Instruct")
+        found[folder.name] = str(folder)
+    return found
 
 
 def default_context(**overrides) -> VoTContext:

@@ -34,7 +34,7 @@ _EVENT_PHRASES: dict[str, tuple[str, ...]] = {
                  "get closer", "get near", "draw near"),
     "start": ("start moving", "start to move", "begin moving", "begin to move", "set off", "get moving",
               "start rolling", "start sliding", "begin", "start", "set in motion", "move off"),
-    "stop": ("stop", "halt", "come to a stop", "come to a halt", "come to rest", "stand still", "freeze",
+    "stop": ("stop", "halt", "come to rest", "stand still", "freeze",
              "rest", "stay still", "stop moving", "cease moving", "stall"),
     "turn": ("turn", "change direction", "change * direction", "bounce", "rebound", "reverse", "deflect",
              "ricochet", "veer", "swerve", "turn around", "turn back", "switch direction"),
@@ -65,7 +65,7 @@ SIDES = {"left": "left", "right": "right", "top": "top", "upper": "top", "bottom
          "ceiling": "top", "floor": "bottom", "ground": "bottom"}
 BORDER_WORDS = {"edge", "edges", "wall", "walls", "border", "borders", "side", "boundary", "frame", "screen"}
 SELF_CAUSE = ("on its own", "by itself", "itself", "nothing", "no reason", "no cause", "spontaneously",
-              "of its own accord", "no other object", "nobody", "no one")
+              "its own", "no other object", "nobody", "no one")
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
                 "eleven", "twelve")
 ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "1st": 1, "2nd": 2,
@@ -231,7 +231,7 @@ class EventMention:
     start: int
     end: int
     passive: bool = False  # "is pushed by X": the mention's subject is the target
-    side: str | None = None  # a frame edge named with it ("bounces off the top edge")
+    side: str | None = None  # a frame edge named with it ("rebounds from the top wall")
 
 
 @dataclass

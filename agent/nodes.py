@@ -133,7 +133,7 @@ def track(state: dict, runtime) -> dict:
             doc, frame_indices, fps = build_stsg(state["video_path"], context)
         cut_seconds = read_text(state["question"], Vocabulary()).cut_seconds
         if cut_seconds is not None:
-            # "watching only the first 2.5 seconds ...": nothing later may be used
+            # the question limits what may be seen ("up to 2.5 s ..."): nothing later may be used
             until_frame = int(cut_seconds * fps + 1e-6)
             doc = restrict_document(doc, until_frame)
             frame_indices = [f for f in frame_indices if f < until_frame]
@@ -353,7 +353,10 @@ def rank_answers(state: dict, runtime) -> dict:
         checker = claim_checker(state, context)
         for index, (candidate, log_prob) in enumerate(zip(candidates, log_probs)):
             claims = checker.check(candidate).to_dict()
-            score = settings.evidence_weight * claims["score"] + settings.loglik_weight * log_prob
+            # the LLM's preference as a probability over the candidates (0..1), not a log-probability:
+            # an untrained 135M model is often 6 nats sure of a wrong option (a multi-token word's
+            # later tokens are near-certain), which must not outvote what the STSG says
+            score = settings.evidence_weight * claims["score"] + settings.loglik_weight * math.exp(log_prob)
             rows.append({"index": index, "text": candidate, "loglik": None if logliks is None else logliks[index],
                          "evidence": claims["score"], "rating": None, "rationale": "", "score": score,
                          "prompt_key": prompt_key})
