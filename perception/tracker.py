@@ -106,6 +106,11 @@ class _Track:
     misses: int = 0
     # (step, frame_index, time_seconds, box, detection) of every match, in order
     history: list = field(default_factory=list)
+    kinds: Counter = field(default_factory=Counter)  # exclusive labels (TrackerConfig) matched so far
+
+    def record(self, step: int, frame_index: int, time_seconds: float, detection: Detection) -> None:
+        self.history.append((step, int(frame_index), float(time_seconds), np.asarray(detection.box, float), detection))
+        self.kinds[detection.label] += 1
 
     @property
     def box(self) -> np.ndarray:
@@ -217,9 +222,9 @@ class ByteTracker:
         near = np.clip(1.0 - distance / gate[:, None], 0.0, 1.0) * (0.5 / (1.0 + 0.25 * misses))[:, None]
         motion = np.maximum(iou, near)
         exclusive = self.config.exclusive_labels
-        if exclusive:
+        det_kinds = [d.label if d.label in exclusive else None for d in detections]
+        if any(det_kinds):  # (the synthetic world never gets here)
             track_kinds = [_kind(t, exclusive) for t in tracks]
-            det_kinds = [d.label if d.label in exclusive else None for d in detections]
             clash = np.array([[a is not None and b is not None and a != b for b in det_kinds]
                               for a in track_kinds])  # (N, M) a person track vs a face detection
             motion = np.where(clash, 0.0, motion)
@@ -295,7 +300,7 @@ class ByteTracker:
         for track, detection in matched:
             track.hits += 1
             track.misses = 0
-            track.history.append((self.step, int(frame_index), float(time_seconds), np.asarray(detection.box, float), detection))
+            track.record(self.step, frame_index, time_seconds, detection)
             if not track.track_id and track.hits >= config.min_hits:
                 track.track_id = self._next_id
                 self._next_id += 1
@@ -314,7 +319,7 @@ class ByteTracker:
             survivors.append(track)
         for detection in unmatched_confident:
             track = self._initiate(detection)
-            track.history.append((self.step, int(frame_index), float(time_seconds), np.asarray(detection.box, float), detection))
+            track.record(self.step, frame_index, time_seconds, detection)
             if config.min_hits <= 1:
                 track.track_id = self._next_id
                 self._next_id += 1
@@ -348,8 +353,8 @@ class ByteTracker:
 
 def _kind(track: _Track, exclusive: tuple[str, ...]) -> str | None:
     """The exclusive label a track has been matched with most, or None."""
-    kinds = Counter(h[4].label for h in track.history if h[4].label in exclusive)
-    return kinds.most_common(1)[0][0] if kinds else None
+    kinds = [(n, label) for label, n in track.kinds.most_common() if label in exclusive]
+    return kinds[0][1] if kinds else None
 
 
 def track_label(labels: list[str], min_share: float = 0.25) -> str:
