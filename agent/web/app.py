@@ -149,7 +149,7 @@ def create_app(config: WebConfig, *, context_factory=None, start_worker: bool = 
             if now - last_beat > KEEPALIVE_SECONDS:
                 last_beat = now
                 yield ": keep-alive\n\n"
-            if await request.is_disconnected():
+            if service.stopping.is_set() or await request.is_disconnected():
                 return
             await asyncio.sleep(POLL_SECONDS)
 
@@ -233,5 +233,12 @@ def serve(config: WebConfig, *, context_factory=None) -> None:
         logger.warning("serving on %s: anyone who can reach this address can read the media folder and run "
                        "models; use the default 127.0.0.1 unless you mean it", config.host)
     app = create_app(config, context_factory=context_factory)
-    # Open event streams (a browser tab) never end by themselves: give them 3 s at Ctrl-C, then close.
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", timeout_graceful_shutdown=3)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:  # Ctrl-C: end the open event streams (browser tabs) first
+            app.state.service.stopping.set()
+            super().handle_exit(sig, frame)
+
+    server = Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
+                                   timeout_graceful_shutdown=5))
+    server.run()

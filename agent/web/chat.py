@@ -254,6 +254,7 @@ class ChatService:
         self._saver = None
         self._sessions: dict[str, Any] = {}
         self._worker: threading.Thread | None = None
+        self.stopping = threading.Event()  # set when the server shuts down: event streams end at once
 
     # public API --------------------------------------------------------------------------
     def start(self) -> None:
@@ -268,7 +269,10 @@ class ChatService:
         self._worker = threading.Thread(target=self._work, name="vot-web-worker", daemon=True)
         self._worker.start()
 
-    def stop(self, timeout_seconds: float = 5.0) -> None:
+    def stop(self, timeout_seconds: float = 1.0) -> None:
+        """Stop taking turns. A run still going after `timeout_seconds` is left to die with the
+        process (daemon thread); its turn stays "running" and resumes from its checkpoint at the next start."""
+        self.stopping.set()
         self._queue.put(None)
         if self._worker is not None:
             self._worker.join(timeout_seconds)
@@ -396,6 +400,9 @@ class ChatService:
                                   context=context, thread_id=thread_id, graph=self._graph,
                                   checkpointer=self._saver, history=history, on_step=on_step)
         except Exception as error:
+            if self.stopping.is_set():  # the server is going down under the run: it resumes at the next start
+                logger.info("turn %d of %s stopped with the server; it resumes at the next start", turn_id, thread_id)
+                return
             logger.warning("turn %d of %s failed: %s", turn_id, thread_id, "".join(
                 traceback.format_exception_only(type(error), error)).strip())
             live.clear(turn_id)

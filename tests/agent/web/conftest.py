@@ -110,6 +110,7 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc):
+        self.app.state.service.stopping.set()  # as `vot serve` does on Ctrl-C
         self.server.should_exit = True
         self.thread.join(15)
         assert not self.thread.is_alive(), "the server did not stop within 15 s (an open event stream held it?)"
