@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-PROPOSERS = ("auto", "colour", "background", "motion", "hog")
+PROPOSERS = ("auto", "colour", "real", "background", "motion", "hog", "faces", "text")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,14 +28,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def make_proposer(name: str):
-    from videothought.perception import proposals
+    """auto: colour shapes on palette scenes, else `real` (people, faces, text, moving objects)."""
+    from videothought.perception import proposals, scene
 
     return {
         "auto": proposals.AutoProposer,
         "colour": proposals.ColourSegmentationProposer,
+        "real": scene.RealSceneProposer,
         "background": proposals.BackgroundSubtractionProposer,
         "motion": proposals.MotionProposer,
         "hog": proposals.HOGPeopleProposer,
+        "faces": scene.FaceProposer,
+        "text": scene.TextProposer,
     }[name]()
 
 

@@ -91,3 +91,11 @@ def test_bench_rejects_a_folder_that_is_not_a_world(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="is not a world directory"):
         world_videos(tmp_path)
+
+
+def test_every_named_proposer_is_built():
+    from videothought.perception.cli_track import PROPOSERS, make_proposer
+
+    for name in PROPOSERS:
+        assert callable(make_proposer(name).propose), name
+    assert make_proposer("real").vocabulary()["label"][0] == "person"
