@@ -44,6 +44,20 @@ def test_settings_are_checked():
         RealSceneProposer(min_person_score=0.9, min_still_person_score=0.8, text=None)
 
 
+def test_faces_are_found_in_megamind():
+    """OpenCV's frontal-face cascade on a close-up (frames 40-55 of Megamind.avi, a face ~110 px wide)."""
+    from videothought.perception.scene import FaceProposer
+    from videothought.perception.video import VideoReader
+
+    with VideoReader(shared_clip("Megamind.avi"), max_side=480) as reader:
+        frames = reader.get_frames([40, 45, 50, 55]).frames
+    for detections in FaceProposer().propose(frames):
+        assert len(detections) == 1 and detections[0].label == "face"
+        x1, y1, x2, y2 = detections[0].box
+        assert 130 < x1 < 160 and 240 < x2 < 280 and 100 < y1 < 130  # her face, left of centre
+        assert 0.75 <= detections[0].score <= 1.0
+
+
 @pytest.mark.slow
 def test_text_is_read_and_held_where_it_stays():
     if not ocr_available():
