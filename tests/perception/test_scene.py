@@ -37,6 +37,16 @@ def test_a_person_box_claims_its_blob_and_the_name_carries_between_detector_fram
     assert proposer.vocabulary() == {"label": ["person", "object"]}
 
 
+def test_the_light_preset_detects_less_often():
+    light = RealSceneProposer.light()
+    assert light.detect_every == 6 and light.text.text_frames == 1
+    people = Fixed([((6, 6, 24, 44), 0.9)], "person")
+    light.people, light.faces, light.text, light.motion = people, None, None, Fixed([((10, 10, 20, 40), 0.9)])
+    out = light.propose(np.zeros((13, 60, 80, 3), dtype=np.uint8))
+    assert people.calls == [3]  # frames 0, 6, 12
+    assert all([d.label for d in frame] == ["person"] for frame in out)
+
+
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="detect_every must be >= 1"):
         RealSceneProposer(detect_every=0, text=None)
