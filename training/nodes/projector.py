@@ -49,6 +49,8 @@ class ProjectorConfig:
     llm_hidden_size: int = 576  # the LLM's input embedding width (H): SmolLM2-135M
     num_tokens: int = 4  # soft tokens per embedding: one vector cannot say colour, shape and motion at once
     hidden_size: int = 512  # the MLP's width (LLaVA-1.5: 2 layers, GELU)
+    output_scale: float = 0.136  # LayerNorm gain at start = the LLM's embedding std (SmolLM2: 0.136): the soft
+    # tokens start as large as word embeddings; near-zero ones are blown up by the first RMSNorm (loss 13.6 at step 1)
     base_model: dict = field(default_factory=dict)  # identity of the LLM (training/nodes/models.base_identity)
 
     def __post_init__(self):
@@ -63,11 +65,15 @@ class VisualProjector(nn.Module):
         self.config = config
         self.net = nn.Sequential(nn.Linear(config.embedding_size, config.hidden_size), nn.GELU(),
                                  nn.Linear(config.hidden_size, config.num_tokens * config.llm_hidden_size))
+        self.norm = nn.LayerNorm(config.llm_hidden_size)
+        with torch.no_grad():
+            self.norm.weight.fill_(config.output_scale)
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         """(B, D) unit embeddings -> (B, K, H) soft tokens."""
         batch = embeddings.shape[0]
-        return self.net(embeddings).view(batch, self.config.num_tokens, self.config.llm_hidden_size)  # (B, K, H)
+        tokens = self.net(embeddings).view(batch, self.config.num_tokens, self.config.llm_hidden_size)  # (B, K, H)
+        return self.norm(tokens)
 
     def save_pretrained(self, folder: str | Path) -> None:
         from safetensors.torch import save_file
@@ -229,10 +235,10 @@ def training_rows(data: dict) -> list[tuple[int, str, str]]:
         if kind == "region":
             for question, key in REGION_PROMPTS:
                 target = data["text"][i] if key == "label" else data[key][i]
-                if target:
-                    rows.append((i, question, " " + target))
+                if target:  # no leading space: the reply starts a line ("assistant\n"), where " pink" is unlikely
+                    rows.append((i, question, target))
         else:
-            rows.append((i, CLIP_PROMPT, " " + data["text"][i]))
+            rows.append((i, CLIP_PROMPT, data["text"][i]))
     return rows
 
 
@@ -313,6 +319,7 @@ def train_projector(recipe, *, resume: bool = True, progress: bool = True, data:
     config = ProjectorConfig(embedding_size=int(data["embeddings"].shape[1]),
                              llm_hidden_size=int(model.get_input_embeddings().weight.shape[1]),
                              num_tokens=recipe.projector.num_tokens, hidden_size=recipe.projector.hidden_size,
+                             output_scale=round(float(model.get_input_embeddings().weight.std()), 4),
                              base_model=base_identity(model, recipe.base_model))
     projector = VisualProjector(config)
     optimizer = torch.optim.AdamW(projector.parameters(), lr=float(recipe.train.learning_rate), weight_decay=0.0)
@@ -396,14 +403,14 @@ def evaluate_projector(adapters_dir: str | None, world_root: Path, *, limit_vide
                     totals[key] += 1
                     for slot, visual in ((0, tokens), (1, None)):
                         scores = score_with_visual(lm.model, lm.tokenizer, visual, visual_messages(question),
-                                                   [" " + n for n in names])
+                                                   list(names))
                         counts[key][slot] += int(np.argmax(scores) == truth)
             else:
                 others = [j for j in captions if data["video"][j] != data["video"][i]]
                 if len(others) < 4:
                     continue
                 options = [i] + list(rng.choice(others, size=4, replace=False))
-                texts = [" " + data["text"][j] for j in options]
+                texts = [data["text"][j] for j in options]
                 lengths = [max(1, len(lm.tokenizer(t, add_special_tokens=False)["input_ids"])) for t in texts]
                 totals["caption"] += 1
                 for slot, visual in ((0, tokens), (1, None)):

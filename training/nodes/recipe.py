@@ -61,8 +61,12 @@ class LoraSpec:
     alpha: int = 16
     dropout: float = 0.0  # 0: a resumed run repeats the uninterrupted one exactly
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    top_layers: int | None = None  # LoRA on the last N decoder layers only: the backward pass stops at the
+    # lowest adapted layer, which is what makes a 135M model trainable on a shared 2-core CPU
 
     def __post_init__(self):
+        if self.top_layers is not None and (not isinstance(self.top_layers, int) or self.top_layers < 1):
+            raise RecipeError(f"lora.top_layers must be a positive integer or null, got {self.top_layers!r}")
         if int(self.r) < 1:
             raise RecipeError(f"lora.r must be at least 1, got {self.r!r}")
         if not 0 <= float(self.dropout) < 1:

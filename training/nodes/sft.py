@@ -101,8 +101,13 @@ def train_node(recipe: NodeRecipe, node: str, examples: list[dict], *, resume: b
         if source is not None and node in recipe.init_adapters:
             raise FileNotFoundError(f"init_adapters asks {node!r} to start from {source}, which holds no adapter")
         lora = recipe.lora
+        layers = None
+        if lora.top_layers:
+            total = int(model.config.num_hidden_layers)
+            layers = list(range(max(0, total - lora.top_layers), total))
         model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                                 target_modules=list(lora.target_modules), task_type="CAUSAL_LM"))
+                                                 target_modules=list(lora.target_modules), layers_to_transform=layers,
+                                                 task_type="CAUSAL_LM"))
     dataset = node_dataset(examples, node, tokenizer, recipe.data.max_examples_per_node, recipe.train.seed)
     checkpoints = out / "checkpoints"
     steps = recipe.node_steps.get(node, recipe.train.max_steps)
