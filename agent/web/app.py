@@ -47,7 +47,7 @@ def create_app(config: WebConfig, *, context_factory=None, start_worker: bool = 
     config.lm); the worker starts with the app (on_startup) and stops with it."""
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+    from starlette.responses import FileResponse, JSONResponse, StreamingResponse
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
