@@ -18,30 +18,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from videothought.graph.schema import EVENT_PHRASES
+
 # ---- events: English verbs and phrases for each STSG event type ----------------------------
-# Phrases are token sequences; "*" matches any one word ("changes its direction").
-# Base forms only: `_forms` adds -s/-es/-ed/-ing and the irregular forms listed below.
-_EVENT_PHRASES: dict[str, tuple[str, ...]] = {
-    "collide": ("collide", "hit", "bump", "crash", "strike", "smash", "knock", "run into", "bang into",
-                "slam into", "make contact", "touch", "impact", "collision"),
-    "push": ("push", "shove", "nudge", "propel", "drive along", "carry along"),
-    "enter": ("enter", "arrive", "come in", "come into", "move into view", "come into view", "get into"),
-    "exit": ("exit", "leave", "depart", "go out", "move out", "go off", "move off screen", "go away",
-             "get out"),
-    "disappear": ("disappear", "vanish", "fade", "fade away"),
-    "appear": ("appear", "show up", "emerge", "pop up", "materialise", "materialize"),
-    "approach": ("approach", "move toward", "move towards", "head toward", "head towards", "come closer",
-                 "get closer", "get near", "draw near"),
-    "start": ("start moving", "start to move", "begin moving", "begin to move", "set off", "get moving",
-              "start rolling", "start sliding", "begin", "start", "set in motion", "move off"),
-    "stop": ("stop", "halt", "come to rest", "stand still", "freeze",
-             "rest", "stay still", "stop moving", "cease moving", "stall"),
-    "turn": ("turn", "change direction", "change * direction", "bounce", "rebound", "reverse", "deflect",
-             "ricochet", "veer", "swerve", "turn around", "turn back", "switch direction"),
-    "occluded": ("go behind", "pass behind", "move behind", "slip behind", "hide behind", "be hidden",
-                 "hidden", "covered", "occluded", "be covered", "be blocked", "get covered", "disappear behind",
-                 "vanish behind", "go under", "pass under"),
-}
+# The phrases live with the schema (videothought.graph.schema.EVENT_PHRASES, base forms);
+# `_forms` adds -s/-es/-ed/-ing and the irregular forms listed below.
+_EVENT_PHRASES = EVENT_PHRASES
 _IRREGULAR = {"hit": ("hit", "hits", "hitting"), "run": ("run", "ran", "runs", "running"),
               "come": ("come", "came", "comes", "coming"), "go": ("go", "goes", "went", "gone", "going"),
               "get": ("get", "got", "gets", "getting", "gotten"), "leave": ("leave", "left", "leaves", "leaving"),
@@ -49,7 +31,7 @@ _IRREGULAR = {"hit": ("hit", "hits", "hitting"), "run": ("run", "ran", "runs", "
               "strike": ("strike", "struck", "strikes", "striking"), "be": ("be", "is", "was", "are", "were", "gets", "being"),
               "stand": ("stand", "stood", "stands"), "show": ("show", "showed", "shown", "shows"),
               "freeze": ("freeze", "froze", "freezes", "frozen"), "draw": ("draw", "drew", "draws"),
-              "hide": ("hide", "hid", "hides", "hidden", "hiding"), "set": ("set", "sets", "setting"),
+              "hide": ("hide", "hid", "hides", "hidden", "hiding"), "walk": ("walk", "walks", "walked", "walking"), "set": ("set", "sets", "setting"),
               "stop": ("stop", "stops", "stopped", "stopping"), "slip": ("slip", "slips", "slipped"),
               "knock": ("knock", "knocks", "knocked"), "bang": ("bang", "bangs", "banged"),
               "slam": ("slam", "slams", "slammed"), "smash": ("smash", "smashes", "smashed"),

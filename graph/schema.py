@@ -74,30 +74,39 @@ EVENT_TYPES = (
     "occluded",
 )
 
-# Each event type in plain English: the canonical phrase first, then verbs people commonly
-# use for it, separated by " / ". General English, for anyone mapping language to events
-# (an agent grounding "bumps into" to collide, a caption writer, a metric reading free text).
-# Track roles: the first track id is the subject; a second one is the other party.
-EVENT_DESCRIPTIONS: dict[str, str] = {
-    "enter": "enters the view / comes in / comes into view / arrives / walks in",
-    "exit": "exits the view / leaves / goes out of view / walks out / departs",
-    "appear": "appears / shows up / becomes visible / emerges",
-    "disappear": "disappears / vanishes / is no longer visible / goes away",
-    "approach": "approaches / moves toward / gets closer to / heads for / comes near",
-    "collide": "collides with / hits / bumps into / crashes into / runs into",
-    "push": "pushes / shoves / knocks / sets moving",
-    "start": "starts moving / begins to move / sets off / gets going / moves off",
-    "stop": "stops / comes to rest / halts / stands still / stops moving",
-    "turn": "turns / changes direction / veers / swerves / bounces off",
-    "occluded": "is hidden behind / is occluded by / goes behind / is covered by / passes behind",
+# Each event type in English: the verbs and phrases people use for it, base forms, the
+# canonical one first ("*" stands for any one word: "change * direction"). General English,
+# the one source for anyone mapping language to events (the agent reading "bumps into" as
+# collide, a caption writer, a metric reading free text). Track roles: the first track id is
+# the subject; a second one is the other party.
+EVENT_PHRASES: dict[str, tuple[str, ...]] = {
+    "collide": ("collide", "hit", "bump", "crash", "strike", "smash", "knock", "run into", "bang into",
+                "slam into", "make contact", "touch", "impact", "collision"),
+    "push": ("push", "shove", "nudge", "propel", "drive along", "carry along"),
+    "enter": ("enter", "arrive", "come in", "come into", "move into view", "come into view", "get into", "walk in"),
+    "exit": ("exit", "leave", "depart", "go out", "move out", "go off", "move off screen", "go away", "get out",
+             "walk out"),
+    "disappear": ("disappear", "vanish", "fade", "fade away"),
+    "appear": ("appear", "show up", "emerge", "pop up", "materialise", "materialize"),
+    "approach": ("approach", "move toward", "move towards", "head toward", "head towards", "come closer",
+                 "get closer", "get near", "draw near"),
+    "start": ("start moving", "start to move", "begin moving", "begin to move", "set off", "get moving",
+              "start rolling", "start sliding", "begin", "start", "set in motion", "move off"),
+    "stop": ("stop", "halt", "come to rest", "stand still", "freeze", "rest", "stay still", "stop moving",
+             "cease moving", "stall"),
+    "turn": ("turn", "change direction", "change * direction", "bounce", "rebound", "reverse", "deflect",
+             "ricochet", "veer", "swerve", "turn around", "turn back", "switch direction"),
+    "occluded": ("go behind", "pass behind", "move behind", "slip behind", "hide behind", "be hidden",
+                 "hidden", "covered", "occluded", "be covered", "be blocked", "get covered", "disappear behind",
+                 "vanish behind", "go under", "pass under"),
 }
 
 
 def event_verbs(event_type: str) -> list[str]:
-    """The English phrases of an event type, canonical first: event_verbs("collide")[1] == "hits"."""
-    if event_type not in EVENT_DESCRIPTIONS:
+    """The English phrases of an event type (base forms), canonical first: event_verbs("collide")[1] == "hit"."""
+    if event_type not in EVENT_PHRASES:
         raise KeyError(f"unknown event type {event_type!r}; known: {EVENT_TYPES}")
-    return [phrase.strip() for phrase in EVENT_DESCRIPTIONS[event_type].split("/")]
+    return list(EVENT_PHRASES[event_type])
 
 
 class STSGFormatError(ValueError):
