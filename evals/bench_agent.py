@@ -339,7 +339,7 @@ def run_accuracy(args, conditions: list[str], datasets: dict[str, str]) -> dict:
 
     bench = Bench(args, conditions)
     questions = {name: load_questions(path, args.limit) for name, path in datasets.items()}
-    if "reworded" in questions:
+    if "reworded" in questions and "original" in questions:
         original_ids = [q["qid"] for q in questions["original"]]
         if [q["qid"] for q in questions["reworded"]] != original_ids:
             raise SystemExit("vot bench agent: the reworded world's questions are not the original's "
