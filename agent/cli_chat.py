@@ -2,11 +2,11 @@
 
     $ vot chat hour.mp4
     indexing: 100%|██████████| 360/360 [03:10<00:00]
-    > Which object enters the scene first?
-    the red circle
-    > What does it do right after it enters the scene?      (it = the red circle)
+    > Which person walks in first?
+    the man in red
+    > What does she do right after that?      (she = the previous answer's person)
     ...
-    > Why does the blue star stop? because it hits the left edge | it does so on its own
+    > Why does the car stop? a person crosses | the light is red
     (choices after the question mark, separated by |)
 
     $ vot chat --library videos.sqlite        # ask across every video indexed in a library

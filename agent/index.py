@@ -722,7 +722,7 @@ class BoundIndex:
         return self.library.search(question, phrases, k=k, video=self.video_id)
 
     def names_object(self, text: str) -> bool:
-        """True when every content word of `text` belongs to one tracked object somewhere in the video."""
+        """True when every content word of `text` belongs to one tracked object anywhere in the video."""
         words = set(terms(text))
         if not words:
             return False

@@ -1,9 +1,9 @@
 """Long videos: index once into a library, then ask and chat.
 
     session = Session("hour.mp4")                    # indexes (or finds it in the library)
-    session.ask("What colour is the star that stops?", choices=[...]).answer
-    session.chat("Which object enters the scene first?")      # -> "the red circle"
-    session.chat("What does it do right after that?")         # "it" = the previous answer's object
+    session.ask("What colour is the car that stops?", choices=[...]).answer
+    session.chat("Which person walks in first?")              # -> "the man in red"
+    session.chat("What does he do right after that?")         # "he" = the previous answer's person
     Session(library="videos.sqlite").ask("...")     # across every video of a library
 
 The index lives in a SQLite library (videothought.agent.index.Library; by default
@@ -73,9 +73,9 @@ def answer_statement(question: str, answer: str, subject: str | None = None) -> 
     """The question answered as one statement, for a later "that" to point at; None when the
     question has none of the three shapes below. "it"/"they" become `subject` when given.
 
-        What does the red circle do right after it stops? + "turns"  -> "the red circle turns right after it stops"
-        Which object does it hit after that? + "the blue star"       -> "it hit the blue star after that"
-        Which object collides with the star first? + "the red circle" -> "the red circle collides with the star first"
+        What does the dog do next? + "runs"                      -> "the dog runs next"
+        Which ball does she kick after that? + "the blue ball"   -> "she kick the blue ball after that"
+        Which car passes the bus first? + "the red car"          -> "the red car passes the bus first"
     """
     text = question.strip().rstrip("?").strip()
     said = answer.strip().rstrip(".").strip()
