@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from videothought.agent.grounding import Grounder, Grounding
+from videothought.agent.grounding import Grounder
 from videothought.agent.language import EventMention, Reading, Vocabulary, read_text
 from videothought.graph.query import Happening, SceneQuery
 

@@ -18,7 +18,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
 
 from videothought.evals.world.config import COLOUR_NAMES, SHAPES, SIZES
 

@@ -12,8 +12,8 @@ import dataclasses
 from dataclasses import dataclass
 
 # The full colour vocabulary and the shapes: one source, the pixel namer's (the names the tracker may output).
-from videothought.perception.attributes import COLOUR_NAMES
-from videothought.perception.attributes import SHAPE_NAMES as SHAPES
+from videothought.perception.attributes import COLOUR_NAMES  # noqa: F401  (re-exported)
+from videothought.perception.attributes import SHAPE_NAMES as SHAPES  # noqa: F401  (re-exported)
 
 # Colours objects are painted with (RGB). grey/black/brown are left to backgrounds.
 OBJECT_COLOURS: dict[str, tuple[int, int, int]] = {

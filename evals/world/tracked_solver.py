@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterable
 
 from .config import COLOUR_NAMES, SHAPES, SIZES
 

@@ -21,7 +21,6 @@ WORDS = ["red", "circle", "blue", "square", "a", "person"]
 def word_tokenizer(special: dict[str, int], vocab_size: int):
     """A word-level tokenizer (no downloads): special tokens at the given ids, then WORDS."""
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
 
     vocab = dict(special)
     next_id = max(special.values()) + 1

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 
 from tests.agent.graph.helpers import DocumentBuilder
 from tests.conftest import moving_square_frames
 from videothought.agent.context import VoTContext
 from videothought.agent.llm import FakeLanguageModel
+from tests.readme import README
+from tests.readme import snippet as readme_snippet
 from videothought.perception.video import write_video
 
-DOC = Path(__file__).resolve().parents[3] / "README.md"
-
-
 def snippet() -> str:
-    text = DOC.read_text(encoding="utf-8")
-    block = re.search(r"<!-- snippet:custom-graph -->\s*```python\n(.*?)```", text, re.DOTALL)
-    assert block, "README.md lost its custom-graph snippet"
-    return block.group(1)
+    return readme_snippet("custom-graph")
 
 
 def test_snippet_is_about_fifteen_lines():
@@ -33,7 +27,7 @@ def test_snippet_replaces_a_node_and_adds_an_ocr_node(tmp_path, monkeypatch):
     code = snippet().replace('"clip.mp4"', repr(str(video))).replace("context=default_context()", "context=TEST_CONTEXT")
     monkeypatch.chdir(tmp_path)  # runs.sqlite lands here
     namespace = {"TEST_CONTEXT": context}
-    exec(compile(code, str(DOC), "exec"), namespace)
+    exec(compile(code, str(README), "exec"), namespace)
     result = namespace["result"]
     nodes = [record["node"] for record in result["trace"]]
     assert nodes == ["identify_targets", "track", "ocr", "analyze_actions", "rank_answers", "verify"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.graph.helpers import DocumentBuilder, scene_document
+from tests.agent.graph.helpers import DocumentBuilder
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.graph.helpers import DocumentBuilder, scene_document
+from tests.agent.graph.helpers import scene_document
 from tests.agent.web.conftest import FlakyDocumentBuilder, FlakyFakeLanguageModel, fast_context
 from videothought.agent.web.app import create_app
 from videothought.agent.web.config import WebConfig

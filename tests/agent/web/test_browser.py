@@ -12,7 +12,6 @@ them, and in CI (CI set) a missing browser is a failure.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 
 import pytest
 import torch
 
 from tests.conftest import moving_square_frames
 from videothought.perception.encoder.loading import DEFAULT_CHECKPOINT
+from tests.readme import README
+from tests.readme import snippet as readme_snippet
 from videothought.perception.video import write_video
 
-README = Path(__file__).resolve().parents[3] / "README.md"
-
-
 def snippet() -> str:
-    text = README.read_text(encoding="utf-8")
-    block = re.search(r"<!-- snippet:encoder -->\s*```python\n(.*?)```", text, re.DOTALL)
-    assert block, "README.md lost its encoder snippet"
-    return block.group(1)
+    return readme_snippet("encoder")
 
 
 def test_snippet_calls_the_documented_signatures():
