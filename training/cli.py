@@ -45,7 +45,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     evaluate_nodes.add_argument("--family", default="original", choices=["original", "train", "heldout"],
                                 help="the wording: the world's own, or a reword family")
     evaluate_nodes.add_argument("--metrics", default="grounding,rank,verify,targets,actions",
-                                help="comma-separated: grounding,rank,verify,targets,actions,trace,projector")
+                                help="comma-separated: grounding,rank,verify,targets,actions,trace,projector,blind,nextqa")
+    evaluate_nodes.add_argument("--nextqa", default="../shared/data/nextqa/val.csv",
+                                help="NExT-QA val.csv for the question-only check on real wording")
     evaluate_nodes.add_argument("--generate-limit", type=int, default=40, help="questions for generation metrics")
     evaluate_nodes.add_argument("--cache-dir", default="runs/nodes/stsg-cache", help="tracked STSG cache")
     evaluate_nodes.add_argument("--out", default=None, help="write the metrics JSON here too")
@@ -152,7 +154,7 @@ def _eval_nodes(args) -> int:
     _readable_logs()
     torch.set_num_threads(args.threads)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    known = {"grounding", "rank", "verify", "targets", "actions", "trace", "projector"}
+    known = {"grounding", "rank", "verify", "targets", "actions", "trace", "projector", "blind", "nextqa"}
     if set(metrics) - known:
         print(f"vot train eval-nodes: unknown metrics {sorted(set(metrics) - known)}; known: {sorted(known)}",
               file=sys.stderr)
@@ -191,6 +193,14 @@ def _eval_nodes(args) -> int:
             result.update(evaluation.actions(lm, settings.max_new_tokens))
         if "trace" in text_metrics:
             result.update(evaluation.trace(lm))
+        if "blind" in text_metrics:
+            from videothought.training.nodes.evaluate import blind_accuracy
+
+            result["blind"] = blind_accuracy(lm, [(i.question, i.choices, i.answer) for i in items])
+        if "nextqa" in text_metrics:
+            from videothought.training.nodes.evaluate import blind_accuracy, nextqa_questions
+
+            result["nextqa_blind"] = blind_accuracy(lm, nextqa_questions(args.nextqa, args.limit))
     result["seconds"] = round(time.perf_counter() - started, 1)
     if args.out:
         write_json(Path(args.out), result)

@@ -351,3 +351,46 @@ def test_default_stack_names_a_broken_or_foreign_adapter(tmp_path, monkeypatch):
     assert node_adapters("shipped") == {}
     with pytest.raises(FileNotFoundError, match="adapters folder /no/such does not exist"):
         node_adapters("/no/such")
+
+
+# ---- metrics -------------------------------------------------------------------------------------------
+class _LongestOptionLM:
+    """Scores a continuation by its length in words (a prior over options, blind to any video)."""
+
+    def score(self, prompt, continuations):
+        return [float(len(c.split())) for c in continuations]
+
+    def count_tokens(self, text):
+        return 1
+
+
+def test_blind_accuracy_and_nextqa_questions(tmp_path):
+    from videothought.training.nodes.evaluate import blind_accuracy, nextqa_questions
+
+    path = tmp_path / "val.csv"
+    path.write_text("video,frame_count,width,height,question,answer,qid,type,a0,a1,a2,a3,a4\n"
+                    "1,10,64,48,why did the boy run,2,1,CW,a,b,to catch the red ball,c,d\n"
+                    "2,10,64,48,what is the man holding,0,2,DO,a cup,the big red umbrella,x,y,z\n")
+    questions = nextqa_questions(path, 5)
+    assert questions[0] == ("why did the boy run?", ["a", "b", "to catch the red ball", "c", "d"], 2)
+    result = blind_accuracy(_LongestOptionLM(), questions)
+    assert result == {"accuracy": 0.5, "questions": 2, "chance": 0.2}  # the longest option wins once
+
+
+def test_trace_answers_parse_only_from_step_four():
+    from videothought.training.nodes.evaluate import parse_trace_answer
+
+    assert parse_trace_answer("Step 1 (targets): red circle.\nStep 4 (answer): C. it stops", 5) == 2
+    assert parse_trace_answer("The answer is C.", 5) is None  # unparsable counts as wrong
+    assert parse_trace_answer("Step 4 (answer): E. x", 3) is None
+
+
+def test_tracks_match_true_objects_by_box_overlap():
+    from videothought.training.nodes.evaluate import track_to_truth
+
+    def doc(rows):
+        return {"graph": {"nodes": [{"kind": "observation", "track_id": t, "frame_index": f, "box": b} for t, f, b in rows]}}
+
+    truth = doc([(0, 0, [0, 0, 10, 10]), (1, 0, [50, 50, 60, 60]), (0, 1, [1, 0, 11, 10]), (1, 1, [50, 51, 60, 61])])
+    tracked = doc([(7, 0, [0, 0, 10, 9]), (7, 1, [1, 0, 11, 10]), (8, 0, [49, 50, 60, 60]), (9, 0, [200, 200, 210, 210])])
+    assert track_to_truth(tracked, truth) == {7: 0, 8: 1}  # track 9 overlaps nothing

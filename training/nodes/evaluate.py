@@ -264,6 +264,28 @@ class NodeEvaluation:
         return {"trace_accuracy": right / max(1, len(rows)), "trace_parsed": parsed / max(1, len(rows))}
 
 
+def blind_accuracy(lm, questions: list[tuple[str, list[str], int]], node: str = "rank_answers") -> dict:
+    """Question-only accuracy: the options scored after the question alone (prompts.blind_context),
+    with the answer node's adapter active. Near chance means the answer comes from the video."""
+    right = 0
+    for question, choices, answer in questions:
+        continuations = [" " + c for c in choices]
+        scores = _score(lm, node, prompts.blind_context(question), continuations)
+        per_token = [s / max(1, lm.count_tokens(c)) for s, c in zip(scores, continuations)]
+        right += max(range(len(per_token)), key=per_token.__getitem__) == answer
+    return {"accuracy": right / max(1, len(questions)), "questions": len(questions),
+            "chance": 1 / max(1, len(questions[0][1])) if questions else None}
+
+
+def nextqa_questions(path: str | Path, limit: int) -> list[tuple[str, list[str], int]]:
+    """The first `limit` NExT-QA val questions (real wording; no videos here): (question, options, answer)."""
+    import csv
+
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))[:limit]
+    return [(r["question"].strip() + "?", [r[f"a{i}"] for i in range(5)], int(r["answer"])) for r in rows]
+
+
 def _mean(values) -> float | None:
     values = list(values)
     return sum(values) / len(values) if values else None
