@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "frames": ("videothought.perception.cli", "write sampled frames as PNG"),
     "ask": ("videothought.agent.cli_ask", "answer a question about a video, with a step-wise trace"),
     "chat": ("videothought.agent.cli_chat", "chat about a (long) video"),
+    "index": ("videothought.agent.index", "index videos into a SQLite library for long-video chat (resumable)"),
     "world": ("videothought.evals.world.cli", "generate synthetic videos with ground truth"),
     "track": ("videothought.perception.cli_track", "track objects and write the STSG, an overlay and a timeline"),
     "train": ("videothought.training.cli", "train the encoder or post-train the LLM nodes"),
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     if command == "bench":
         return _bench(rest)
     module = _load(COMMANDS[command][0], f"`vot {command}`")
+    if not hasattr(module, "configure") and hasattr(module, "main"):  # a module with its own argument parser
+        return int(module.main(rest) or 0)
     parser = argparse.ArgumentParser(prog=f"vot {command}", description=COMMANDS[command][1])
     # A module serving several commands names its functions configure_<command> / run_<command>.
     configure_parser = getattr(module, f"configure_{command}", None) or module.configure

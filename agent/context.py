@@ -78,7 +78,7 @@ class VoTContext:
     encoder: optional; grounding falls back to STSG labels and attributes without it.
     proposer, tracker: handed to videothought.perception.pipeline.track_frames (None = its defaults).
     stsg_builder: replaces the whole perception call (tests, oracle ground truth, other trackers).
-    index: a long video's segment index (videothought.agent.session.SegmentIndex); when set,
+    index: a long video's segment index (videothought.agent.index.BoundIndex); when set,
         the track node retrieves the relevant segments' STSGs instead of decoding the video.
     """
 

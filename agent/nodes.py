@@ -35,7 +35,7 @@ from videothought.agent import prompts
 from videothought.agent.claims import ClaimChecker
 from videothought.agent.describe import describe_event, verbalize
 from videothought.agent.grounding import Grounder
-from videothought.agent.language import Vocabulary, candidate_phrases, read_text, tokens
+from videothought.agent.language import GENERIC_NOUNS, Vocabulary, candidate_phrases, read_text, tokens
 from videothought.agent.steps import (
     _count_tokens,
     _evidence_text,
@@ -52,6 +52,8 @@ from videothought.graph.query import SceneQuery
 logger = logging.getLogger(__name__)
 
 REGION_OBSERVATIONS = 4  # boxes per track averaged into its region embedding, spread over its life
+PRONOUNS = {"it", "its", "they", "them", "their", "he", "him", "his", "she", "her"}  # a follow-up's
+# reference back: the previous turn's targets come first
 
 
 def track_embeddings_of(doc: dict | None) -> dict[int, list[float]]:
@@ -103,7 +105,9 @@ def identify_targets(state: dict, runtime) -> dict:
             if not llm_phrases:
                 record.errors.append("no target phrases from the LLM; using the phrases found in code")
         phrases = list(dict.fromkeys(code_phrases + [p for p in llm_phrases if p not in code_phrases]))
-        if not question_phrases and state.get("history"):
+        refers_back = bool(PRONOUNS & set(tokens(question))) or all(
+            set(p.split()) <= GENERIC_NOUNS for p in question_phrases)
+        if state.get("history") and refers_back:
             # a follow-up ("what did it do next?"): the previous turn's targets carry over
             for phrase in reversed(state["history"][-1].get("targets", [])):
                 if phrase not in phrases:

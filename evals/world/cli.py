@@ -36,6 +36,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="heldout: wordings never used for training or tuning (testing only)")
     reword.add_argument("--out", required=True, help="the reworded world directory (videos hard-linked or copied)")
     reword.add_argument("--seed", type=int, default=0, help="which wording each question gets")
+    followups = sub.add_parser("followups", help="write WORLD/followups.jsonl: multi-turn conversations with truth per turn")
+    followups.add_argument("world", help="a directory written by `vot world generate`")
+    followups.add_argument("--per-video", type=int, default=4, help="most conversations per video")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
         return _check(args)
     if args.action == "reword":
         return _reword(args)
+    if args.action == "followups":
+        from .followups import main as followups_main
+
+        return followups_main([args.world, "--per-video", str(args.per_video)])
     from .dataset import generate_world
 
     params = {"difficulty": args.difficulty, "long": args.long, "fps": args.fps, "width": args.width,

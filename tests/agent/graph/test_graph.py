@@ -343,3 +343,14 @@ def test_a_swapped_llm_that_does_not_fit_the_protocol_fails_when_loaded():
         default_context(lm=NoScore(), encoder=None, proposer=None)
     fits = default_context(lm=FakeLanguageModel(), encoder=None, proposer=None)
     assert fits.lm.name
+
+
+def test_a_follow_up_that_refers_back_keeps_the_previous_targets():
+    ctx = context(llm_targets="fallback")
+    state = {"question": "Which object does it hit after that?", "choices": [],
+             "history": [{"question": "Which object enters first?", "answer": "the green triangle",
+                          "targets": ["green triangle"]}]}
+    found = nodes.identify_targets(state, Runtime(context=ctx))
+    assert [t["phrase"] for t in found["targets"]][0] == "green triangle"
+    fresh = nodes.identify_targets({**state, "question": "What does the red circle do?"}, Runtime(context=ctx))
+    assert [t["phrase"] for t in fresh["targets"]] == ["red circle"]  # a new subject: nothing carried over
