@@ -118,16 +118,20 @@ def train_node(recipe: NodeRecipe, node: str, examples: list[dict], *, resume: b
         logger.info("%s: resuming from %s", node, last)
     trainer.train(resume_from_checkpoint=str(last) if last else None)
     history = [{"step": r["step"], "loss": r["loss"]} for r in trainer.state.log_history if "loss" in r]
-    final.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(str(final), safe_serialization=True)
-    write_adapter_card(final, base_identity(trainer.model, recipe.base_model), stage=recipe.stage, node=node,
-                       recipe=recipe.source, command=recipe.command, steps=steps,
-                       examples=len(dataset), init_from=str(source) if source and source.is_dir() else None)
+    main_process = trainer.is_world_process_zero()  # under `accelerate launch`, one process writes
+    if main_process:
+        final.mkdir(parents=True, exist_ok=True)
+        trainer.model.save_pretrained(str(final), safe_serialization=True)
+        write_adapter_card(final, base_identity(trainer.model, recipe.base_model), stage=recipe.stage, node=node,
+                           recipe=recipe.source, command=recipe.command, steps=steps,
+                           examples=len(dataset), init_from=str(source) if source and source.is_dir() else None)
     summary = {"node": node, "examples": len(dataset), "steps": trainer.state.global_step,
                "first_loss": history[0]["loss"] if history else None,
                "last_loss": history[-1]["loss"] if history else None,
                "seconds": round(time.perf_counter() - started, 1), "resumed_from": str(last) if last else None}
-    (out / "history.json").write_text(json.dumps({"summary": summary, "history": history}, indent=1))
+    if main_process:
+        (out / "history.json").write_text(json.dumps({"summary": summary, "history": history}, indent=1))
+    trainer.accelerator.wait_for_everyone()
     logger.info("%s: %s", node, summary)
     return summary
 
