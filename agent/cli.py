@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("videothought.training.cli", "train the encoder or post-train the LLM nodes"),
     "eval": ("videothought.evals.cli_eval", "run a benchmark, resumably, with step-wise traces"),
     "report": ("videothought.evals.cli_report", "markdown tables and plots across runs"),
-    "serve": ("videothought.agent.web.cli", "a local web app: chat with a video, live node traces, eval runs"),
+    "serve": ("videothought.evals.serve", "a local web app: chat with a video, live node traces, eval runs"),
     "bench": ("videothought.agent.cli", "speed and quality benchmarks; prints one JSON object last"),
 }
 

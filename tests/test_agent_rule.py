@@ -1,8 +1,7 @@
 """The agent's rule (issue 10): nothing under agent/ knows the synthetic world's benchmark.
 
-    (a) no agent module but the `vot` dispatcher (agent/cli.py) imports videothought.evals; the
-        web app's run browser (agent/web/runs.py) shows `vot eval` runs with evals' own readers and
-        metrics (no second implementation) and may import those, never evals.world;
+    (a) no agent module but the `vot` dispatcher (agent/cli.py) imports videothought.evals (the
+        web app's evaluation-run browser lives in evals/web_runs.py and is passed in);
     (b) the agent's source holds none of the world's question or option templates (the literal
         text around their placeholders, 3+ words: "do right after it", "watching only the",
         "were removed which event would not happen", "it does so on its own", ...), nor the
@@ -25,7 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 AGENT = REPO / "agent"
 WORLD = REPO / "evals" / "world"
 DISPATCHERS = {"cli.py"}  # agent/cli.py routes `vot world|eval|report|bench` to evals' modules
-RUN_BROWSERS = {"web/runs.py"}  # reads eval runs through evals' runner/report/metrics; not the world
 
 # Everyday question openers that the world's templates start with: not a template on their own.
 GENERIC = {"what does the", "why does the", "what colour is", "what colour is the", "what shape is",
@@ -88,8 +86,6 @@ def test_no_agent_module_but_the_dispatcher_imports_evals():
         if relative in DISPATCHERS:
             continue
         found = evals_imports(path)
-        if relative in RUN_BROWSERS:
-            found = [name for name in found if "world" in name or not name.startswith("videothought.evals.")]
         if found:
             offenders[relative] = found
     assert offenders == {}, f"agent modules reaching videothought.evals: {offenders}"

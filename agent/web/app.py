@@ -42,16 +42,18 @@ POLL_SECONDS = 0.15  # how often the event stream looks for new rows and LLM tex
 KEEPALIVE_SECONDS = 15.0  # a comment line keeps proxies from closing an idle stream
 
 
-def create_app(config: WebConfig, *, context_factory=None, start_worker: bool = True):
+def create_app(config: WebConfig, *, context_factory=None, start_worker: bool = True, run_browser=None):
     """The ASGI app. `context_factory` builds the VoT run context (default: the embedded stack or
-    config.lm); the worker starts with the app (on_startup) and stops with it."""
+    config.lm); the worker starts with the app (on_startup) and stops with it.
+
+    `run_browser` serves the evaluation-run pages (`find_runs`, `run_overview`, `question_record`,
+    `compare_runs`, `compare_question`): evaluation is not the agent's business, so it is passed
+    in (`vot serve` passes videothought.evals.web_runs); without one those pages answer 404."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import FileResponse, JSONResponse, StreamingResponse
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
-
-    from videothought.agent.web import runs as run_browser
 
     config.state_dir.mkdir(parents=True, exist_ok=True)
     config.media_dir.mkdir(parents=True, exist_ok=True)
@@ -162,23 +164,28 @@ def create_app(config: WebConfig, *, context_factory=None, start_worker: bool = 
             raise MediaError(f"no picture {name!r}", status=404)
         return FileResponse(path)
 
+    def browser():
+        if run_browser is None:
+            raise MediaError("no evaluation-run browser in this app (start it with `vot serve`)", status=404)
+        return run_browser
+
     async def runs(request: Request):
         return JSONResponse({"runs_dir": str(config.runs_dir),
-                             "runs": run_browser.find_runs(config.runs_dir, config.max_run_depth)})
+                             "runs": browser().find_runs(config.runs_dir, config.max_run_depth)})
 
     async def run(request: Request):
-        return JSONResponse(run_browser.run_overview(config.runs_dir, request.path_params["name"]))
+        return JSONResponse(browser().run_overview(config.runs_dir, request.path_params["name"]))
 
     async def question(request: Request):
         params = request.query_params
-        return JSONResponse(run_browser.question_record(config.runs_dir, params.get("run", ""), params.get("key", "")))
+        return JSONResponse(browser().question_record(config.runs_dir, params.get("run", ""), params.get("key", "")))
 
     async def compare(request: Request):
         params = request.query_params
         if params.get("key"):
-            return JSONResponse(run_browser.compare_question(config.runs_dir, params.get("a", ""), params.get("b", ""),
+            return JSONResponse(browser().compare_question(config.runs_dir, params.get("a", ""), params.get("b", ""),
                                                              params["key"]))
-        return JSONResponse(run_browser.compare_runs(config.runs_dir, params.get("a", ""), params.get("b", "")))
+        return JSONResponse(browser().compare_runs(config.runs_dir, params.get("a", ""), params.get("b", "")))
 
     async def not_found(request: Request, exc):
         return JSONResponse({"error": f"no such page: {request.url.path}"}, status_code=404)
@@ -225,14 +232,14 @@ def create_app(config: WebConfig, *, context_factory=None, start_worker: bool = 
     return app
 
 
-def serve(config: WebConfig, *, context_factory=None) -> None:
+def serve(config: WebConfig, *, context_factory=None, run_browser=None) -> None:
     """Run the app with uvicorn until interrupted."""
     import uvicorn
 
     if not config.loopback:
         logger.warning("serving on %s: anyone who can reach this address can read the media folder and run "
                        "models; use the default 127.0.0.1 unless you mean it", config.host)
-    app = create_app(config, context_factory=context_factory)
+    app = create_app(config, context_factory=context_factory, run_browser=run_browser)
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:  # Ctrl-C: end the open event streams (browser tabs) first

@@ -25,7 +25,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, *, run_browser=None) -> int:
+    """Serve until interrupted; `run_browser` serves the evaluation-run pages (see create_app)."""
     from videothought.agent.web.app import serve
     from videothought.agent.web.config import WebConfig
 
@@ -39,5 +40,5 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"vot serve: http://{config.host}:{config.port}/  (media {config.media_dir}, runs {config.runs_dir}; "
           "Ctrl-C stops)", flush=True)
-    serve(config)
+    serve(config, run_browser=run_browser)
     return 0

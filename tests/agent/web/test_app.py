@@ -13,6 +13,7 @@ import pytest
 from tests.agent.graph.helpers import scene_document
 from tests.agent.web.conftest import FlakyDocumentBuilder, FlakyFakeLanguageModel, fast_context
 from videothought.agent.web.app import create_app
+from videothought.evals import web_runs
 from videothought.agent.web.config import WebConfig
 from videothought.agent.web.media import MediaError, check_relative_name, resolve_inside, upload_name
 
@@ -37,7 +38,7 @@ def served(tmp_path, media_dir, eval_runs):
 
     lm, builder = FlakyFakeLanguageModel(), FlakyDocumentBuilder(scene_document(num_frames=30))
     config = WebConfig(media_dir=media_dir, runs_dir=eval_runs, state_dir=tmp_path / "state", max_upload_bytes=1_500_000)
-    app = create_app(config, context_factory=lambda: fast_context(lm, builder))
+    app = create_app(config, context_factory=lambda: fast_context(lm, builder), run_browser=web_runs)
     with TestClient(app) as client:
         yield client, app, lm, builder
 
@@ -271,3 +272,13 @@ def test_long_video_is_indexed_with_progress_then_answered(tmp_path, media_dir, 
     assert any(text.startswith("indexed in") for text in statuses), statuses
     assert (tmp_path / "state" / "library.sqlite").is_file()
     assert builder.calls == 0, "a long video is read from the index, not tracked per question"
+
+
+def test_without_a_run_browser_the_eval_pages_say_so(tmp_path):
+    """agent/web knows no benchmark: the eval-run pages exist only when evals' browser is passed in."""
+    from starlette.testclient import TestClient
+
+    config = WebConfig(media_dir=tmp_path / "media", runs_dir=tmp_path / "runs", state_dir=tmp_path / "state")
+    with TestClient(create_app(config, start_worker=False)) as client:
+        response = client.get("/api/runs")
+    assert response.status_code == 404 and "vot serve" in response.json()["error"]

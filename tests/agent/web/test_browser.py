@@ -19,6 +19,7 @@ import pytest
 
 from tests.agent.web.conftest import LiveServer, free_port
 from videothought.agent.web.app import create_app
+from videothought.evals import web_runs
 from videothought.agent.web.config import WebConfig
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -66,7 +67,7 @@ def server(tmp_path_factory, eval_runs):
     base = tmp_path_factory.mktemp("serve")
     config = WebConfig(media_dir=base / "media", runs_dir=eval_runs, num_frames=16,
                        lm=os.environ.get("VOT_WEB_TEST_LM") or None)
-    with LiveServer(create_app(config), free_port()) as live:
+    with LiveServer(create_app(config, run_browser=web_runs), free_port()) as live:
         yield live
 
 

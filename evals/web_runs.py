@@ -1,9 +1,11 @@
-"""The evaluation-run browser: `vot eval` folders, their questions and traces, two runs compared.
+"""The evaluation-run browser of the web app: `vot eval` folders, their questions and traces,
+two runs compared.
 
-This is the only module of the web app that imports videothought.evals, like the `vot` dispatcher
-(agent/cli.py) it only routes to it: run folders are read with evals.runner.read_records /
-read_manifest, summaries are evals.metrics.summarize, comparisons evals.metrics.first_divergence
-and divergence_summary, so the page shows exactly the numbers `vot report` prints.
+It lives in evals, not in agent/web: the web app knows no benchmark and takes this module as
+its `run_browser` (`create_app(config, run_browser=web_runs)`; `vot serve` plugs it in through
+videothought.evals.serve). Run folders are read with evals.runner.read_records / read_manifest,
+summaries are evals.metrics.summarize, comparisons evals.metrics.first_divergence and
+divergence_summary, so the page shows exactly the numbers `vot report` prints.
 
 Run names are paths relative to the runs folder, checked as text before use (see media.py).
 """
