@@ -109,9 +109,6 @@ def generate_parsed(lm, build_messages, parse, record: TraceRecord, max_new_toke
     return outcome.value
 
 
-_generate_parsed = generate_parsed  # the nodes' older name
-
-
 def llm_generate(lm, messages: list[dict], record: TraceRecord, max_new_tokens: int, *,
                  frames: np.ndarray | None = None, on_text: Callable[[str], None] | None = None) -> str | None:
     """One generation, recorded in `record`; None when the backend fails (the error is recorded).

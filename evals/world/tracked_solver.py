@@ -425,7 +425,7 @@ def world_claims(answer: str, question: str, doc: dict | None) -> dict | None:
         occurrences = [f for t in subject for f, h in s.happenings(t) if s.key_matches(key, h)]
         if not occurrences:
             return _graded(-0.3, [], [f"never: {a}"])
-        caused = [f for f in occurrences if (c := _interaction_with(s, subject, removed, f)) is not None]
+        caused = [f for f in occurrences if _interaction_with(s, subject, removed, f) is not None]
         if len(caused) == len(occurrences):
             return _graded(1.0, [f"{a}: every time caused by the {match.group(1)}"], [])
         return _graded(-1.0, [], [f"{a} also happens without the {match.group(1)}"])
