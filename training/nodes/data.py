@@ -182,6 +182,49 @@ def mentions_event(text: str, event: dict, truth_doc: dict) -> bool:
     return any(re.search(rf"\b{re.escape(w)}", low) for w in names)
 
 
+def question_truth(item: WordedQuestion) -> dict:
+    """What the RL rewards (training/nodes/rewards.py) judge a completion against, from the world's
+    truth: the question, its options and answer, the target phrases, the evidence objects' labels,
+    the evidence events and every event of the video (type, participants' labels, start frame),
+    in time order."""
+    scene = _truth_scene(item.truth_doc)
+
+    def event_record(kind: str, track_ids, frame) -> dict:
+        return {"type": str(kind), "labels": [_label_of(item.truth_doc, int(i)) for i in track_ids], "frame": int(frame)}
+
+    evidence = sorted((event_record(e["type"], e["track_ids"], e["start_frame"]) for e in item.evidence.get("events") or []),
+                      key=lambda e: e["frame"])
+    return {"question": item.question, "choices": list(item.choices), "answer": int(item.answer),
+            "targets": reference_targets(item.question, item.evidence, item.truth_doc),
+            "objects": [_label_of(item.truth_doc, int(i)) for i in item.evidence.get("object_ids") or []],
+            "events": evidence,
+            "scene_events": [event_record(e.type, e.track_ids, e.start_frame) for e in scene.events()]}
+
+
+def attach_truth(rows: list[dict], items: list[WordedQuestion]) -> int:
+    """Give node examples built before `truth` existed their question's truth, matched by (qid,
+    wording); returns how many rows got one. Rows of questions not in `items` are left as they are."""
+    by_key = {(i.qid, i.wording): i for i in items}
+    cache: dict = {}
+    done = 0
+    for row in rows:
+        if "truth" in row:
+            continue
+        item = by_key.get((row.get("qid"), row.get("wording")))
+        if item is None:
+            continue
+        key = (item.qid, item.wording)
+        if key not in cache:
+            cache[key] = question_truth(item)
+        row["truth"] = dict(cache[key])
+        if "correct" in row:
+            row["truth"]["correct"] = bool(row["correct"])
+        elif row.get("kind") == "rating":
+            row["truth"]["correct"] = row["completion"].strip().startswith("9")
+        done += 1
+    return done
+
+
 def verdict_reason(correct: bool, answer: str, analysis: str) -> str:
     first = analysis.split(". ")[0].rstrip(".")
     return "yes" if correct else f"no - the video shows: {first}."
@@ -293,9 +336,11 @@ def build_examples(items: list[WordedQuestion], context, *, seed: int = 0,
         except Exception as error:  # one bad video must not lose the others
             logger.warning("%s (%s): code nodes failed: %s", item.qid, item.wording, error)
             continue
-        for example in node_examples(item, state, rng):
+        examples = node_examples(item, state, rng)
+        for example in examples:
             example["partial_stsg"] = state.get("partial_stsg") or ""
-            out.append(example)
+        attach_truth(examples, [item])  # what the RL stages' rewards judge against
+        out += examples
     return out
 
 
