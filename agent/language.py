@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from videothought.graph.schema import EVENT_PHRASES
+from videothought.perception.vocabulary import POLYGON_BY_SIDES
 
 # ---- events: English verbs and phrases for each STSG event type ----------------------------
 # The phrases live with the schema (videothought.graph.schema.EVENT_PHRASES, base forms);
@@ -41,7 +42,8 @@ _IRREGULAR = {"hit": ("hit", "hits", "hitting"), "run": ("run", "ran", "runs", "
 # A phrase word that is already an inflected or fixed form.
 _FIXED = {"into", "out", "off", "in", "to", "a", "around", "back", "behind", "under", "along", "away", "up",
           "toward", "towards", "closer", "near", "screen", "still", "rest", "stop", "halt", "contact", "motion",
-          "direction", "view", "hidden", "covered", "occluded", "collision", "moving", "rolling", "sliding"}
+          "direction", "view", "hidden", "covered", "occluded", "collision", "moving", "rolling", "sliding", "course",
+          "gone", "missing", "collisions", "impacts", "contacts", "crashes"}
 
 SIDES = {"left": "left", "right": "right", "top": "top", "upper": "top", "bottom": "bottom", "lower": "bottom",
          "ceiling": "top", "floor": "bottom", "ground": "bottom"}
@@ -73,7 +75,9 @@ _CUES: dict[str, tuple[str, ...]] = {
               "as a result", "leads to", "led to", "result of"),
     "counterfactual": ("removed", "remove", "absent", "without", "taken away", "take away", "were not there",
                        "was not there", "weren't there", "wasn't there", "never existed", "had not been",
-                       "hadn't been", "deleted", "missing", "did not exist", "didn't exist", "gone"),
+                       "hadn't been", "deleted", "did not exist", "didn't exist", "were gone", "was gone", "had been gone",
+                       "taken out", "take out", "were no", "was no", "had never been", "never been there",
+                       "not been there", "left out", "were missing", "was missing"),
     "negated": ("would not", "wouldn't", "not happen", "no longer", "fail to", "never happen", "would no longer",
                 "could not", "couldn't"),
     "future": ("will", "going to", "about to", "predict", "expect", "would happen next", "is likely to"),
@@ -85,8 +89,24 @@ _CUT = re.compile(r"(?:first|opening|initial|up to|until|till|through|only)\s+(?
 
 
 def tokens(text: str) -> list[str]:
-    """Lowercase words and numbers ("2.5" stays one token); apostrophes kept inside words."""
-    return re.findall(r"\d+(?:\.\d+)?|[a-z]+(?:'[a-z]+)?", text.lower())
+    """Lowercase words and numbers ("2.5" stays one token); apostrophes kept inside words; a
+    polygon named by its sides becomes its name ("six-sided" -> "hexagon")."""
+    words = re.findall(r"\d+(?:\.\d+)?|[a-z]+(?:'[a-z]+)?", text.lower())
+    if "sided" not in words:
+        return words
+    merged: list[str] = []
+    for word in words:
+        if word == "sided" and merged and (sides := _number_value(merged[-1])) in POLYGON_BY_SIDES:
+            merged[-1] = POLYGON_BY_SIDES[sides]
+        else:
+            merged.append(word)
+    return merged
+
+
+def _number_value(word: str) -> int | None:
+    if word.isdigit():
+        return int(word)
+    return NUMBER_WORDS.index(word) if word in NUMBER_WORDS else None
 
 
 def singular(word: str) -> str:
@@ -102,10 +122,12 @@ def singular(word: str) -> str:
     return word
 
 
-def _forms(word: str) -> tuple[str, ...]:
+def _forms(word: str, first: bool = False) -> tuple[str, ...]:
+    """The inflections of a phrase word; a word that is fixed where it follows a verb ("come to a
+    stop") still inflects as a phrase's own verb ("halt" -> "halts", "halted")."""
     if word in _IRREGULAR:
         return _IRREGULAR[word]
-    if word in _FIXED:
+    if word in _FIXED and not (first and word.isalpha() and not word.endswith(("ing", "s"))):
         return (word,)
     stem = word[:-1] if word.endswith("e") else word
     double = word + word[-1] if re.fullmatch(r"[^aeiou]*[aeiou][^aeiouwy]", word) else word
@@ -117,7 +139,7 @@ def _compile_lexicon() -> list[tuple[tuple[frozenset[str] | None, ...], str]]:
     patterns = []
     for kind, phrases in _EVENT_PHRASES.items():
         for phrase in phrases:
-            parts = tuple(None if w == "*" else frozenset(_forms(w)) for w in phrase.split())
+            parts = tuple(None if w == "*" else frozenset(_forms(w, first=i == 0)) for i, w in enumerate(phrase.split()))
             patterns.append((parts, kind))
     patterns.sort(key=lambda p: -len(p[0]))  # longest phrase first: "disappear behind" before "disappear"
     return patterns
@@ -243,6 +265,8 @@ class Reading:
 def read_text(text: str, vocabulary: Vocabulary) -> Reading:
     """Mentions of objects and events, and the cue words, in `text` (any wording)."""
     words = tokens(text)
+    if "once" in words:  # "all at once" means suddenly, not a first time
+        words = [w for i, w in enumerate(words) if not (w == "once" and i and words[i - 1] == "at")]
     lowered = " ".join(words)
     events = _event_mentions(words)
     objects = _object_mentions(words, vocabulary, events)
@@ -259,7 +283,7 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
     ordinal = next((ORDINALS[w] for w in words if w in ORDINALS and w != "first"), None)
     if ordinal is None and "first" in words and ("time" in words or "times" in words):
         ordinal = 1
-    sides = [SIDES[w] for w in words if w in SIDES]
+    sides = [SIDES[w] for i, w in enumerate(words) if w in SIDES and not _is_adverb_right(words, i)]
     border = any(w in BORDER_WORDS for w in words) or bool(sides and events)
     self_cause = any(_has_phrase(words, p) for p in SELF_CAUSE)
     for event in events:
@@ -269,6 +293,12 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
             event.side = side
     return Reading(words, objects, events, cues, numbers, times, float(cut.group(1)) if cut else None, ordinal,
                    sides, border, self_cause)
+
+
+def _is_adverb_right(words: list[str], i: int) -> bool:
+    """"right after", "right before", "right away": `right` as an intensifier, not a side."""
+    return words[i] == "right" and i + 1 < len(words) and words[i + 1] in (
+        "after", "before", "away", "then", "now", "there", "at", "when", "as", "next", "behind", "into")
 
 
 def _is_pronoun_one(words: list[str], i: int) -> bool:

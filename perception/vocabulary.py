@@ -39,6 +39,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+# "a six-sided shape" is a hexagon: polygons by their number of sides (four sides name no one shape).
+POLYGON_BY_SIDES: dict[int, str] = {3: "triangle", 5: "pentagon", 6: "hexagon", 7: "heptagon", 8: "octagon"}
+
+
 def aliases_of(name: str) -> tuple[str, ...]:
     """Everyday words for a perception name ("circle" -> "ball", "disc", ...); () if none."""
     return ALIASES.get(str(name).lower(), ())
