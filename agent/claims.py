@@ -14,7 +14,14 @@ texts contain, not on a sentence pattern:
         ... and something is removed                    the event depends on the removed object
         ... and the question looks ahead                the extrapolated motion leads to it
         ... and the question anchors in time            it is the nearest one after / before
+    the answer is a time or an interval ("minute 7")  the question's event happened inside it
     every object an answer names must exist          else the answer is refuted
+
+An object named by what it did ("the star that hits the pink hexagon") is the track that took
+part in that event, with that partner, before its attributes are read. A follow-up turn
+(`history`, the earlier turns of a chat) resolves "it" to the previous turn's answer object and
+anchors "after that" at the frame of the previous turn's answer; every Claims carries the frame
+and tracks of the happening that supported it, for the next turn to anchor on.
 
 Scores: 1 = the STSG says so, about 0 = it cannot tell, below 0 = it says otherwise.
 """
@@ -25,6 +32,7 @@ from dataclasses import dataclass, field
 
 from videothought.agent.grounding import Grounder
 from videothought.agent.language import EventMention, Reading, Vocabulary, read_text
+from videothought.agent.times import Interval, read_interval
 from videothought.graph.query import Happening, SceneQuery
 
 CAUSE_KINDS = ("collide", "push")
@@ -32,6 +40,22 @@ MOTION_WORDS = {"move", "moves", "moved", "moving", "go", "goes", "went", "going
                 "traveling", "travelling", "head", "heads", "headed", "heading", "drift", "drifts", "walk", "walks",
                 "walked", "walking", "roll", "rolls", "rolled", "rolling", "slide", "slides", "slid", "sliding"}
 _DIRECTION_PARTS = {"left": ("left",), "right": ("right",), "top": ("up",), "bottom": ("down",)}
+# Words by which a follow-up points back at the previous turn's object ("what does it do next?").
+REFERRING_WORDS = {"it", "its", "itself", "they", "them", "their", "he", "him", "his", "she", "her"}
+REFERRING_PHRASES = ("that one", "this one", "the same one", "the same object")
+# Words after which "that"/"this" names the previous turn's moment ("right after that").
+ANCHOR_WORDS = {"after", "before", "since", "until", "following", "then", "next", "afterwards", "afterward",
+                "later", "earlier", "subsequently", "beforehand", "previously"}
+
+
+# Words naming an attribute, spelled otherwise than its STSG key.
+_ATTRIBUTE_NAMES = {"color": "colour", "colours": "colour", "colors": "colour", "coloured": "colour",
+                    "colored": "colour", "shapes": "shape", "shaped": "shape"}
+
+
+def _has_words(words: list[str], phrase: str) -> bool:
+    target = phrase.split()
+    return any(words[i:i + len(target)] == target for i in range(len(words) - len(target) + 1))
 
 
 @dataclass
@@ -40,21 +64,24 @@ class Claims:
     contradicted: list[str] = field(default_factory=list)
     score: float = 0.0
     checked: str = "nothing"  # what kind of claim was checked
+    frame: int | None = None  # the video frame of the happening that supported the claim
+    track_ids: list[int] = field(default_factory=list)  # the object the claim is about (for a later "it")
 
     def to_dict(self) -> dict:
         return {"supported": self.supported, "contradicted": self.contradicted, "score": round(self.score, 4),
-                "checked": self.checked}
+                "checked": self.checked, "frame": self.frame, "track_ids": list(self.track_ids)}
 
 
-def graded(score: float, claim: str, checked: str) -> Claims:
-    return Claims([claim] if score > 0 else [], [claim] if score < 0 else [], float(score), checked)
+def graded(score: float, claim: str, checked: str, frame: int | None = None, track_ids=()) -> Claims:
+    return Claims([claim] if score > 0 else [], [claim] if score < 0 else [], float(score), checked,
+                  None if frame is None else int(frame), [int(t) for t in track_ids])
 
 
 class ClaimChecker:
     """Checks answers to one question against one STSG; build once per (question, STSG)."""
 
     def __init__(self, question: str, doc: dict | None, *, target_ids=(), encoder=None, track_embeddings=None,
-                 options=()):
+                 options=(), history=()):
         self.doc = doc
         self.vocabulary = Vocabulary.from_document(doc)
         self.question = read_text(question, self.vocabulary)
@@ -66,8 +93,90 @@ class ClaimChecker:
         # The kinds of event the answer options speak of: "what happens right after" compares
         # these, not every approach or pass-by the tracker reports in between.
         self.option_kinds = {e.kind for option in options for e in read_text(option, self.vocabulary).events}
-        named = [g for m, g in self.question_groundings if not m.generic]
-        self.referent = list(named[0].track_ids) if named and named[0].track_ids else [int(t) for t in target_ids]
+        named = [(m, g) for m, g in self.question_groundings if not m.generic]
+        previous = dict(history[-1]) if history else {}
+        words = self.question.words
+        self.refers_back = bool(previous) and (bool(REFERRING_WORDS & set(words)) or any(
+            _has_words(words, p) for p in REFERRING_PHRASES))
+        # "after that": the moment of the previous turn's answer, when no event of this question follows the cue
+        self.anchor_frame: int | None = None
+        if previous.get("anchor_frame") is not None and self._points_back_in_time():
+            self.anchor_frame = int(previous["anchor_frame"])
+        if named and named[0][1].track_ids:
+            self.referent = self.bind_clause(*named[0])
+        elif self.refers_back and (earlier := self._previous_referent(previous)):
+            self.referent = earlier
+        else:
+            self.referent = [int(t) for t in target_ids]
+
+    def _points_back_in_time(self) -> bool:
+        """"right after that", "what happens next?", "which does it hit then?": a time cue with no
+        event of this question after it to anchor on."""
+        words = self.question.words
+        cue = [i for i, w in enumerate(words) if w in ANCHOR_WORDS]
+        if not cue:
+            return False
+        return not any(e.start > cue[0] for e in self.question.events)
+
+    def _previous_referent(self, previous: dict) -> list[int]:
+        """The previous turn's object in this scene: its tracks when this turn sees them, else its
+        phrase grounded here (the tracks alive at the anchor first: a look-alike elsewhere is not it)."""
+        ids = [int(t) for t in previous.get("track_ids") or [] if int(t) in self.scene.tracks]
+        if ids:
+            return ids
+        phrases = list(previous.get("targets") or [])
+        for phrase in phrases[:1]:
+            found = [t for _, g in self.grounder.ground_text(phrase) for t in g.track_ids]
+            if found and self.anchor_frame is not None:
+                alive = [t for t in found if self.scene.tracks[t].first_frame - self.scene.near_frames
+                         <= self.anchor_frame <= self.scene.tracks[t].last_frame + self.scene.near_frames]
+                found = alive or found
+            if found:
+                return sorted(set(found))
+        return []
+
+    def bind_clause(self, mention, grounding) -> list[int]:
+        """"the star that hits the pink hexagon": of the tracks that fit the noun, those that took
+        part in the clause's event (with the partner the clause names); the grounding otherwise."""
+        ids = list(grounding.track_ids)
+        if not mention.clause_event:
+            return ids
+        q, scene = self.question, self.scene
+        event = next((e for e in q.events if mention.end <= e.start <= mention.end + 3), None)
+        if event is None:
+            return ids
+        after = [(m, g) for m, g in self.question_groundings if m.start >= event.end]
+        partner = list(after[0][1].track_ids) if after and not after[0][0].generic and after[0][1].track_ids else None
+        fits = [t for t, facts in scene.tracks.items() if self._meets(mention, facts)] or ids
+        did = [t for t in fits if (partner is None or t not in partner)
+               and any(self.matches(event, h, partner, t) for h in scene.happenings(t))]
+        if did or not partner:
+            return sorted(did) or ids
+        # the tracker missed the contact: the one that came closest to the partner, seen with it
+        gaps = {t: self._closest_approach(t, partner) for t in fits if t not in partner}
+        gaps = {t: g for t, g in gaps.items() if g is not None}
+        if not gaps:
+            return ids
+        best = min(gaps.values())
+        return sorted(t for t, g in gaps.items() if g <= best + 1e-6)
+
+    def _closest_approach(self, track: int, others: list[int]) -> float | None:
+        """The smallest centre distance (pixels) between `track` and any of `others` at a frame
+        both were observed; None when they were never seen together."""
+        import numpy as np
+
+        mine = self.scene.boxes(track)  # (N, 5): frame, x1, y1, x2, y2
+        best = None
+        for other in others:
+            theirs = self.scene.boxes(other)
+            common, a, b = np.intersect1d(mine[:, 0], theirs[:, 0], return_indices=True)
+            if not len(common):
+                continue
+            centre_a = (mine[a, 1:3] + mine[a, 3:5]) / 2
+            centre_b = (theirs[b, 1:3] + theirs[b, 3:5]) / 2
+            gap = float(np.linalg.norm(centre_a - centre_b, axis=1).min())
+            best = gap if best is None else min(best, gap)
+        return best
 
     # ---- entry point -------------------------------------------------------------------------
     def check(self, answer: str) -> Claims:
@@ -81,6 +190,9 @@ class ClaimChecker:
         q = self.question
         if "count" in q.cues and reading.count is not None and not reading.events:
             return self.check_count(reading.count)
+        if not reading.events and not reading.objects and q.events and \
+                (interval := read_interval(answer, self._duration())) is not None:
+            return self.check_time(interval)
         if self._is_attribute_answer(answer, reading):
             return self.check_attribute(reading)
         if not reading.events and reading.sides and MOTION_WORDS & set(reading.words):
@@ -90,6 +202,35 @@ class ClaimChecker:
         if answer_groundings:
             return self.check_object_answer(answer_groundings)
         return Claims()
+
+    # ---- times -----------------------------------------------------------------------------
+    def _duration(self) -> float | None:
+        """The whole video's seconds (a retrieved part of a long video knows the whole's length)."""
+        info = (self.doc or {}).get("video") or {}
+        frames = info.get("num_frames")
+        return float(frames) / self.scene.fps if frames else None
+
+    def check_time(self, interval: Interval) -> Claims:
+        """"In which minute does the square bounce off the top edge?" + "in minute 7": the
+        question's event, done by its object (with its partner), happened inside the interval.
+        Scored by the share of the event's distinct occurrences inside (look-alikes elsewhere
+        weaken the claim, they do not flip it); -1 when none is inside."""
+        q, scene = self.question, self.scene
+        event = q.events[0]
+        subject = [t for t in self.referent if t in scene.tracks]
+        after = [g for m, g in self.question_groundings if m.start >= event.end and not m.generic and g.track_ids]
+        partner = [t for t in after[0].track_ids if t not in subject] if after else None
+        found = self.occurrences(event, subject, partner or None)
+        frames = self._distinct_frames([h.frame for h in found])
+        if not frames:
+            return Claims(checked="time")
+        inside = [f for f in frames if interval.contains(scene.seconds(f))]
+        share = len(inside) / len(frames)
+        frame = inside[0] if inside else frames[0]
+        when = f"{event.kind} at {_clock(scene.seconds(frame))}"
+        if share:
+            return graded(share, when, "time", frame, subject)
+        return graded(-1.0, f"{when}, not in {_clock(interval.start)}-{_clock(interval.end)}", "time", frame, subject)
 
     # ---- direction of travel --------------------------------------------------------------
     def check_direction(self, reading: Reading, groundings) -> Claims:
@@ -156,9 +297,13 @@ class ClaimChecker:
     def _is_attribute_answer(self, answer: str, reading: Reading) -> bool:
         """A bare attribute value ("red", "a circle" is an object): no article, no event."""
         words = reading.words
+        attributes = {a for m in reading.objects for a in m.constraints}
+        # "What is the shape of ...?" + "the shape of a hexagon": the question names the attribute
+        asked = {_ATTRIBUTE_NAMES.get(w, w) for w in self.question.words} & attributes
+        if asked and not reading.events and "label" not in attributes and self.referent:
+            return True
         if reading.events or not reading.objects or words[:1] in (["the"], ["a"], ["an"]):
             return False
-        attributes = {a for m in reading.objects for a in m.constraints}
         return bool(attributes) and "label" not in attributes and len(words) <= 3 and bool(self.referent)
 
     def check_attribute(self, reading: Reading) -> Claims:
@@ -182,23 +327,70 @@ class ClaimChecker:
         q, scene = self.question, self.scene
         if not q.events:
             return graded(0.3 if ids else -0.5, f"{mention.text} is in the video", "existence")
-        kind = q.events[0].kind
+        event = q.events[0]
+        kind = event.kind
+        if self.anchor_frame is not None and self.referent and not set(ids) & set(self.referent):
+            return self.check_partner_from(mention, ids, event)
         if "first" in q.cues or "last" in q.cues:
-            firsts = {t: scene.first_frame_of(t, kind) for t in scene.tracks}
-            mine = [f for t, f in firsts.items() if t in ids and f is not None]
+            # "which object collides with the cyan circle first?": among those that did it with the named partner
+            named_after = [g for m, g in self.question_groundings if m.start >= event.end and not m.generic and g.track_ids]
+            partner = set(named_after[0].track_ids) - set(ids) if named_after else set()
+            firsts: dict[int, int] = {}
+            for t in scene.tracks:
+                frames = [h.frame for h in scene.happenings(t) if self._same_kind(kind, h.kind)
+                          and (not partner or h.partner in partner) and t not in partner]
+                if frames:
+                    firsts[t] = min(frames)
+            mine = [f for t, f in firsts.items() if t in ids]
             if not mine:
                 return graded(-1.0, f"{mention.text} never does it ({kind})", "order")
-            seen = [f for f in firsts.values() if f is not None]
+            seen = list(firsts.values())
             if "last" in q.cues and "first" not in q.cues:
                 ok = max(mine) >= max(seen) - scene.near_frames
+                frame = max(mine)
             else:
                 ok = min(mine) <= min(seen) + scene.near_frames
-            return graded(1.0 if ok else -0.5, f"{mention.text} {kind} at frame {min(mine)}", "order")
+                frame = min(mine)
+            mine_ids = [t for t in ids if firsts.get(t) == frame]
+            return graded(1.0 if ok else -0.5, f"{mention.text} {kind} at frame {frame}", "order", frame, mine_ids)
         if self.referent and not set(ids) & set(self.referent):
             together = [h for t in self.referent for h in scene.happenings(t) if h.kind == kind and h.partner in ids]
-            return graded(1.0 if together else -1.0, f"{kind} between the question's object and {mention.text}", "partner")
+            frame = min((h.frame for h in together), default=None)
+            return graded(1.0 if together else -1.0, f"{kind} between the question's object and {mention.text}",
+                          "partner", frame, ids)
         did = [t for t in ids if scene.first_frame_of(t, kind) is not None]
-        return graded(0.8 if did else -0.8, f"{mention.text} {kind}", "event")
+        frame = min((scene.first_frame_of(t, kind) for t in did), default=None)
+        return graded(0.8 if did else -0.8, f"{mention.text} {kind}", "event", frame, ids)
+
+    @staticmethod
+    def _same_kind(asked: str, seen: str) -> bool:
+        return asked == seen or (asked == "collide" and seen == "push")  # a push is a contact too
+
+    def _forward(self) -> bool:
+        """Does the question look after its anchor (else before)?"""
+        return "after" in self.question.cues or "before" not in self.question.cues
+
+    def check_partner_from(self, mention, ids: list[int], event: EventMention) -> Claims:
+        """"Which object does it hit after that?": the partner of the referent's nearest such
+        happening after (before) the previous turn's moment."""
+        scene, anchor = self.scene, self.anchor_frame
+        forward = self._forward()
+        found = sorted((h for t in self.referent for h in scene.happenings(t) if self._same_kind(event.kind, h.kind)
+                        and h.partner is not None and h.partner not in self.referent
+                        and (h.frame > anchor if forward else h.frame < anchor)),
+                       key=lambda h: h.frame if forward else -h.frame)
+        word = "after" if forward else "before"
+        if not found:
+            return graded(-0.3, f"no {event.kind} {word} frame {anchor}", "partner")
+        nearest = [h for h in found if abs(h.frame - found[0].frame) <= scene.near_frames]
+        if any(h.partner in ids for h in nearest):
+            return graded(1.0, f"{event.kind} with {mention.text} right {word} frame {anchor}", "partner",
+                          found[0].frame, ids)
+        later = next((h for h in found if h.partner in ids), None)
+        if later is not None:
+            return graded(0.3, f"{event.kind} with {mention.text} {word} frame {anchor}, not the nearest", "partner",
+                          later.frame, ids)
+        return graded(-1.0, f"no {event.kind} with {mention.text} {word} frame {anchor}", "partner")
 
     # ---- answers that name an event ------------------------------------------------------
     def check_event_answer(self, reading: Reading, groundings: list[tuple]) -> Claims:
@@ -213,6 +405,9 @@ class ClaimChecker:
             return self.check_prediction(reading, event, subject, partner)
         if event is None:
             return Claims()
+        if self.anchor_frame is not None:
+            return self.check_sequence_from(event, subject, partner, [self.anchor_frame], "the previous answer",
+                                            self._forward())
         anchors = [e for e in q.events if e.kind != event.kind or q.events.index(e) == 0]
         if q.events and ("after" in q.cues or "before" in q.cues):
             return self.check_sequence(event, subject, partner, anchors[0])
@@ -221,7 +416,9 @@ class ClaimChecker:
                      or any(abs(self.scene.seconds(h.frame) - s) <= 0.6 for s in reading.times_seconds)]
         score = 1.0 if near_time else 0.3 if happened else -0.7
         verdict = "happened" if score > 0 else "did not happen"
-        return graded(score, f"{event.kind} of {self._names(subject)} {verdict}", "event")
+        seen = near_time or happened
+        return graded(score, f"{event.kind} of {self._names(subject)} {verdict}", "event",
+                      seen[0].frame if seen else None, subject)
 
     def _roles(self, reading: Reading, event: EventMention | None, groundings) -> tuple[list[int], list[int] | None]:
         """The answer's subject (its object before the verb, else the question's) and partner."""
@@ -262,27 +459,39 @@ class ClaimChecker:
         if anchor_objects and set(anchor_objects[0].track_ids) - set(ids):
             anchor_partner = anchor_objects[0].track_ids
         anchor_frames = sorted(h.frame for t in ids for h in scene.happenings(t) if self.matches(anchor, h, anchor_partner, t))
-        mine = self.occurrences(event, ids, partner)
         if not anchor_frames:
+            mine = self.occurrences(event, ids, partner)
             return graded(0.3 if mine else -0.5, f"{event.kind} happens (no '{anchor.kind}' to anchor on)", "sequence")
-        frame = anchor_frames[0]
         after = "after" in q.cues and not ("before" in q.cues and q.words.index("before") < q.words.index(
             next(w for w in q.words if w in ("after", "then", "next", "later", "following", "once", "afterwards", "subsequently"))))
-        history = sorted((h for t in ids for h in scene.happenings(t) if not self.matches(anchor, h, anchor_partner, t)
+        return self.check_sequence_from(event, ids, partner, anchor_frames, f"the {anchor.kind}", after,
+                                        lambda h, t: self.matches(anchor, h, anchor_partner, t))
+
+    def check_sequence_from(self, event: EventMention, subject: list[int], partner, anchor_frames: list[int],
+                            anchor_name: str, after: bool, is_anchor=None) -> Claims:
+        """The answer's event is the subject's nearest happening after (before) the first anchor frame."""
+        scene, q = self.scene, self.question
+        ids = subject or list(scene.tracks)
+        mine = self.occurrences(event, ids, partner)
+        frame = anchor_frames[0]
+        history = sorted((h for t in ids for h in scene.happenings(t) if not (is_anchor and is_anchor(h, t))
                           and (not self.option_kinds or h.kind in self.option_kinds
                                or (h.kind == "push" and "collide" in self.option_kinds))),
                          key=lambda h: h.frame)
         side = [h for h in history if (h.frame > frame if after else h.frame < frame)]
         word = "after" if after else "before"
         if not side:
-            return graded(-0.5, f"nothing happens {word} the {anchor.kind}", "sequence")
+            return graded(-0.5, f"nothing happens {word} {anchor_name}", "sequence")
         nearest = side[0].frame if after else side[-1].frame
         near = [h for h in side if abs(h.frame - nearest) <= scene.near_frames]
-        if any(h in mine for h in near):
-            return graded(1.0, f"{event.kind} right {word} the {anchor.kind} (frame {nearest})", "sequence")
-        if any(h in mine for h in side):
-            return graded(0.8 if "immediate" not in q.cues else 0.2, f"{event.kind} {word} the {anchor.kind}, not right {word}", "sequence")
-        return graded(-1.0, f"no {event.kind} {word} the {anchor.kind} at frame {frame}", "sequence")
+        hit = next((h for h in near if h in mine), None)
+        if hit is not None:
+            return graded(1.0, f"{event.kind} right {word} {anchor_name} (frame {nearest})", "sequence", hit.frame, ids)
+        later = [h for h in side if h in mine]
+        if later:
+            return graded(0.8 if "immediate" not in q.cues else 0.2, f"{event.kind} {word} {anchor_name}, not right {word}",
+                          "sequence", later[0].frame, ids)
+        return graded(-1.0, f"no {event.kind} {word} {anchor_name} at frame {frame}", "sequence")
 
     def _cause_at(self, subject: list[int], frame: int) -> tuple[str, object]:
         """What acted on the subject at `frame`: ("contact", kind, partner) / ("border", side) / ("self",)."""
@@ -403,6 +612,12 @@ class ClaimChecker:
 
     def _names(self, ids) -> str:
         return ", ".join(self.scene.tracks[t].name for t in (ids or []) if t in self.scene.tracks) or "something"
+
+
+def _clock(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "end"
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
 def check_claims(answer: str, question: str, doc: dict | None, target_ids=(), **grounding) -> dict:

@@ -669,18 +669,41 @@ class Library:
         hits = [hit for video_id in video_ids for hit in self.score_segments(question, list(phrases), video_id)]
         return sorted(hits, key=lambda h: (-h.score, h.video_id, h.segment))[:k]
 
-    def retrieve(self, question: str, phrases: list[str], k: int = 3, *, video: int | str | None = None
-                 ) -> tuple[dict, list[int]]:
+    def retrieve(self, question: str, phrases: list[str], k: int = 3, *, video: int | str | None = None,
+                 around_frame: int | None = None) -> tuple[dict, list[int]]:
         """The merged STSG document of the k most relevant segments of one video (in time order) and
-        their indices. Without `video`, the video of the best segment in the library."""
+        their indices. Without `video`, the video of the best segment in the library.
+
+        around_frame: a follow-up's moment ("what does it do right after that?"): the segment
+        holding that frame and its nearer neighbour come first, the best-scoring ones fill up to k."""
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k!r}")
         if video is None:
             video = self.search(question, phrases, k=1)[0].video_id
         record = self.video(video)
-        hits = self.search(question, phrases, k=k, video=record.video_id)
-        chosen = sorted(h.segment for h in hits)
+        hits = self.search(question, phrases, k=k + 2, video=record.video_id)
+        chosen = self.segments_around(record.video_id, around_frame)[:k] if around_frame is not None else []
+        for hit in hits:
+            if len(chosen) >= k:
+                break
+            if hit.segment not in chosen:
+                chosen.append(hit.segment)
+        chosen = sorted(chosen)
         return self.document(record.video_id, chosen), chosen
+
+    def segments_around(self, video: int | str, frame: int) -> list[int]:
+        """The segment holding `frame`, then the neighbour nearer to it ([] when no segment holds it)."""
+        record = self.video(video)
+        row = self.connection.execute(
+            "SELECT segment, start_frame, end_frame FROM segments WHERE video_id=? AND start_frame<=? "
+            "ORDER BY start_frame DESC LIMIT 1", (record.video_id, int(frame))).fetchone()
+        if row is None or int(frame) > row[2]:
+            return []
+        segment, start, end = row
+        neighbour = segment + 1 if frame - start >= (end - start) / 2 else segment - 1
+        exists = self.connection.execute("SELECT 1 FROM segments WHERE video_id=? AND segment=?",
+                                         (record.video_id, neighbour)).fetchone()
+        return [segment] + ([neighbour] if exists else [])
 
     def document(self, video: int | str, segment_ids: list[int]) -> dict:
         """The merged STSG document of these segments (frame indices of the whole video)."""
@@ -715,8 +738,9 @@ class BoundIndex:
         return [r[0] for r in self.library.connection.execute(
             "SELECT segment FROM segments WHERE video_id=? ORDER BY segment", (self.video_id,))]
 
-    def retrieve(self, question: str, phrases: list[str], k: int = 3) -> tuple[dict, list[int]]:
-        return self.library.retrieve(question, phrases, k=k, video=self.video_id)
+    def retrieve(self, question: str, phrases: list[str], k: int = 3, *, around_frame: int | None = None
+                 ) -> tuple[dict, list[int]]:
+        return self.library.retrieve(question, phrases, k=k, video=self.video_id, around_frame=around_frame)
 
     def search(self, question: str, phrases: list[str] = (), k: int = 5) -> list[SegmentHit]:
         return self.library.search(question, phrases, k=k, video=self.video_id)

@@ -62,13 +62,25 @@ def track_embeddings_of(doc: dict | None) -> dict[int, list[float]]:
             if isinstance(v, dict) and v.get("region_embedding")}
 
 
+def follow_up_frame(state: dict) -> int | None:
+    """The frame a follow-up turn looks around: the previous turn's answer moment, when this
+    question points back ("it", "that"); None for a question of its own."""
+    history = state.get("history") or []
+    if not history or history[-1].get("anchor_frame") is None:
+        return None
+    words = set(tokens(state["question"]))
+    if not (PRONOUNS | {"that", "this", "then", "next"}) & words:
+        return None
+    return int(history[-1]["anchor_frame"])
+
+
 def claim_checker(state: dict, context, question: str | None = None) -> ClaimChecker:
     doc = state.get("stsg")
     target_ids = [t for target in state.get("targets", []) for t in target["track_ids"]]
     encoder = context.encoder if context.settings.region_grounding else None
     return ClaimChecker(question or state["question"], doc, target_ids=target_ids, encoder=encoder,
                         track_embeddings=track_embeddings_of(doc) if encoder is not None else None,
-                        options=candidates_of(state))
+                        options=candidates_of(state), history=state.get("history") or ())
 
 
 # ---- the nodes ---------------------------------------------------------------------------
@@ -108,7 +120,9 @@ def identify_targets(state: dict, runtime) -> dict:
         refers_back = bool(PRONOUNS & set(tokens(question))) or all(
             set(p.split()) <= GENERIC_NOUNS for p in question_phrases)
         if state.get("history") and refers_back:
-            # a follow-up ("what did it do next?"): the previous turn's targets carry over
+            # a follow-up ("what did it do next?"): the previous turn's targets carry over, and a
+            # generic noun of this turn ("which object does it hit?") names no target of its own
+            phrases = [p for p in phrases if not set(p.split()) <= GENERIC_NOUNS]
             for phrase in reversed(state["history"][-1].get("targets", [])):
                 if phrase not in phrases:
                     phrases.insert(0, phrase)
@@ -129,6 +143,7 @@ def track(state: dict, runtime) -> dict:
             doc, segment_ids = context.index.retrieve(
                 state["question"], [t["phrase"] for t in state.get("targets", [])],
                 k=context.settings.segments_per_question,
+                **({"around_frame": anchor} if (anchor := follow_up_frame(state)) is not None else {}),
             )
             update["segments"] = segment_ids
             frame_indices = sorted({int(n["frame_index"]) for n in doc.get("graph", {}).get("nodes", [])})

@@ -100,8 +100,10 @@ def answer_statement(question: str, answer: str, subject: str | None = None) -> 
 
 
 def history_entry(question: str, answer: str, state: dict, names_object=None) -> dict:
-    """What a later turn sees of this one: {"question", "answer", "targets", "segments", "statement"}
-    (statement: the question answered as a sentence, see answer_statement; None if it has no such shape)."""
+    """What a later turn sees of this one: {"question", "answer", "targets", "segments", "statement",
+    "anchor_frame", "track_ids"} (statement: the question answered as a sentence, see
+    answer_statement, None if it has no such shape; anchor_frame and track_ids: the video frame and
+    tracks of the happening that supported the answer, None and [] when the STSG did not support it)."""
     targets = [t["phrase"] for t in state.get("targets", []) if t.get("track_ids")] or \
         [t["phrase"] for t in state.get("targets", [])]
     named = answer_object(answer, state.get("stsg"), names_object)
@@ -110,8 +112,14 @@ def history_entry(question: str, answer: str, state: dict, names_object=None) ->
     statement = answer_statement(question, answer, earlier and f"the {earlier}")
     if named:
         targets = [named]  # "Which object ...?" -> "the red circle": later "it" is that object
-    return {"question": question, "answer": answer, "targets": targets, "segments": list(state.get("segments", [])),
-            "statement": statement}
+    # the moment and object the answer's claim was checked at (agent/claims.py): where a later
+    # "after that" anchors and which tracks a later "it" is
+    perception = (state.get("verification") or {}).get("perception") or {}
+    frame = perception.get("frame") if perception.get("score", 0) > 0 else None
+    track_ids = [int(t) for t in perception.get("track_ids") or []] if frame is not None else []
+    segments = list(state.get("segments") or ((state.get("stsg") or {}).get("video") or {}).get("segments") or [])
+    return {"question": question, "answer": answer, "targets": targets, "segments": segments,
+            "statement": statement, "anchor_frame": None if frame is None else int(frame), "track_ids": track_ids}
 
 
 class Session:

@@ -71,7 +71,13 @@ def test_history_names_the_answer_object_when_it_is_tracked():
     assert history_entry("Which object stops?", "The red circle.", state)["targets"] == ["red circle"]
     assert history_entry("What does it do?", "it stops", state) == {
         "question": "What does it do?", "answer": "it stops", "targets": ["blue star"], "segments": [2],
-        "statement": "it stops"}  # no earlier turn to name "it"
+        "statement": "it stops", "anchor_frame": None, "track_ids": []}  # no earlier turn to name "it"
+    # the claim that supported the answer gives a later "after that" its moment and "it" its tracks
+    checked = {**state, "verification": {"perception": {"score": 1.0, "frame": 41, "track_ids": [3]}}}
+    entry = history_entry("Which object stops?", "the red circle", checked)
+    assert (entry["anchor_frame"], entry["track_ids"]) == (41, [3])
+    refuted = {**state, "verification": {"perception": {"score": -1.0, "frame": 41, "track_ids": [3]}}}
+    assert history_entry("Which object stops?", "the red circle", refuted)["anchor_frame"] is None
     state["history"] = [{"question": "Which object stops?", "answer": "the red circle", "targets": ["red circle"]}]
     entry = history_entry("What does it do right after that?", "bounces off the top edge", state)
     assert entry["statement"] == "the red circle bounces off the top edge right after that"
