@@ -70,9 +70,10 @@ _CUES: dict[str, tuple[str, ...]] = {
     "first": ("first", "earliest", "initially", "the first", "soonest", "before any other", "before the others",
               "before all"),
     "last": ("last", "latest", "finally", "final", "the last", "after all the others", "after the others"),
-    "count": ("how many", "number of", "count", "how often", "how many times"),
+    "count": ("how many", "number of", "count", "how often", "how many times", "total", "tally", "how frequently"),
     "cause": ("why", "because", "reason", "cause", "caused", "causes", "due to", "what made", "what makes",
-              "as a result", "leads to", "led to", "result of"),
+              "as a result", "leads to", "led to", "result of", "how come", "explain", "what led", "triggered",
+              "what triggers", "responsible", "what prompted", "prompts", "what got", "what sent", "what forced"),
     "counterfactual": ("removed", "remove", "absent", "without", "taken away", "take away", "were not there",
                        "was not there", "weren't there", "wasn't there", "never existed", "had not been",
                        "hadn't been", "deleted", "did not exist", "didn't exist", "were gone", "was gone", "had been gone",
@@ -80,7 +81,8 @@ _CUES: dict[str, tuple[str, ...]] = {
                        "not been there", "left out", "were missing", "was missing"),
     "negated": ("would not", "wouldn't", "not happen", "no longer", "fail to", "never happen", "would no longer",
                 "could not", "couldn't"),
-    "future": ("will", "going to", "about to", "predict", "expect", "would happen next", "is likely to"),
+    "future": ("will", "going to", "about to", "predict", "expect", "would happen next", "is likely to", "likely",
+               "guess", "anticipate", "forecast", "next move", "what comes next", "probably"),
     "partners": ("different objects", "different things", "distinct objects", "other objects", "how many objects"),
 }
 _TIME = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b")
@@ -88,10 +90,15 @@ _CUT = re.compile(r"(?:first|opening|initial|up to|until|till|through|only)\s+(?
                   r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b")
 
 
+_POSSESSIVE = re.compile(r"'s$")
+_CONTRACTED = {"it's", "that's", "what's", "there's", "he's", "she's", "who's", "let's", "here's", "where's"}
+
+
 def tokens(text: str) -> list[str]:
     """Lowercase words and numbers ("2.5" stays one token); apostrophes kept inside words; a
     polygon named by its sides becomes its name ("six-sided" -> "hexagon")."""
-    words = re.findall(r"\d+(?:\.\d+)?|[a-z]+(?:'[a-z]+)?", text.lower())
+    words = [_POSSESSIVE.sub("", w) if w not in _CONTRACTED else w
+             for w in re.findall(r"\d+(?:\.\d+)?|[a-z]+(?:'[a-z]+)?", text.lower().replace("\u2019", "'"))]
     if "sided" not in words:
         return words
     merged: list[str] = []
@@ -123,8 +130,8 @@ def singular(word: str) -> str:
 
 
 def _forms(word: str, first: bool = False) -> tuple[str, ...]:
-    """The inflections of a phrase word; a word that is fixed where it follows a verb ("come to a
-    stop") still inflects as a phrase's own verb ("halt" -> "halts", "halted")."""
+    """The inflections of a phrase word. A word kept fixed inside a phrase ("rest" after "come to")
+    still inflects when it is the phrase's own verb ("halt" -> "halts", "halted")."""
     if word in _IRREGULAR:
         return _IRREGULAR[word]
     if word in _FIXED and not (first and word.isalpha() and not word.endswith(("ing", "s"))):
@@ -291,7 +298,10 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
         side = next((SIDES[w] for w in after if w in SIDES), None)
         if side and any(w in BORDER_WORDS for w in after):
             event.side = side
-    return Reading(words, objects, events, cues, numbers, times, float(cut.group(1)) if cut else None, ordinal,
+    cut_seconds = float(cut.group(1)) if cut else None
+    if cut_seconds is None and "future" in cues and len(times) == 1:
+        cut_seconds = times[0]  # "after 3 seconds of footage, what will it do?": a prediction from what came before
+    return Reading(words, objects, events, cues, numbers, times, cut_seconds, ordinal,
                    sides, border, self_cause)
 
 
