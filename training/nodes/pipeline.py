@@ -3,6 +3,11 @@
     stage 1 projector   training/recipes/nodes/projector.yaml  -> runs/nodes/projector/projector/
     stage 2 lora        training/recipes/nodes/lora.yaml       -> runs/nodes/lora/<node>/adapter/
     stage 4 coldstart   training/recipes/nodes/coldstart.yaml  -> runs/nodes/coldstart/vot/adapter/
+    stage 3 grpo        training/recipes/nodes/grpo.yaml       -> runs/nodes/grpo/<node>/adapter/ (from coldstart)
+    stage 5 rejection   training/recipes/nodes/rejection.yaml  -> runs/nodes/rejection/vot/ (samples, kept, adapter)
+    stage 6 dpo         training/recipes/nodes/dpo.yaml        -> runs/nodes/dpo/vot/adapter/ (pairs, reference)
+
+Execution order 1, 2, 4, 3, 5, 6: stage 3 trains the cold-start trace too, so it runs after stage 4.
 
 Each stage's output holds the whole stack so far (the previous stage's adapters are carried
 forward), and `export_to` copies the finished adapters into the shipped folder
@@ -78,6 +83,15 @@ def run_stage(recipe: NodeRecipe, *, resume: bool = True, progress: bool = True)
         from videothought.training.nodes.projector import train_projector
 
         summary = train_projector(recipe, resume=resume, progress=progress)
+    elif recipe.stage in ("grpo", "rejection", "dpo"):
+        ensure_examples(recipe, progress=progress)
+        if recipe.stage == "grpo":
+            from videothought.training.nodes.grpo import run_grpo as run
+        elif recipe.stage == "rejection":
+            from videothought.training.nodes.rejection import run_rejection as run
+        else:
+            from videothought.training.nodes.dpo import run_dpo as run
+        summary = run(recipe, resume=resume)
     else:
         from videothought.training.nodes.sft import run_sft
 

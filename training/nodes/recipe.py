@@ -16,7 +16,8 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-STAGES = ("projector", "lora", "coldstart")
+STAGES = ("projector", "lora", "coldstart", "grpo", "rejection", "dpo")
+RL_STAGES = ("grpo", "rejection", "dpo")  # they start from the previous stage's adapters: init_from is required
 BASE_MODELS_HELP = "'embedded' (SmolLM2-135M-Instruct), 'tiny-random' (CI) or a transformers model folder"
 
 
@@ -111,6 +112,36 @@ class ProjectorSpec:
 
 
 @dataclass
+class RLSpec:
+    """Settings of the RL stages: 3 GRPO, 5 rejection sampling, 6 DPO (training/nodes/{grpo,rejection,dpo}.py)."""
+
+    questions: int = 16  # training questions per node (each with its truth); the CPU budget, not the data, sets it
+    num_generations: int = 4  # GRPO group size; train.batch_size (completions per step) must be a multiple of it
+    max_completion_length: int = 160  # tokens; a reference trace is ~100 tokens, the node's inference budget 160
+    temperature: float = 1.0  # sampling temperature of GRPO rollouts and rejection samples
+    beta: float = 0.0  # GRPO's KL weight (trl's default 0: no reference forward, which halves CPU time)
+    rewards: list[str] | None = None  # GRPO: the rewards used (None: all of the node's); the step-reward ablation
+    # keeps [format, answer]
+    samples_per_question: int = 4  # rejection sampling: N traces per training question
+    dpo_beta: float = 0.1  # DPO's temperature on the log-ratio (trl's default)
+    length_budget_words: int = 120  # the hacking gate's budget for a trace; reference traces are 40-110 words
+    collapse_window: int = 3  # logged points compared when watching reward vs accuracy for a collapse
+
+    def __post_init__(self):
+        for name in ("questions", "num_generations", "max_completion_length", "samples_per_question",
+                     "length_budget_words", "collapse_window"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise RecipeError(f"rl.{name} must be a positive integer, got {value!r}")
+        if self.num_generations < 2:
+            raise RecipeError(f"rl.num_generations must be at least 2 (GRPO compares a group), got {self.num_generations!r}")
+        if not 0 < float(self.temperature) <= 2:
+            raise RecipeError(f"rl.temperature must be in (0, 2], got {self.temperature!r}")
+        if float(self.beta) < 0 or float(self.dpo_beta) <= 0:
+            raise RecipeError(f"rl.beta must be >= 0 and rl.dpo_beta > 0, got {self.beta!r}, {self.dpo_beta!r}")
+
+
+@dataclass
 class NodeRecipe:
     stage: str
     output_dir: str
@@ -123,6 +154,7 @@ class NodeRecipe:
     lora: LoraSpec = field(default_factory=LoraSpec)
     train: TrainSpec = field(default_factory=TrainSpec)
     projector: ProjectorSpec = field(default_factory=ProjectorSpec)
+    rl: RLSpec = field(default_factory=RLSpec)
     export_to: str | None = None  # copy the final adapters here (the shipped folder)
     source: str | None = None  # the YAML file (set by load)
     command: str | None = None  # its first line
@@ -136,13 +168,26 @@ class NodeRecipe:
             raise RecipeError(f"base_model must be {BASE_MODELS_HELP}, got {self.base_model!r}")
         if self.base_model not in ("embedded", "tiny-random") and not Path(self.base_model).is_dir():
             raise RecipeError(f"base_model must be {BASE_MODELS_HELP}; {self.base_model!r} is neither")
-        if self.stage in ("lora", "coldstart") and not self.nodes:
+        if self.stage in ("lora", "coldstart", *RL_STAGES) and not self.nodes:
             raise RecipeError(f"stage {self.stage!r} needs nodes: the adapters to train")
         from videothought.training.nodes.data import NODE_NAMES, TRACE_NODE
 
         for node in self.nodes:
             if node not in (*NODE_NAMES, TRACE_NODE):
                 raise RecipeError(f"nodes: unknown node {node!r}; known: {[*NODE_NAMES, TRACE_NODE]}")
+        if self.stage in RL_STAGES and not self.init_from:
+            raise RecipeError(f"stage {self.stage!r} needs init_from: the previous stage's output it starts from")
+        if self.stage in RL_STAGES:
+            from videothought.training.nodes.rewards import NODE_REWARDS
+
+            for node in self.nodes:
+                if node not in NODE_REWARDS:
+                    raise RecipeError(f"stage {self.stage!r}: node {node!r} has no rewards; rewarded: {sorted(NODE_REWARDS)}")
+                if self.rl.rewards and not set(self.rl.rewards) & set(NODE_REWARDS[node]):
+                    raise RecipeError(f"rl.rewards {self.rl.rewards} has none of node {node!r}'s: {sorted(NODE_REWARDS[node])}")
+        if self.stage == "grpo" and self.train.batch_size % self.rl.num_generations:
+            raise RecipeError(f"train.batch_size {self.train.batch_size} must be a multiple of rl.num_generations "
+                              f"{self.rl.num_generations} (GRPO's groups)")
         for node, steps in self.node_steps.items():
             if node not in self.nodes:
                 raise RecipeError(f"node_steps: {node!r} is not among nodes {self.nodes}")
@@ -162,7 +207,7 @@ class NodeRecipe:
         unknown = sorted(set(record) - known)
         if unknown:
             raise RecipeError(f"unknown recipe keys {unknown}; known: {sorted(known - {'source', 'command'})}")
-        parts = {"data": DataSpec, "lora": LoraSpec, "train": TrainSpec, "projector": ProjectorSpec}
+        parts = {"data": DataSpec, "lora": LoraSpec, "train": TrainSpec, "projector": ProjectorSpec, "rl": RLSpec}
         values = dict(record)
         for key, kind in parts.items():
             given = values.get(key) or {}
