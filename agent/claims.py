@@ -100,8 +100,9 @@ class ClaimChecker:
             _has_words(words, p) for p in REFERRING_PHRASES))
         # "after that": the moment of the previous turn's answer, when no event of this question follows the cue
         self.anchor_frame: int | None = None
-        if previous.get("anchor_frame") is not None and self._points_back_in_time():
-            self.anchor_frame = int(previous["anchor_frame"])
+        known = [int(turn["anchor_frame"]) for turn in history if turn.get("anchor_frame") is not None]
+        if known and self._points_back_in_time():
+            self.anchor_frame = known[-1]  # the latest moment the chat established (the previous turn's, if any)
         if named and named[0][1].track_ids:
             self.referent = self.bind_clause(*named[0])
         elif self.refers_back and (earlier := self._previous_referent(previous)):
@@ -211,7 +212,7 @@ class ClaimChecker:
         return float(frames) / self.scene.fps if frames else None
 
     def check_time(self, interval: Interval) -> Claims:
-        """"In which minute does the square bounce off the top edge?" + "in minute 7": the
+        """"When did the cat jump on the table?" + "in minute 7": the
         question's event, done by its object (with its partner), happened inside the interval.
         Scored by the share of the event's distinct occurrences inside (look-alikes elsewhere
         weaken the claim, they do not flip it); -1 when none is inside."""
@@ -298,7 +299,7 @@ class ClaimChecker:
         """A bare attribute value ("red", "a circle" is an object): no article, no event."""
         words = reading.words
         attributes = {a for m in reading.objects for a in m.constraints}
-        # "What is the shape of ...?" + "the shape of a hexagon": the question names the attribute
+        # the question names the attribute ("... its colour?") and the answer gives a value of it
         asked = {_ATTRIBUTE_NAMES.get(w, w) for w in self.question.words} & attributes
         if asked and not reading.events and "label" not in attributes and self.referent:
             return True
@@ -332,9 +333,9 @@ class ClaimChecker:
         if self.anchor_frame is not None and self.referent and not set(ids) & set(self.referent):
             return self.check_partner_from(mention, ids, event)
         if "first" in q.cues or "last" in q.cues:
-            # "which object collides with the cyan circle first?": among those that did it with the named partner
+            # "who greets the host first?": among those that did it with the named partner
             named_after = [g for m, g in self.question_groundings if m.start >= event.end and not m.generic and g.track_ids]
-            partner = set(named_after[0].track_ids) - set(ids) if named_after else set()
+            partner = set(named_after[0].track_ids) if named_after else set()
             firsts: dict[int, int] = {}
             for t in scene.tracks:
                 frames = [h.frame for h in scene.happenings(t) if self._same_kind(kind, h.kind)
@@ -478,7 +479,10 @@ class ClaimChecker:
                           and (not self.option_kinds or h.kind in self.option_kinds
                                or (h.kind == "push" and "collide" in self.option_kinds))),
                          key=lambda h: h.frame)
-        side = [h for h in history if (h.frame > frame if after else h.frame < frame)]
+        # a moment from an earlier turn: what happens within the same moment (a rebound off the
+        # contact the turn named) is part of it, not the next thing
+        gap = scene.duplicate_frames if is_anchor is None else 0
+        side = [h for h in history if (h.frame > frame + gap if after else h.frame < frame - gap)]
         word = "after" if after else "before"
         if not side:
             return graded(-0.5, f"nothing happens {word} {anchor_name}", "sequence")

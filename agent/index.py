@@ -245,8 +245,14 @@ def merge_documents(docs: list[dict], segment_ids: list[int], fps: float, video:
             events.append({**event, "track_ids": [int(t) + offset for t in event["track_ids"]]})
     graph = {"directed": True, "multigraph": True, "graph": {}, "nodes": nodes, "links": links}
     info = {**(video or {}), "fps": fps, "width": width, "height": height, "segments": list(segment_ids)}
-    return {"schema": "videothought.stsg", "version": 1, "video": info, "graph": graph, "tracks": tracks,
-            "events": sorted(events, key=lambda e: (e["start_frame"], e["end_frame"]))}
+    merged = {"schema": "videothought.stsg", "version": 1, "video": info, "graph": graph, "tracks": tracks,
+              "events": sorted(events, key=lambda e: (e["start_frame"], e["end_frame"]))}
+    # what the perception stack can name (one stack indexed every segment): without it a colour no
+    # retrieved track has ("the red diamond") would read as just "diamond"
+    vocabulary = next((doc["vocabulary"] for doc in docs if doc.get("vocabulary")), None)
+    if vocabulary:
+        merged["vocabulary"] = vocabulary
+    return merged
 
 
 def segment_facts(doc: dict) -> tuple[list[dict], list[dict]]:

@@ -103,7 +103,7 @@ def history_entry(question: str, answer: str, state: dict, names_object=None) ->
     """What a later turn sees of this one: {"question", "answer", "targets", "segments", "statement",
     "anchor_frame", "track_ids"} (statement: the question answered as a sentence, see
     answer_statement, None if it has no such shape; anchor_frame and track_ids: the video frame and
-    tracks of the happening that supported the answer, None and [] when the STSG did not support it)."""
+    tracks of the happening the answer's claim was checked at, None and [] when there was none)."""
     targets = [t["phrase"] for t in state.get("targets", []) if t.get("track_ids")] or \
         [t["phrase"] for t in state.get("targets", [])]
     named = answer_object(answer, state.get("stsg"), names_object)
@@ -115,7 +115,7 @@ def history_entry(question: str, answer: str, state: dict, names_object=None) ->
     # the moment and object the answer's claim was checked at (agent/claims.py): where a later
     # "after that" anchors and which tracks a later "it" is
     perception = (state.get("verification") or {}).get("perception") or {}
-    frame = perception.get("frame") if perception.get("score", 0) > 0 else None
+    frame = perception.get("frame")  # the moment the answer names, taken as said even when the STSG doubts it
     track_ids = [int(t) for t in perception.get("track_ids") or []] if frame is not None else []
     segments = list(state.get("segments") or ((state.get("stsg") or {}).get("video") or {}).get("segments") or [])
     return {"question": question, "answer": answer, "targets": targets, "segments": segments,

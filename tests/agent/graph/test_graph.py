@@ -351,6 +351,14 @@ def test_a_follow_up_that_refers_back_keeps_the_previous_targets():
              "history": [{"question": "Which object enters first?", "answer": "the green triangle",
                           "targets": ["green triangle"]}]}
     found = nodes.identify_targets(state, Runtime(context=ctx))
-    assert [t["phrase"] for t in found["targets"]][0] == "green triangle"
+    assert [t["phrase"] for t in found["targets"]] == ["green triangle"]  # "object" names no target of its own
     fresh = nodes.identify_targets({**state, "question": "What does the red circle do?"}, Runtime(context=ctx))
     assert [t["phrase"] for t in fresh["targets"]] == ["red circle"]  # a new subject: nothing carried over
+
+
+def test_a_follow_up_looks_around_the_chat_s_latest_answer_moment():
+    history = [{"question": "Which object enters first?", "answer": "the green triangle", "anchor_frame": 20},
+               {"question": "What does it do then?", "answer": "nothing", "anchor_frame": None}]
+    assert nodes.follow_up_frame({"question": "What does it do right after that?", "history": history}) == 20
+    assert nodes.follow_up_frame({"question": "What does the red circle do?", "history": history}) is None
+    assert nodes.follow_up_frame({"question": "What does it do next?", "history": []}) is None

@@ -133,3 +133,19 @@ def test_words_and_settings():
     merged = merge_documents([{"graph": {"nodes": [], "links": []}, "tracks": {"2": {"label": "x"}}, "events": []}],
                              [5], fps=12.0)
     assert list(merged["tracks"]) == ["500002"] and merged["video"]["fps"] == 12.0
+
+
+def test_a_follow_up_retrieves_around_the_previous_answer_and_keeps_the_vocabulary(built):
+    library, record = built
+    # frame 45 lies in segment 2 (frames 40-59), in its first half: its earlier neighbour comes too
+    assert library.segments_around(record.video_id, 45) == [2, 1]
+    assert library.segments_around(record.video_id, 55) == [2, 3]
+    assert library.segments_around(record.video_id, 10_000) == []
+    doc, segments = library.retrieve("What does it do next?", ["red square"], k=3, video=record.video_id,
+                                     around_frame=45)
+    assert {1, 2} <= set(segments) and len(segments) == 3  # the red square's best segment fills the third
+    without, _ = library.retrieve("What does it do next?", ["red square"], k=1, video=record.video_id)
+    assert segments != [0] and without["video"]["segments"] == [0]
+    # a merged document keeps what the perception stack can name, so an absent colour reads as one
+    parts = [{"graph": {"nodes": [], "links": []}, "tracks": {}, "events": [], "vocabulary": {"colour": ["red"]}}]
+    assert merge_documents(parts, [4], 10.0)["vocabulary"] == {"colour": ["red"]}
