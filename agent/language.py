@@ -54,6 +54,8 @@ NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "
                 "eleven", "twelve")
 ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "1st": 1, "2nd": 2,
             "3rd": 3, "4th": 4, "5th": 5, "once": 1, "twice": 2}
+# Words that only say which attribute a value is ("red-coloured", "star-shaped"): skipped inside a mention.
+_ATTRIBUTE_SUFFIXES = {"coloured", "colored", "shaped", "tinted", "hued", "toned"}
 GENERIC_NOUNS = {"object", "objects", "thing", "things", "shape", "shapes", "item", "items", "one", "ones",
                  "figure", "figures", "body", "bodies", "entity", "piece"}
 SIZE_WORDS = {"large": "large", "big": "large", "bigger": "large", "biggest": "large", "larger": "large",
@@ -350,7 +352,12 @@ def _object_mentions(words: list[str], vocabulary: Vocabulary, events: list[Even
             size = SIZE_WORDS[words[i]]
             i += 1
         j = i
-        while j < len(words) and j not in in_event and (term := vocabulary.lookup(words[j])) is not None:
+        while j < len(words) and j not in in_event:
+            if constraints and words[j] in _ATTRIBUTE_SUFFIXES:  # "red-coloured", "star-shaped"
+                j += 1
+                continue
+            if (term := vocabulary.lookup(words[j])) is None:
+                break
             attribute, value = term
             if attribute in constraints and constraints[attribute] != value:
                 break
@@ -370,7 +377,28 @@ def _object_mentions(words: list[str], vocabulary: Vocabulary, events: list[Even
             i = j
         else:
             i = start + 1
-    return mentions
+    return _merge_predicates(words, mentions)
+
+
+def _merge_predicates(words: list[str], mentions: list[Mention]) -> list[Mention]:
+    """"the circle which is red", "the object that is pink": a bare attribute after a relative
+    "that/which is" describes the noun before it, so the two are one mention."""
+    merged: list[Mention] = []
+    for mention in mentions:
+        previous = merged[-1] if merged else None
+        between = words[previous.end:mention.start] if previous else []
+        between = [w for w in between if w not in ("a", "an")]
+        if previous and len(between) == 2 and between[0] in ("that", "which", "who") and \
+                between[1] in ("is", "are", "was", "were", "looks", "look") and mention.constraints and \
+                "label" not in mention.constraints and all(previous.constraints.get(a, v) == v
+                                                           for a, v in mention.constraints.items()):
+            previous.constraints = {**previous.constraints, **mention.constraints}
+            previous.text = " ".join(words[previous.start:mention.end])
+            previous.end, previous.generic = mention.end, False
+            previous.size = previous.size or mention.size
+            continue
+        merged.append(mention)
+    return merged
 
 
 # ---- phrases that may name objects, before any scene is known --------------------------------

@@ -91,3 +91,35 @@ def test_rewordings_of_one_question_get_the_same_verdicts():
     for question in wordings:
         assert check_claims("stops", question, doc)["score"] == 1.0, question
         assert check_claims("collides with the red circle", question, doc)["score"] < 0, question
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("alters its course", "turn"), ("it halts", "stop"), ("How many collisions are there?", "collide"),
+    ("the ball is gone", "disappear"), ("it drifts out of view", "exit"), ("it gets going", "start"),
+])
+def test_more_everyday_event_words(text, kind, vocabulary):
+    assert [e.kind for e in read_text(text, vocabulary).events][:1] == [kind]
+
+
+def test_polygons_by_their_sides_and_attribute_words_inside_a_name(vocabulary):
+    reading = read_text("What does the green three-sided shape do?", vocabulary)
+    assert reading.numbers == []  # "three" named the shape, it is not a count
+    assert reading.objects[0].constraints == {"colour": "green", "shape": "triangle"}
+    assert read_text("the red-coloured ball", vocabulary).objects[0].constraints == {"colour": "red", "shape": "circle"}
+    merged = read_text("What does the ball which is red do?", vocabulary).objects
+    assert [m.constraints for m in merged] == [{"shape": "circle", "colour": "red"}]
+    assert read_text("What is the red ball's next move?", vocabulary).objects[0].constraints == \
+        {"colour": "red", "shape": "circle"}  # the possessive does not hide the noun
+
+
+def test_cues_in_other_words(vocabulary):
+    assert read_text("it is gone all at once", vocabulary).ordinal is None  # "at once": suddenly
+    assert read_text("What does the ball do right before it stops?", vocabulary).sides == []
+    assert read_text("it bounces off the right edge", vocabulary).sides == ["right"]
+    assert "counterfactual" in read_text("Which event would not occur if the ball were taken out?", vocabulary).cues
+    assert "counterfactual" in read_text("If there were no red ball, what would not happen?", vocabulary).cues
+    assert "cause" in read_text("How come the ball stops?", vocabulary).cues
+    assert "count" in read_text("Give the total of red things.", vocabulary).cues
+    guess = read_text("After 3.5 seconds of footage, guess the ball's next move.", vocabulary)
+    assert "future" in guess.cues and guess.cut_seconds == 3.5
+    assert read_text("The ball hits the box at 3.5 seconds. What did it do before?", vocabulary).cut_seconds is None
