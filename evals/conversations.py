@@ -7,7 +7,8 @@ input holds as `history` what the agent itself answered in turns 1..n-1 of the c
 gold answers, so a wrong first answer carries into the follow-ups as it would in a chat.
 
 A follow-up turn counts right only when its answer is right AND it resolved "it" to the true
-referent: one of the turn's target phrases names `metadata["referent"]` (the same content
+referent: the turn's first target phrase (the object the turn is about; options' objects an LLM
+adds to the targets come later and do not count) names `metadata["referent"]` (the same content
 words). `metrics["answer_correct"]` keeps the plain answer check beside it.
 
 Turns of one conversation stay in one shard (`metadata["shard_group"]`), in turn order.
@@ -61,13 +62,13 @@ def graph_input(sample, done: Mapping[str, dict], context=None) -> dict:
 
 
 def referent_resolved(record: dict, referent: str) -> bool:
-    """True when one of the turn's target phrases has exactly the referent's content words."""
+    """True when the turn's first target phrase has exactly the referent's content words."""
     from videothought.agent.index import terms
 
     wanted = set(terms(referent))
     targets = (record.get("prediction") or {}).get("targets") or []
     phrases = [t.get("phrase", "") if isinstance(t, Mapping) else str(t) for t in targets]
-    return bool(wanted) and any(set(terms(p)) == wanted for p in phrases)
+    return bool(wanted) and bool(phrases) and set(terms(phrases[0])) == wanted
 
 
 def score_turn(record: dict) -> dict:

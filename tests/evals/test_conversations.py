@@ -104,3 +104,6 @@ def test_score_turn_only_touches_follow_ups():
     assert score_turn(follow)["correct"] is True  # same content words ("circles" ~ "circle")
     follow["prediction"]["targets"] = [{"phrase": "red"}]
     assert score_turn(follow)["correct"] is False
+    # the object the turn is about is its first target: an option's object listed later is no resolution
+    follow["prediction"]["targets"] = [{"phrase": "blue star"}, {"phrase": "red circle"}]
+    assert score_turn(follow)["correct"] is False
