@@ -174,6 +174,9 @@ def graph_latency(worlds: list[Path], per_world: int, context=None) -> dict:
 
     Questions are taken round-robin across the worlds (1 from each, then the next...) so a
     shared machine's load falls on every world alike; each world's library must be built.
+    Reading a video's index into memory (once per process, like loading the models) is timed
+    apart as `load_seconds`; `node_median_seconds` splits a question's time by graph node, and
+    `ratio_*` compare the last world with the first.
     """
     from videothought.agent.context import default_context
     from videothought.agent.session import Session
@@ -185,6 +188,8 @@ def graph_latency(worlds: list[Path], per_world: int, context=None) -> dict:
         samples = [s for s in load_world(world) if s.question_type == "needle"][:per_world]
         queues[world] = samples
     seconds = {world: [] for world in worlds}
+    loads = {world: [] for world in worlds}
+    nodes: dict[Path, dict[str, list[float]]] = {world: {} for world in worlds}
     correct = {world: 0 for world in worlds}
     for position in range(per_world):
         for world in worlds:
@@ -194,16 +199,28 @@ def graph_latency(worlds: list[Path], per_world: int, context=None) -> dict:
             key = (world, sample.video_path)
             if key not in sessions:
                 sessions[key] = Session(sample.video_path, context=context, library=Path(world) / "library.sqlite")
+                started = time.perf_counter()
+                sessions[key].library._arrays(sessions[key].index.video_id)
+                loads[world].append(time.perf_counter() - started)
             started = time.perf_counter()
             result = sessions[key].ask(sample.question, sample.choices)
             seconds[world].append(time.perf_counter() - started)
             correct[world] += result.answer_index == sample.answer_index
+            for record in result.state.get("trace") or []:
+                nodes[world].setdefault(record["node"], []).append(float(record.get("latency_seconds") or 0.0))
     out = {}
     for world in worlds:
         values = sorted(seconds[world])
         out[str(world)] = {"questions": len(values), "median_seconds": round(values[len(values) // 2], 2) if values else None,
                            "mean_seconds": round(sum(values) / len(values), 2) if values else None,
-                           "accuracy": round(correct[world] / len(values), 4) if values else None}
+                           "accuracy": round(correct[world] / len(values), 4) if values else None,
+                           "load_seconds": [round(v, 3) for v in loads[world]],
+                           "node_median_seconds": {node: round(sorted(v)[len(v) // 2], 3)
+                                                   for node, v in sorted(nodes[world].items())}}
+    first, last = out[str(worlds[0])], out[str(worlds[-1])]
+    if len(worlds) > 1 and first["median_seconds"] and last["median_seconds"]:
+        out["ratio_median"] = round(last["median_seconds"] / first["median_seconds"], 3)
+        out["ratio_mean"] = round(last["mean_seconds"] / first["mean_seconds"], 3)
     out["load_average"] = os.getloadavg()
     return out
 
