@@ -14,6 +14,8 @@ import pytest
 from videothought.agent import prompts
 from videothought.training.nodes.recipe import NodeRecipe, RecipeError
 
+from .test_node_rl_rewards import TRUTH, hacks, trace
+
 COLOURS = ["red", "blue", "green", "yellow"]
 
 
@@ -37,6 +39,13 @@ def verify_examples(count: int = 16) -> list[dict]:
     return rows
 
 
+def trace_examples(count: int = 8) -> list[dict]:
+    """vot rows: the question of the rewards' tests, its reference trace, its truth."""
+    facts = "At 2.0s the pink star collides with the purple circle.\nAt 3.1s the pink star turns."
+    return [{"node": "vot", "qid": f"t{i}", "wording": f"train-{i}", "truth": TRUTH, "completion": trace(),
+             "prompt": prompts.vot_trace(TRUTH["question"], TRUTH["choices"], facts)} for i in range(count)]
+
+
 def recipe(tmp_path: Path, stage: str, **overrides) -> NodeRecipe:
     record = {"stage": stage, "output_dir": str(tmp_path / stage), "base_model": "tiny-random", "nodes": ["verify"],
               "data": {"examples": str(tmp_path / "examples.jsonl"), "seeds": [100]},
@@ -55,9 +64,10 @@ def warm_stage(tmp_path_factory) -> Path:
     from videothought.training.nodes.sft import run_sft
 
     root = tmp_path_factory.mktemp("stages")
-    run_sft(recipe(root, "lora", train={"max_steps": 8, "batch_size": 8, "learning_rate": 0.1, "max_length": 128},
+    run_sft(recipe(root, "lora", nodes=["verify", "vot"], node_steps={"verify": 8, "vot": 2},
+                   train={"max_steps": 8, "batch_size": 8, "learning_rate": 0.1, "max_length": 320},
                    lora={"r": 4, "target_modules": ["q_proj", "v_proj", "o_proj", "up_proj", "down_proj"]}),
-            examples=verify_examples())
+            examples=verify_examples() + trace_examples())
     return root / "lora"
 
 
@@ -122,3 +132,93 @@ def test_grpo_learns_from_differing_rewards_and_resumes_to_the_same_adapter(tmp_
     b = load_file(str(node / "adapter" / "adapter_model.safetensors"))
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-5), key
+
+
+# ---- stage 5: rejection sampling -----------------------------------------------------------------------------
+def fake_sampler(rows: list[dict], count: int) -> list[list[str]]:
+    """Four traces per question: right in every step; a wrong answer; only the format; the right
+    answer through a false claim (a collision that never happened)."""
+    assert count == 4
+    false = trace(actions="At 2.0s the pink star collides with the green square. At 3.1s the pink star turns.")
+    return [[trace(), trace(answer="A. it stops"), hacks()["only the format"], false] for _ in rows]
+
+
+@pytest.mark.slow
+def test_rejection_keeps_traces_whose_every_step_passes(tmp_path, warm_stage):
+    from videothought.training.nodes.data import read_jsonl
+    from videothought.training.nodes.rejection import run_rejection
+
+    stage = recipe(tmp_path, "rejection", init_from=str(warm_stage), nodes=["vot"],
+                   train={"max_steps": 2, "batch_size": 4, "max_length": 320}, rl={"questions": 3, "samples_per_question": 4})
+    result = run_rejection(stage, examples=trace_examples(), sampler=fake_sampler)["nodes"]["vot"]
+    stats = result["acceptance"]
+    assert (stats["sampled"], stats["kept"], stats["acceptance_rate"]) == (12, 3, 0.25)
+    assert stats["answer_right_rate"] == 0.5  # the false-claims trace has the right answer and is not kept
+    assert stats["pass_rate"]["events"] == 0.5 and stats["pass_rate"]["format"] == 0.75
+    kept = read_jsonl(tmp_path / "rejection" / "vot" / "kept.jsonl")
+    assert [k["completion"] for k in kept] == [trace()] * 3
+    assert result["steps"] == 2 and result["last_loss"] < result["first_loss"]  # SFT on the kept traces
+    assert json.loads((tmp_path / "rejection" / "vot" / "acceptance.json").read_text()) == stats
+    assert result["carried"] if "carried" in result else True
+
+
+def test_model_sampler_draws_n_seeded_traces(tmp_path, warm_stage):
+    from videothought.training.nodes.rejection import model_sampler
+
+    stage = recipe(tmp_path, "rejection", init_from=str(warm_stage), nodes=["vot"], rl={"max_completion_length": 4})
+    rows = trace_examples(2)
+    first = model_sampler(stage, "vot")(rows, 3)
+    assert [len(texts) for texts in first] == [3, 3] and len(set(first[0])) > 1  # sampled, not greedy
+    assert model_sampler(stage, "vot")(rows, 3) == first  # seeded: a restarted run draws the same traces
+
+
+# ---- stage 6: DPO with an explicit reference ------------------------------------------------------------------
+def test_preference_pairs_are_the_two_kinds():
+    from videothought.training.nodes import rewards
+    from videothought.training.nodes.dpo import preference_pairs
+
+    pairs = preference_pairs(trace_examples(2), "vot", seed=0)
+    assert sorted(p["kind"] for p in pairs) == ["false_claims", "false_claims", "wrong_answer", "wrong_answer"]
+    for pair in pairs:
+        assert rewards.passes_every_step("vot", pair["chosen"], TRUTH)
+        scores = rewards.score("vot", pair["rejected"], TRUTH)
+        if pair["kind"] == "wrong_answer":
+            assert scores["answer"] == 0
+        else:  # the right answer, reached through false claims
+            assert scores["answer"] == 1 and scores["format"] == 1 and scores["events"] < 1
+    reversed_pair = next(p for p in pairs if p["kind"] == "false_claims")
+    assert "At 3.1s the small pink star turns at the top edge. At 2.0s" in reversed_pair["rejected"]
+    verify = preference_pairs(verify_examples(4), "verify", seed=0)
+    assert all(p["chosen"].split()[0] != p["rejected"].split()[0] for p in verify)
+
+
+@pytest.mark.slow
+def test_dpo_reference_is_the_previous_stage_not_the_bare_base(tmp_path, warm_stage):
+    import torch
+    from peft import PeftModel
+
+    from videothought.training.nodes.dpo import dpo_trainer, preference_pairs, run_dpo
+    from videothought.training.nodes.models import load_base
+
+    stage = recipe(tmp_path, "dpo", init_from=str(warm_stage), nodes=["vot"],
+                   train={"max_steps": 3, "batch_size": 2, "learning_rate": 1.0e-2, "max_length": 400})
+    pairs = preference_pairs(trace_examples(2), "vot", seed=0)
+    trainer = dpo_trainer(stage, "vot", pairs, tmp_path / "probe", 3)
+    batch = next(iter(trainer.get_train_dataloader()))
+    reference = torch.cat(trainer.compute_ref_log_probs(trainer.ref_model, batch))  # (2B,): chosen then rejected
+
+    def completion_logprob(model) -> torch.Tensor:
+        """Summed log-probability of each sequence's completion tokens, computed here, not by trl."""
+        with torch.no_grad():
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+        token = logits.log_softmax(-1).gather(-1, batch["input_ids"][:, 1:, None])[..., 0]  # (2B, L-1)
+        return (token * batch["completion_mask"][:, 1:]).sum(-1)
+
+    previous = PeftModel.from_pretrained(load_base("tiny-random")[0], str(warm_stage / "vot" / "adapter")).eval()
+    bare = load_base("tiny-random")[0].eval()
+    assert torch.allclose(reference, completion_logprob(previous), atol=1e-3)  # the previous stage's model
+    assert not torch.allclose(reference, completion_logprob(bare), atol=1e-1)  # not the bare base
+    result = run_dpo(stage, examples=trace_examples(2))["nodes"]["vot"]
+    assert result["pairs"] == 4 and result["pair_kinds"] == {"wrong_answer": 2, "false_claims": 2}
+    assert result["steps"] == 3 and result["reference"].endswith("vot/adapter")
+    assert result["last"]["rewards/margins"] > result["first"]["rewards/margins"]  # chosen pulled above rejected

@@ -79,9 +79,12 @@ def test_shipped_recipes_load_and_start_with_their_command():
         assert recipe.command == f"vot train nodes --config training/recipes/nodes/{path.name}"
         assert not set(recipe.data.seeds) & ({7} | set(range(1000, 1101)))
         stages[recipe.stage] = recipe
-    assert set(stages) == {"projector", "lora", "coldstart"}
-    assert stages["lora"].init_from == stages["projector"].output_dir  # the stages chain
+    assert set(stages) == {"projector", "lora", "coldstart", "grpo", "rejection", "dpo"}
+    assert stages["lora"].init_from == stages["projector"].output_dir  # the stages chain: 1, 2, 4, 3, 5, 6
     assert stages["coldstart"].init_from == stages["lora"].output_dir
+    assert stages["grpo"].init_from == stages["coldstart"].output_dir
+    assert stages["rejection"].init_from == stages["grpo"].output_dir
+    assert stages["dpo"].init_from == stages["rejection"].output_dir
 
 
 def test_recipe_without_its_command_line_is_refused(tmp_path):
