@@ -42,6 +42,8 @@ def test_a_wrong_answer_loses_the_answer_and_the_agreeing_verdict():
     honest = rewards.score("vot", trace(answer="A. it stops", verdict="no - the facts do not show it."), TRUTH)
     assert honest["verdict"] == 1.0  # rejecting a wrong answer is the right verdict
     assert rewards.score("vot", trace(verdict="no, it is wrong."), TRUTH)["verdict"] == 0.0
+    no_answer = rewards.score("vot", trace(answer="I cannot tell", verdict="the facts do not show it."), TRUTH)
+    assert no_answer["verdict"] == 0.0  # doubting a missing answer is no verdict (what GRPO first found to score)
 
 
 def test_format_needs_five_steps_in_order_and_one_option():

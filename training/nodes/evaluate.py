@@ -15,7 +15,9 @@ then track: the TRACKED STSG, verbalised). References come from the world's trut
     rank (node)      the node's combined score, STSG evidence + LLM (no rating): accuracy by type
     verify           cognition_check with the reference analysis, right and wrong answers:
                      verdict "yes" means "the answer is right"; precision / recall of "yes"
-    trace            the cold-start reasoner's trace: its Step 4 letter, accuracy (unparsable = wrong)
+    trace            the cold-start reasoner's trace: its Step 4 letter, accuracy (unparsable = wrong), and
+                     the mean of each RL reward (rewards.py: format, answer, targets, events, verdict,
+                     gated) and the share of traces passing every step
 
 Generation metrics (targets, actions, trace) run on the first `generate_limit` questions: on
 the shared 2-core CPU a greedy generation costs seconds.
@@ -253,7 +255,11 @@ class NodeEvaluation:
     def trace(self, lm, max_new_tokens: int = 160) -> dict:
         from tqdm.auto import tqdm
 
+        from videothought.training.nodes import rewards
+        from videothought.training.nodes.data import question_truth
+
         right = parsed = 0
+        step_rewards: dict[str, float] = defaultdict(float)
         rows = list(zip(self.items, self.states))[: self.generate_limit]
         for item, state in tqdm(rows, desc="vot trace", disable=not self.progress):
             text = _generate(lm, TRACE_NODE, prompts.vot_trace(item.question, item.choices, state.get("partial_stsg") or
@@ -261,7 +267,13 @@ class NodeEvaluation:
             chosen = parse_trace_answer(text, len(item.choices))
             parsed += chosen is not None
             right += chosen == item.answer
-        return {"trace_accuracy": right / max(1, len(rows)), "trace_parsed": parsed / max(1, len(rows))}
+            truth = question_truth(item)
+            for name, value in rewards.score(TRACE_NODE, text, truth).items():
+                step_rewards[name] += value
+            step_rewards["every_step"] += rewards.passes_every_step(TRACE_NODE, text, truth)
+        out = {"trace_accuracy": right / max(1, len(rows)), "trace_parsed": parsed / max(1, len(rows))}
+        out.update({f"trace_reward_{name}": total / max(1, len(rows)) for name, total in step_rewards.items()})
+        return out
 
 
 def blind_accuracy(lm, questions: list[tuple[str, list[str], int]], node: str = "rank_answers") -> dict:

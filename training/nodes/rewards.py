@@ -26,7 +26,7 @@ Rewards of a trace, each in [0, 1]:
     events    the events Step 3 claims happened (a true event of that type, with the objects it
               names), in the true order, times the recall of the evidence events; a trace that reads
               shuffled or time-reversed evidence reports the events out of order and earns 0 here
-    verdict   Step 5 agrees with the answer exactly when the answer is right
+    verdict   Step 5 agrees with the answer exactly when the answer is right (0 without an answer)
 
 Every reward is multiplied by `hacking_gate`: 0 for a completion that names every option (or
 several in Step 4), that repeats the question, or that runs far over the length budget; the
@@ -232,15 +232,16 @@ def event_reward(completion: str, truth: dict) -> float:
 
 
 def verdict_reward(completion: str, truth: dict) -> float:
-    """Step 5 agrees exactly when Step 4's option is right (an unparsable answer cannot be agreed with)."""
+    """Step 5 agrees exactly when Step 4's option is right; without a parsable answer it earns 0 (a
+    trace with no answer and a doubting Step 5 was the first thing GRPO found to score)."""
     steps = trace_steps(completion)
     if 5 not in steps or not _words(steps[5]):
         return 0.0
     chosen = parse_trace_answer(completion, len(truth["choices"])) if 4 in steps else None
     affirms = _affirms(steps[5])
-    if affirms is None:
+    if affirms is None or chosen is None:  # no answer, nothing to verify: "no" to nothing earns nothing
         return 0.0
-    return float(affirms == (chosen is not None and chosen == int(truth["answer"])))
+    return float(affirms == (chosen == int(truth["answer"])))
 
 
 def _affirms(text: str) -> bool | None:
