@@ -79,16 +79,19 @@ _CUES: dict[str, tuple[str, ...]] = {
     "counterfactual": ("removed", "remove", "absent", "without", "taken away", "take away", "were not there",
                        "was not there", "weren't there", "wasn't there", "never existed", "had not been",
                        "hadn't been", "deleted", "did not exist", "didn't exist", "were gone", "was gone", "had been gone",
-                       "taken out", "take out", "were no", "was no", "had never been", "never been there",
+                       "taken out", "take out", "were no", "was no", "had never been", "never been there", "were not in",
+                       "was not in", "weren't in", "wasn't in", "not present", "had been no", "without the",
                        "not been there", "left out", "were missing", "was missing"),
     "negated": ("would not", "wouldn't", "not happen", "no longer", "fail to", "never happen", "would no longer",
-                "could not", "couldn't"),
+                "could not", "couldn't", "prevented", "would never", "wouldn't have", "would not have", "no longer"),
     "future": ("will", "going to", "about to", "predict", "expect", "would happen next", "is likely to", "likely",
-               "guess", "anticipate", "forecast", "next move", "what comes next", "probably"),
+               "guess", "anticipate", "forecast", "next move", "what comes next", "probably", "happens next",
+               "comes next", "next action", "expected", "foresee"),
     "partners": ("different objects", "different things", "distinct objects", "other objects", "how many objects"),
 }
 _TIME = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b")
-_CUT = re.compile(r"(?:first|opening|initial|up to|until|till|through|only)\s+(?:the\s+)?(?:first\s+)?"
+_CUT = re.compile(r"(?:first|opening|initial|up to|until|till|through|only|cut at|cut off at|stopped at|stops at|"
+                  r"paused at|pausing at|pause at|ends at|ending at|halted at|frozen at)\s+(?:the\s+)?(?:first\s+)?"
                   r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b")
 
 
@@ -289,7 +292,8 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
         elif word in NUMBER_WORDS and not (word == "one" and _is_pronoun_one(words, i)):
             numbers.append(float(NUMBER_WORDS.index(word)))
     cut = _CUT.search(lowered)
-    ordinal = next((ORDINALS[w] for w in words if w in ORDINALS and w != "first"), None)
+    ordinal = next((ORDINALS[w] for i, w in enumerate(words) if w in ORDINALS and w != "first"
+                    and not (w == "second" and i and re.fullmatch(r"\d+(?:\.\d+)?", words[i - 1]))), None)
     if ordinal is None and "first" in words and ("time" in words or "times" in words):
         ordinal = 1
     sides = [SIDES[w] for i, w in enumerate(words) if w in SIDES and not _is_adverb_right(words, i)]
@@ -300,11 +304,29 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
         side = next((SIDES[w] for w in after if w in SIDES), None)
         if side and any(w in BORDER_WORDS for w in after):
             event.side = side
+    events = _fold_edge_contact(events)
+    if "count" in cues and [e.kind for e in events] == ["appear"] and objects and not {"times", "often"} & set(words):
+        events = []  # "how many red things appear?": the things seen, counted
     cut_seconds = float(cut.group(1)) if cut else None
     if cut_seconds is None and "future" in cues and len(times) == 1:
         cut_seconds = times[0]  # "after 3 seconds of footage, what will it do?": a prediction from what came before
+    if cut_seconds is not None and "after" in cues:
+        cues.add("future")  # "the clip is cut at 2 s; what happens next?": what comes after the cut
     return Reading(words, objects, events, cues, numbers, times, cut_seconds, ordinal,
                    sides, border, self_cause)
+
+
+def _fold_edge_contact(events: list[EventMention]) -> list[EventMention]:
+    """"hits the top wall and turns": a contact with a frame edge followed by a turn is one
+    rebound from that edge."""
+    folded: list[EventMention] = []
+    for event in events:
+        previous = folded[-1] if folded else None
+        if previous and previous.kind == "collide" and previous.side and event.kind == "turn" and not event.side:
+            folded[-1] = EventMention("turn", previous.start, event.end, side=previous.side)
+            continue
+        folded.append(event)
+    return folded
 
 
 def _is_adverb_right(words: list[str], i: int) -> bool:

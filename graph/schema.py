@@ -100,7 +100,7 @@ EVENT_PHRASES: dict[str, tuple[str, ...]] = {
               "kick off", "take off", "start off", "set out", "commence", "spring into motion", "start its motion",
               "begin its motion", "start up"),
     "stop": ("stop", "halt", "come to rest", "stand still", "freeze", "rest", "stay still", "stop moving",
-             "cease moving", "stall", "cease", "pause", "settle", "become stationary", "become still", "stay put",
+             "cease moving", "stall", "cease", "settle", "become stationary", "become still", "stay put",
              "remain still", "remain stationary", "come to a halt"),
     "turn": ("turn", "change direction", "change * direction", "bounce", "rebound", "reverse", "deflect",
              "ricochet", "veer", "swerve", "turn around", "turn back", "switch direction", "change course",

@@ -123,3 +123,15 @@ def test_cues_in_other_words(vocabulary):
     guess = read_text("After 3.5 seconds of footage, guess the ball's next move.", vocabulary)
     assert "future" in guess.cues and guess.cut_seconds == 3.5
     assert read_text("The ball hits the box at 3.5 seconds. What did it do before?", vocabulary).cut_seconds is None
+
+
+def test_cut_points_edge_rebounds_and_counted_things(vocabulary):
+    for question in ("The clip is cut at 0.8 seconds. What happens to the ball next?",
+                     "Pausing at the 0.8 second mark, predict the ball's next action."):
+        reading = read_text(question, vocabulary)
+        assert reading.cut_seconds == 0.8 and "future" in reading.cues and reading.ordinal is None, question
+        assert reading.events == []  # pausing the video is not the ball stopping
+    rebound = read_text("it hits the top wall and turns", vocabulary).events
+    assert [(e.kind, e.side) for e in rebound] == [("turn", "top")]
+    assert read_text("How many red things appear?", vocabulary).events == []  # the things seen, counted
+    assert [e.kind for e in read_text("How many times does a ball appear?", vocabulary).events] == ["appear"]
