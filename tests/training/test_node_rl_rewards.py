@@ -130,8 +130,12 @@ def test_verify_and_rating_rewards():
 def test_truth_comes_from_the_world(tmp_path):
     """question_truth on a real training world: events in time order, labels of the true objects,
     and the reference trace built by the data builder passes every reward."""
+    import random
+
     from videothought.training.nodes.data import (
+        attach_truth,
         ensure_world,
+        node_examples,
         question_truth,
         reference_analysis,
         reference_targets,
@@ -152,3 +156,11 @@ def test_truth_comes_from_the_world(tmp_path):
                                      reference_analysis(item.evidence, item.truth_doc), item.choices, item.answer,
                                      "the facts agree with the answer.")
         assert rewards.passes_every_step("vot", reference, truth), (reference, truth)
+    examples = node_examples(items[0], {}, random.Random(0))
+    assert attach_truth(examples, items) == len(examples) and attach_truth(examples, items) == 0  # once
+    for row in examples:
+        assert row["truth"]["answer"] == items[0].answer
+        if row["node"] == "verify":
+            assert row["truth"]["correct"] == row["correct"]
+        if row.get("kind") == "rating":
+            assert row["truth"]["correct"] == row["completion"].startswith(" 9")
