@@ -78,7 +78,10 @@ def test_shipped_recipes_load_and_start_with_their_command():
         recipe = NodeRecipe.load(path)
         assert recipe.command == f"vot train nodes --config training/recipes/nodes/{path.name}"
         assert not set(recipe.data.seeds) & ({7} | set(range(1000, 1101)))
-        stages[recipe.stage] = recipe
+        if path.stem == recipe.stage:  # the chain; other files are ablations of a stage
+            stages[recipe.stage] = recipe
+        else:
+            assert recipe.output_dir != f"runs/nodes/{recipe.stage}", path  # an ablation never overwrites the chain
     assert set(stages) == {"projector", "lora", "coldstart", "grpo", "rejection", "dpo"}
     assert stages["lora"].init_from == stages["projector"].output_dir  # the stages chain: 1, 2, 4, 3, 5, 6
     assert stages["coldstart"].init_from == stages["lora"].output_dir
