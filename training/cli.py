@@ -49,6 +49,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     evaluate_nodes.add_argument("--nextqa", default="../shared/data/nextqa/val.csv",
                                 help="NExT-QA val.csv for the question-only check on real wording")
     evaluate_nodes.add_argument("--generate-limit", type=int, default=40, help="questions for generation metrics")
+    evaluate_nodes.add_argument("--nextqa-limit", type=int, default=None,
+                                help="NExT-QA val questions for the nextqa metric (default: --limit)")
     evaluate_nodes.add_argument("--cache-dir", default="runs/nodes/stsg-cache", help="tracked STSG cache")
     evaluate_nodes.add_argument("--out", default=None, help="write the metrics JSON here too")
     evaluate_nodes.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the machine is shared)")
@@ -173,7 +175,8 @@ def _eval_nodes(args) -> int:
         family = None if args.family == "original" else args.family
         items = worded_questions(root, family=family, rewordings=1, include_original=family is None, limit=args.limit)
         evaluation = NodeEvaluation(items, perception_context(args.cache_dir), generate_limit=args.generate_limit)
-        evaluation.prepare()
+        if set(text_metrics) - {"blind", "nextqa"}:  # the question-only metrics need no video
+            evaluation.prepare()
         try:
             lm = load_stage_lm(args.adapters)
         except (AdapterMismatchError, FileNotFoundError) as error:
@@ -200,7 +203,7 @@ def _eval_nodes(args) -> int:
         if "nextqa" in text_metrics:
             from videothought.training.nodes.evaluate import blind_accuracy, nextqa_questions
 
-            result["nextqa_blind"] = blind_accuracy(lm, nextqa_questions(args.nextqa, args.limit))
+            result["nextqa_blind"] = blind_accuracy(lm, nextqa_questions(args.nextqa, args.nextqa_limit or args.limit))
     result["seconds"] = round(time.perf_counter() - started, 1)
     if args.out:
         write_json(Path(args.out), result)
