@@ -131,7 +131,7 @@ def dpo_trainer(recipe: NodeRecipe, node: str, pairs: list[dict], output: Path, 
     dataset = Dataset.from_list([{"prompt": render_prompt(tokenizer, p["prompt"]), "chosen": p["chosen"],
                                   "rejected": p["rejected"]} for p in pairs])
     config = DPOConfig(**common_args(recipe, output, max_steps), beta=float(recipe.rl.dpo_beta),
-                       max_length=recipe.train.max_length, truncation_mode="keep_end",
+                       max_length=recipe.train.max_length,  # prompt (~350 tokens) + trace (~120) fit 640
                        precompute_ref_log_probs=False, disable_dropout=True)
     return DPOTrainer(model=model, ref_model=reference, args=config, train_dataset=dataset, processing_class=tokenizer)
 
