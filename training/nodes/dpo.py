@@ -42,12 +42,12 @@ from videothought.training.nodes.grpo import (
 )
 from videothought.training.nodes.models import base_identity, load_base, write_adapter_card
 from videothought.training.nodes.recipe import NodeRecipe
-from videothought.training.nodes.sft import carry_forward, latest_checkpoint
+from videothought.training.nodes.sft import carry_forward, latest_checkpoint, training_completion
 
 logger = logging.getLogger(__name__)
 
 
-OPPOSITE = {"verify": {False: " no - the facts do not show it.", True: " yes"},  # keyed by "chosen says no"
+OPPOSITE = {"verify": {False: " no", True: " yes"},  # keyed by "chosen says no"; verify is read as its first word
             "rank_answers": {False: " 2 - the facts do not show it.", True: " 9 - the facts support it."}}
 
 
@@ -87,7 +87,7 @@ def preference_pairs(rows: list[dict], node: str, seed: int) -> list[dict]:
     rng = random.Random(seed)
     pairs = []
     for row in rows:
-        chosen, truth = row["completion"], row["truth"]
+        chosen, truth = training_completion(node, row["completion"]), row["truth"]  # what the node is read for
         if not rewards.passes_every_step(node, chosen, truth):
             continue
         if node == TRACE_NODE:
