@@ -139,19 +139,20 @@ def load_lm(spec: str | None = None, *, adapters: str | None = "env"):
     a 5-candidate score 7 s vs 24 s, 16 generated tokens 4.4 s vs 12 s, on a loaded machine).
 
     adapters (the embedded model only): "env" (the default) loads what $VIDEOTHOUGHT_ADAPTERS names
-    ("shipped": the post-trained per-node adapters in agent/adapters/, or a folder), and none when
-    it is unset; "shipped" or a folder path loads those; None loads none (the untrained LLM).
+    ("none": no adapters; "shipped" or unset: the post-trained per-node adapters in agent/adapters/;
+    a folder: its adapters); "shipped" or a folder path loads those; None or "none" loads none (the
+    untrained LLM).
 
-    Off by default: the shipped adapters (issue 11, trained for minutes on this CPU) lift target
-    identification but not answer ranking, and make verify say "yes" to everything; the measured
-    default (README) is the untrained LLM. Opt in with VIDEOTHOUGHT_ADAPTERS=shipped."""
+    On by default: the shipped adapters (issue 11; docs/training.md "Before / after") were measured
+    not to hurt the nodes they train on world seed 7 and to keep question-only accuracy at chance.
+    Turn them off with VIDEOTHOUGHT_ADAPTERS=none or adapters=None."""
     import os
 
     from videothought.agent.llm import EMBEDDED_SPEC, LLM_ENV_VAR, load_language_model
 
     resolved = spec or os.environ.get(LLM_ENV_VAR) or EMBEDDED_SPEC
     if adapters == "env":
-        adapters = os.environ.get(ADAPTERS_ENV_VAR) or None
+        adapters = "shipped"  # node_adapters reads $VIDEOTHOUGHT_ADAPTERS first
     if resolved == EMBEDDED_SPEC:
         return load_language_model(resolved, dtype="float32", adapters=node_adapters(adapters))
     return load_language_model(resolved)
@@ -163,8 +164,9 @@ ADAPTERS_ENV_VAR = "VIDEOTHOUGHT_ADAPTERS"  # another adapters folder for the em
 
 
 def node_adapters(which: str | None = "shipped") -> dict[str, str]:
-    """{node name: adapter folder} for the embedded LLM. "shipped": $VIDEOTHOUGHT_ADAPTERS or
-    agent/adapters/ ({} when absent or "none"); a folder: its <node>/ subfolders; None: {}.
+    """{node name: adapter folder} for the embedded LLM. "shipped": $VIDEOTHOUGHT_ADAPTERS when set
+    ("none": {}; a folder), else agent/adapters/ ({} with a warning when the install lacks it);
+    a folder: its <node>/ subfolders; None or "none": {}.
     Every folder must hold adapter_config.json, adapter_model.safetensors and the card
     videothought-adapter.json naming the node and the base model it was trained on; a folder that
     does not is an error naming it (a half-copied adapter must not load silently)."""
@@ -174,11 +176,14 @@ def node_adapters(which: str | None = "shipped") -> dict[str, str]:
         return {}
     if which == "shipped":
         which = os.environ.get(ADAPTERS_ENV_VAR) or "shipped"
-        if which == "shipped":
-            which = str(SHIPPED_ADAPTERS)
-        if which == "none" or not Path(which).is_dir():
+        if which == "none":
             return {}
-    root = Path(which)
+        if which == "shipped":
+            if not SHIPPED_ADAPTERS.is_dir():  # an install without them: the untrained LLM, with a warning
+                logger.warning("no shipped node adapters in %s; the LLM runs untrained", SHIPPED_ADAPTERS)
+                return {}
+            which = str(SHIPPED_ADAPTERS)
+    root = Path(which)  # a folder named by the caller or $VIDEOTHOUGHT_ADAPTERS must exist
     if not root.is_dir():
         raise FileNotFoundError(f"adapters folder {root} does not exist")
     found = {}
@@ -198,8 +203,9 @@ def node_adapters(which: str | None = "shipped") -> dict[str, str]:
 
 
 def default_context(**overrides) -> VoTContext:
-    """The embedded offline stack: SmolLM2-135M-Instruct, the AoE encoder when present, the
-    default proposer and tracker of videothought.perception.pipeline.
+    """The embedded offline stack: SmolLM2-135M-Instruct with the shipped node adapters (load_lm;
+    VIDEOTHOUGHT_ADAPTERS=none for the untrained LLM), the AoE encoder when present, the default
+    proposer and tracker of videothought.perception.pipeline.
 
     Overrides name VoTContext fields (lm=, encoder=, settings=, ...) or VoTSettings fields
     (max_new_tokens=48, ...). The LLM is only loaded when `lm` is not given.

@@ -203,7 +203,8 @@ class Bench:
         if self._context is None:
             from videothought.agent.context import default_context, load_lm
 
-            self._context = default_context(lm=load_lm(self.args.lm), cache_dir=self.cache_dir)
+            # the "graph" condition is the untrained LLM: graph+adapters adds the adapters (--adapters)
+            self._context = default_context(lm=load_lm(self.args.lm, adapters=None), cache_dir=self.cache_dir)
         return self._context
 
     def adapter_context(self):
