@@ -59,6 +59,8 @@ def write_examples(tmp_path: Path) -> None:
     ({"nodes": ["rank_answer"]}, "unknown node 'rank_answer'"),
     ({"node_steps": {"verify": 3}}, "node_steps: 'verify' is not among nodes"),
     ({"base_model": "/no/such/model"}, "'/no/such/model' is neither"),
+    ({"export_nodes": ["verifier"]}, "export_nodes: unknown node 'verifier'"),
+    ({"export_nodes": ["rank_answers"]}, "export_nodes needs export_to"),
     ({"learning_rate": 0.1}, "unknown recipe keys ['learning_rate']"),
     ({"train": {"lr": 0.1}}, "unknown keys ['lr'] under train"),
     ({"init_adapters": {"rank_answers": "verify"}}, "needs init_from"),
@@ -400,3 +402,17 @@ def test_tracks_match_true_objects_by_box_overlap():
     truth = doc([(0, 0, [0, 0, 10, 10]), (1, 0, [50, 50, 60, 60]), (0, 1, [1, 0, 11, 10]), (1, 1, [50, 51, 60, 61])])
     tracked = doc([(7, 0, [0, 0, 10, 9]), (7, 1, [1, 0, 11, 10]), (8, 0, [49, 50, 60, 60]), (9, 0, [200, 200, 210, 210])])
     assert track_to_truth(tracked, truth) == {7: 0, 8: 1}  # track 9 overlaps nothing
+
+
+def test_export_ships_only_the_listed_node_adapters(tmp_path):
+    from videothought.training.nodes.pipeline import export
+
+    stage = tmp_path / "lora"
+    for node in ("rank_answers", "verify"):
+        (stage / node / "adapter").mkdir(parents=True)
+        for name in ("adapter_config.json", "adapter_model.safetensors", "videothought-adapter.json"):
+            (stage / node / "adapter" / name).write_text("{}")
+    recipe = NodeRecipe.from_dict(tiny_recipe(tmp_path, nodes=["rank_answers", "verify"], export_to=str(tmp_path / "ship"),
+                                              export_nodes=["rank_answers"]))
+    assert export(recipe) == ["rank_answers"]
+    assert sorted(p.name for p in (tmp_path / "ship").iterdir()) == ["rank_answers"]

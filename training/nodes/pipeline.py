@@ -61,6 +61,9 @@ def export(recipe: NodeRecipe) -> list[str]:
     exported = []
     for folder in sorted(p for p in source.iterdir() if p.is_dir()):
         adapter = folder / "adapter"
+        if recipe.export_nodes and folder.name not in recipe.export_nodes and folder.name != "projector":
+            logger.info("not exporting %s (not in export_nodes)", folder.name)
+            continue
         if (adapter / "adapter_model.safetensors").is_file():
             destination = target / folder.name
             destination.mkdir(exist_ok=True)

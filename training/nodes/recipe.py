@@ -156,6 +156,9 @@ class NodeRecipe:
     projector: ProjectorSpec = field(default_factory=ProjectorSpec)
     rl: RLSpec = field(default_factory=RLSpec)
     export_to: str | None = None  # copy the final adapters here (the shipped folder)
+    # which node adapters to ship (empty: all the stage holds); an adapter measured no better than
+    # the untrained model, or harmful in the graph, stays in output_dir and out of the default stack
+    export_nodes: list[str] = field(default_factory=list)
     source: str | None = None  # the YAML file (set by load)
     command: str | None = None  # its first line
 
@@ -188,6 +191,11 @@ class NodeRecipe:
         if self.stage == "grpo" and self.train.batch_size % self.rl.num_generations:
             raise RecipeError(f"train.batch_size {self.train.batch_size} must be a multiple of rl.num_generations "
                               f"{self.rl.num_generations} (GRPO's groups)")
+        for node in self.export_nodes:
+            if node not in (*NODE_NAMES, TRACE_NODE):
+                raise RecipeError(f"export_nodes: unknown node {node!r}; known: {[*NODE_NAMES, TRACE_NODE]}")
+        if self.export_nodes and not self.export_to:
+            raise RecipeError("export_nodes needs export_to: the folder they are shipped in")
         for node, steps in self.node_steps.items():
             if node not in self.nodes:
                 raise RecipeError(f"node_steps: {node!r} is not among nodes {self.nodes}")
