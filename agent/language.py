@@ -283,6 +283,10 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
     events = _event_mentions(words)
     objects = _object_mentions(words, vocabulary, events)
     cues = {cue for cue, phrases in _CUES.items() if any(_has_phrase(words, p.replace("'", "'")) for p in phrases)}
+    if "future" in cues and _only_going_somewhere(words):
+        cues.discard("future")  # "after going to the cushion": a place, not a future
+    if "counterfactual" in cues and not _is_counterfactual(words, cues):
+        cues.discard("counterfactual")  # "why did the man remove his skates?": a removal that happened
     numbers: list[float] = []
     times = [float(m.group(1)) for m in _TIME.finditer(lowered)]
     for i, word in enumerate(words):
@@ -314,6 +318,31 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
         cues.add("future")  # "the clip is cut at 2 s; what happens next?": what comes after the cut
     return Reading(words, objects, events, cues, numbers, times, cut_seconds, ordinal,
                    sides, border, self_cause)
+
+
+# Removal words say "counterfactual" only in a hypothetical ("if it were removed", "remove it: what
+# would no longer happen?"); on their own they name an action that happened ("he removes his shoe").
+_REMOVAL_WORDS = ("removed", "remove", "without", "taken away", "take away", "deleted", "taken out", "take out",
+                  "left out", "without the")
+_HYPOTHETICAL = {"if", "suppose", "supposing", "imagine", "imagined", "had", "were", "would", "could",
+                 "assuming", "assume", "hypothetically", "wouldn't", "couldn't"}
+
+
+_DETERMINERS = {"the", "a", "an", "his", "her", "their", "its", "my", "our", "your", "this", "that"}
+
+
+def _only_going_somewhere(words: list[str]) -> bool:
+    """The future cue came only from "going to" + a place ("going to the door")."""
+    others = [p for p in _CUES["future"] if p != "going to" and _has_phrase(words, p)]
+    places = [i for i in range(len(words) - 2) if words[i:i + 2] == ["going", "to"]]
+    return not others and bool(places) and all(words[i + 2] in _DETERMINERS for i in places)
+
+
+def _is_counterfactual(words: list[str], cues: set[str]) -> bool:
+    strong = [p for p in _CUES["counterfactual"] if p not in _REMOVAL_WORDS and _has_phrase(words, p)]
+    if strong or "negated" in cues or _HYPOTHETICAL & set(words):
+        return True
+    return bool(words) and words[0] in ("remove", "delete", "take", "without", "imagine", "suppose", "erase")
 
 
 def _fold_edge_contact(events: list[EventMention]) -> list[EventMention]:

@@ -135,3 +135,12 @@ def test_cut_points_edge_rebounds_and_counted_things(vocabulary):
     assert [(e.kind, e.side) for e in rebound] == [("turn", "top")]
     assert read_text("How many red things appear?", vocabulary).events == []  # the things seen, counted
     assert [e.kind for e in read_text("How many times does a ball appear?", vocabulary).events] == ["appear"]
+
+
+def test_real_wordings_of_removal_and_going(vocabulary):
+    # a removal that happened is not a hypothetical; "going to" a place is not a future
+    assert "counterfactual" not in read_text("why did the man remove one of his skates?", vocabulary).cues
+    assert "counterfactual" in read_text("If the ball were removed, which event would not happen?", vocabulary).cues
+    assert "counterfactual" in read_text("Remove the ball: what no longer happens?", vocabulary).cues
+    assert "future" not in read_text("what does the dog do after going to the cushion?", vocabulary).cues
+    assert "future" in read_text("what is the ball going to do next?", vocabulary).cues
