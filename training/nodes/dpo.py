@@ -30,19 +30,19 @@ import time
 from pathlib import Path
 
 from videothought.training.nodes import rewards
-from videothought.training.nodes.data import TRACE_NODE, read_jsonl
+from videothought.training.nodes.data import TRACE_NODE
 from videothought.training.nodes.grpo import (
     common_args,
-    ensure_truth,
     finished_summary,
     load_policy,
     previous_adapter,
     render_prompt,
     rl_rows,
+    run_rl_stage,
 )
 from videothought.training.nodes.models import base_identity, load_base, write_adapter_card
 from videothought.training.nodes.recipe import NodeRecipe
-from videothought.training.nodes.sft import carry_forward, latest_checkpoint, training_completion
+from videothought.training.nodes.sft import latest_checkpoint, training_completion
 
 logger = logging.getLogger(__name__)
 
@@ -177,13 +177,4 @@ def train_node_dpo(recipe: NodeRecipe, node: str, examples: list[dict], *, resum
 
 
 def run_dpo(recipe: NodeRecipe, *, resume: bool = True, examples: list[dict] | None = None) -> dict:
-    if examples is None:
-        examples = read_jsonl(Path(recipe.data.examples))
-    examples = ensure_truth(recipe, examples)
-    Path(recipe.output_dir).mkdir(parents=True, exist_ok=True)
-    summary = {"stage": recipe.stage, "recipe": recipe.source, "nodes": {}}
-    for node in recipe.nodes:
-        summary["nodes"][node] = train_node_dpo(recipe, node, examples, resume=resume)
-    summary["carried"] = carry_forward(recipe)
-    (Path(recipe.output_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
-    return summary
+    return run_rl_stage(recipe, lambda node, rows: train_node_dpo(recipe, node, rows, resume=resume), examples)

@@ -227,15 +227,22 @@ def train_node_grpo(recipe: NodeRecipe, node: str, examples: list[dict], *, resu
     return summary
 
 
-def run_grpo(recipe: NodeRecipe, *, resume: bool = True, examples: list[dict] | None = None) -> dict:
-    """Every node of the recipe in turn; the previous stage's other adapters are carried forward."""
+def run_rl_stage(recipe: NodeRecipe, train_one, examples: list[dict] | None = None) -> dict:
+    """An RL stage (3, 5, 6): `train_one(node, examples)` for every node of the recipe in turn, on
+    the examples with their world truth; the previous stage's other adapters are carried forward;
+    the summary is written to output_dir/summary.json."""
     if examples is None:
         examples = read_jsonl(Path(recipe.data.examples))
     examples = ensure_truth(recipe, examples)
     Path(recipe.output_dir).mkdir(parents=True, exist_ok=True)
     summary = {"stage": recipe.stage, "recipe": recipe.source, "nodes": {}}
     for node in recipe.nodes:
-        summary["nodes"][node] = train_node_grpo(recipe, node, examples, resume=resume)
+        summary["nodes"][node] = train_one(node, examples)
     summary["carried"] = carry_forward(recipe)
     (Path(recipe.output_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def run_grpo(recipe: NodeRecipe, *, resume: bool = True, examples: list[dict] | None = None) -> dict:
+    """Every node of the recipe in turn; the previous stage's other adapters are carried forward."""
+    return run_rl_stage(recipe, lambda node, rows: train_node_grpo(recipe, node, rows, resume=resume), examples)

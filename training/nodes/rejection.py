@@ -25,9 +25,9 @@ from pathlib import Path
 
 from videothought.training.nodes import rewards
 from videothought.training.nodes.data import read_jsonl, write_jsonl
-from videothought.training.nodes.grpo import ensure_truth, load_policy, previous_adapter, render_prompt, rl_rows
+from videothought.training.nodes.grpo import load_policy, previous_adapter, render_prompt, rl_rows, run_rl_stage
 from videothought.training.nodes.recipe import NodeRecipe
-from videothought.training.nodes.sft import carry_forward, train_node
+from videothought.training.nodes.sft import train_node
 
 logger = logging.getLogger(__name__)
 
@@ -121,13 +121,5 @@ def reject_node(recipe: NodeRecipe, node: str, examples: list[dict], *, resume: 
 
 def run_rejection(recipe: NodeRecipe, *, resume: bool = True, examples: list[dict] | None = None,
                   sampler: Sampler | None = None) -> dict:
-    if examples is None:
-        examples = read_jsonl(Path(recipe.data.examples))
-    examples = ensure_truth(recipe, examples)
-    Path(recipe.output_dir).mkdir(parents=True, exist_ok=True)
-    summary = {"stage": recipe.stage, "recipe": recipe.source, "nodes": {}}
-    for node in recipe.nodes:
-        summary["nodes"][node] = reject_node(recipe, node, examples, resume=resume, sampler=sampler)
-    summary["carried"] = carry_forward(recipe)
-    (Path(recipe.output_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
-    return summary
+    return run_rl_stage(recipe, lambda node, rows: reject_node(recipe, node, rows, resume=resume, sampler=sampler),
+                        examples)
