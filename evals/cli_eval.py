@@ -3,7 +3,7 @@
     vot eval --task world --data runs/world --limit 100 --out runs/eval-world
     vot eval --task world --data runs/world --ablate analyze_actions --out runs/eval-no-actions
     vot eval --task my_task.yaml --graph mypkg.graphs:build --context mypkg.graphs:context --out runs/mine
-    accelerate launch --num_processes 2 -m videothought.agent.cli eval --task world ... (or --shard i/n)
+    accelerate launch --num_processes 2 -m videothought.cli eval --task world ... (or --shard i/n)
 
 Rerunning the same command skips finished questions. The last stdout line is one JSON
 summary object; the progress bar (with running accuracy) goes to stderr.

@@ -1,7 +1,7 @@
 """The agent's rule (issue 10): nothing under agent/ knows the synthetic world's benchmark.
 
-    (a) no agent module but the `vot` dispatcher (agent/cli.py) imports videothought.evals (the
-        web app's evaluation-run browser lives in evals/web_runs.py and is passed in);
+    (a) no agent module imports or names videothought.evals (the `vot` dispatcher lives in cli/,
+        the web app's evaluation-run browser in evals/web_runs.py and is passed in);
     (b) the agent's source holds none of the world's question or option templates (the literal
         text around their placeholders, 3+ words: "do right after it", "watching only the",
         "were removed which event would not happen", "it does so on its own", ...), nor the
@@ -23,7 +23,6 @@ from videothought.evals.world.config import COLOUR_NAMES, SHAPES, SIZES
 REPO = Path(__file__).resolve().parents[1]
 AGENT = REPO / "agent"
 WORLD = REPO / "evals" / "world"
-DISPATCHERS = {"cli.py"}  # agent/cli.py routes `vot world|eval|report|bench` to evals' modules
 
 # Everyday question openers that the world's templates start with: not a template on their own.
 GENERIC = {"what does the", "why does the", "what colour is", "what colour is the", "what shape is",
@@ -79,12 +78,10 @@ def test_every_way_of_reaching_evals_is_seen(tmp_path):
     assert shape_lists(module) == [1, 2]
 
 
-def test_no_agent_module_but_the_dispatcher_imports_evals():
+def test_no_agent_module_imports_evals():
     offenders = {}
     for path in agent_modules():
         relative = path.relative_to(AGENT).as_posix()
-        if relative in DISPATCHERS:
-            continue
         found = evals_imports(path)
         if found:
             offenders[relative] = found

@@ -8,10 +8,10 @@ Modules:
     media    the media folder: listing, lexical path checks, uploads (size-limited, probed)
     chat     chat threads in SQLite; one worker runs turns through the VoT graph (LangGraph stream,
              SqliteSaver checkpoints) and records every node's trace record as an event
-    runs     the evaluation-run browser (reads `vot eval` folders through videothought.evals)
     app      the Starlette app: JSON API, server-sent events, static page
     cli      `vot serve`
 
-Nothing here formats traces, computes metrics or draws STSGs itself: it calls
-videothought.agent.trace, videothought.evals.metrics / report and videothought.graph.draw.
+Nothing here formats traces or draws STSGs itself: it calls videothought.agent.trace and
+videothought.graph.draw. The evaluation-run pages are served by a browser passed into
+`create_app(run_browser=...)`; `vot serve` passes evals/web_runs.py.
 """

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from videothought.agent.cli import main
+from videothought.cli import main
 
 # The console script installed beside this interpreter (the venv need not be on PATH).
 VOT = str(Path(sys.executable).parent / "vot")
@@ -49,6 +49,6 @@ def test_help_and_unknown_command(capsys):
 
 
 def test_demo_runs_on_the_embedded_default(sample_clip):
-    result = subprocess.run([sys.executable, "-m", "videothought.agent.cli", "demo"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "videothought.cli", "demo"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def vot(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "videothought.agent.cli", *args], cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "videothought.cli", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=300)  # fmt: skip
 
 

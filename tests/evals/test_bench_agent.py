@@ -186,7 +186,7 @@ def test_summarise_and_the_table():
 
 @pytest.mark.slow
 def test_every_condition_end_to_end_with_the_fake_lm(worlds, tmp_path, capsys):
-    from videothought.agent.cli import main
+    from videothought.cli import main
 
     rows = tmp_path / "rows.jsonl"
     assert main(["bench", "agent", "--data", str(worlds[0]), "--data", str(worlds[1]), "--limit", "2",

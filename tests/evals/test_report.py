@@ -83,7 +83,7 @@ def test_plots_render_and_show_the_tables_numbers(runs, tmp_path):
 
 
 def test_vot_report_command(runs, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "videothought.agent.cli", "report", str(runs["full"]),
+    done = subprocess.run([sys.executable, "-m", "videothought.cli", "report", str(runs["full"]),
                            str(runs["no-actions"]), "--out", str(tmp_path / "out")],
                           cwd=REPO, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -92,7 +92,7 @@ def test_vot_report_command(runs, tmp_path):
         "accuracy_by_type.png", "latency_per_node.png", "node_metrics.png", "report.json", "report.md"
     ]  # fmt: skip
     (tmp_path / "empty").mkdir()
-    bad = subprocess.run([sys.executable, "-m", "videothought.agent.cli", "report", str(tmp_path / "empty"),
+    bad = subprocess.run([sys.executable, "-m", "videothought.cli", "report", str(tmp_path / "empty"),
                           "--out", str(tmp_path / "o2")], cwd=REPO, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert bad.returncode == 2 and "not a run directory" in bad.stderr and "Traceback" not in bad.stderr
 

@@ -48,7 +48,7 @@ def reference(world, tmp_path_factory) -> Path:
 
 
 def vot(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "videothought.agent.cli", *args], cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "videothought.cli", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=120, **kwargs)  # fmt: skip
 
 
@@ -209,7 +209,7 @@ def test_vot_eval_prints_a_json_summary_last_and_rejects_bad_input(world, tmp_pa
 def test_killing_the_runner_at_random_points_and_resuming_gives_the_same_report(world, reference, tmp_path):
     """SIGKILL a real `vot eval` process at random moments (seeded), rerun until it finishes by itself."""
     run_dir = tmp_path / "killed" / "run"
-    command = [sys.executable, "-m", "videothought.agent.cli", "eval", "--task", "world", "--data", str(world),
+    command = [sys.executable, "-m", "videothought.cli", "eval", "--task", "world", "--data", str(world),
                "--limit", "8", "--graph", SLOW_ORACLE, "--no-progress", "--out", str(run_dir)]  # fmt: skip
     rng = random.Random(1234)
     kills, progress = 0, []
@@ -271,7 +271,7 @@ def test_accelerate_launch_splits_the_work(world, reference, tmp_path):
     done = subprocess.run(
         [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
          "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", port,
-         "-m", "videothought.agent.cli", "eval", "--task", "world", "--data", str(world), "--graph", ORACLE,
+         "-m", "videothought.cli", "eval", "--task", "world", "--data", str(world), "--graph", ORACLE,
          "--no-progress", "--out", str(tmp_path / "run")],
         cwd=REPO, capture_output=True, text=True, timeout=180,
     )  # fmt: skip

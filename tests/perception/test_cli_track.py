@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from tests.graph.scenes import Mover, render
-from videothought.agent.cli import main
+from videothought.cli import main
 from videothought.graph.draw import draw_observations, plot_timeline, track_colour
 from videothought.perception.pipeline import track_frames, write_overlay_video
 from videothought.graph.stsg import STSG

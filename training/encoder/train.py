@@ -192,7 +192,7 @@ def ensure_world(spec: WorldSpec) -> Path:
         return root
     logger.warning("generating the world %s (%d videos, seed %d)", root, spec.videos, spec.seed)
     command = [
-        sys.executable, "-m", "videothought.agent.cli", "world", "generate",
+        sys.executable, "-m", "videothought.cli", "world", "generate",
         "--out", str(root), "--videos", str(spec.videos), "--seed", str(spec.seed),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)

@@ -19,7 +19,7 @@ CHOICES = ["it collides with the blue square", "it stops", "it enters the scene"
 
 
 def vot(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "videothought.agent.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "videothought.cli", *args], capture_output=True, text=True,
                           timeout=300)
 
 

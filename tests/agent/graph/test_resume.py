@@ -61,7 +61,7 @@ def test_crashed_run_resumes_from_the_last_finished_node(video, tmp_path):
 
 
 def vot_ask(video, stsg, db, trace, thread):
-    return [sys.executable, "-m", "videothought.agent.cli", "ask", str(video), QUESTION, *sum((["--choice", c] for c in CHOICES), []),
+    return [sys.executable, "-m", "videothought.cli", "ask", str(video), QUESTION, *sum((["--choice", c] for c in CHOICES), []),
             "--stsg", str(stsg), "--db", str(db), "--trace", str(trace), "--thread", thread, "--json"]
 
 

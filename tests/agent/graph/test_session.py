@@ -133,7 +133,7 @@ def test_vot_chat_indexes_with_a_progress_bar_and_answers_lines(video, tmp_path)
     import sys
 
     lines = "Which object is in the video? the red square | the green star\n/trace\n/quit\n"
-    result = subprocess.run([sys.executable, "-m", "videothought.agent.cli", "chat", str(video), "--lm", "fake",
+    result = subprocess.run([sys.executable, "-m", "videothought.cli", "chat", str(video), "--lm", "fake",
                              "--cache-dir", str(tmp_path), "--segment-seconds", "3", "--index-fps", "5"],
                             input=lines, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

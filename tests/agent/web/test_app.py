@@ -238,7 +238,7 @@ def test_vot_serve_command_and_config():
 
     from videothought.agent.web import cli
 
-    listing = subprocess.run([sys.executable, "-m", "videothought.agent.cli", "--help"], capture_output=True, text=True)
+    listing = subprocess.run([sys.executable, "-m", "videothought.cli", "--help"], capture_output=True, text=True)
     assert "serve" in listing.stdout
     parser = argparse.ArgumentParser()
     cli.configure(parser)

@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from videothought.agent.cli import main
+from videothought.cli import main
 from videothought.evals.world import generate_world, iter_world, load_world, sample_spec
 from videothought.evals.world.oracle import oracle_answer
 from videothought.perception.video import VideoReader

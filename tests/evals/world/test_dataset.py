@@ -175,7 +175,7 @@ def test_world_is_identical_across_processes(tmp_path):
     for hash_seed in ("1", "2"):
         out = tmp_path / f"hash{hash_seed}"
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        subprocess.run([sys.executable, "-m", "videothought.agent.cli", "world", "generate", "--out", str(out),
+        subprocess.run([sys.executable, "-m", "videothought.cli", "world", "generate", "--out", str(out),
                         "--videos", "4", "--seed", "11", "--seconds", "4"], check=True, env=env,
                        capture_output=True, timeout=300)
         outputs.append(out)

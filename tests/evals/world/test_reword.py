@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from videothought.agent.cli import main
+from videothought.cli import main
 from videothought.evals.world import load_world
 from videothought.evals.world.oracle import OracleError, oracle_answer
 from videothought.evals.world.questions import Question

@@ -1,6 +1,8 @@
 """The `vot` console script: one command, many subcommands, each a thin layer over library calls.
 
-Subcommands live in the package that owns them; this module only dispatches. Each
+Subcommands live in the package that owns them (agent, perception, training, evals); this
+package only dispatches, by module name, so no library package needs to know another's
+commands (the agent, in particular, knows nothing of the benchmarks in evals). Each
 subcommand module defines `configure(parser)` and `run(args) -> int`, and imports
 heavy libraries inside `run`, so `vot --help` stays fast. Benchmarks (`vot bench NAME`)
 define `configure(parser)` and `run(args) -> dict`; the dict is printed as the last
@@ -29,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("videothought.evals.cli_eval", "run a benchmark, resumably, with step-wise traces"),
     "report": ("videothought.evals.cli_report", "markdown tables and plots across runs"),
     "serve": ("videothought.evals.serve", "a local web app: chat with a video, live node traces, eval runs"),
-    "bench": ("videothought.agent.cli", "speed and quality benchmarks; prints one JSON object last"),
+    "bench": ("videothought.cli", "speed and quality benchmarks; prints one JSON object last"),
 }
 
 # name -> (module, one-line help)
@@ -99,6 +101,3 @@ def _bench(argv: list[str]) -> int:
     print(json.dumps(result, sort_keys=False))
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
