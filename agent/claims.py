@@ -43,6 +43,10 @@ _DIRECTION_PARTS = {"left": ("left",), "right": ("right",), "top": ("up",), "bot
 # Words by which a follow-up points back at the previous turn's object ("what does it do next?").
 REFERRING_WORDS = {"it", "its", "itself", "they", "them", "their", "he", "him", "his", "she", "her"}
 REFERRING_PHRASES = ("that one", "this one", "the same one", "the same object")
+# A pronoun that can stand ahead of the name it stands for ("after it stops, what does the ball do?"),
+# and the auxiliaries that open a question's main clause before its subject.
+SUBJECT_PRONOUNS = {"it", "he", "she", "they"}
+AUXILIARIES = {"does", "did", "do", "will", "would", "is", "was", "are", "were", "can", "could", "has", "had"}
 # Words after which "that"/"this" names the previous turn's moment ("right after that").
 ANCHOR_WORDS = {"after", "before", "since", "until", "following", "then", "next", "afterwards", "afterward",
                 "later", "earlier", "subsequently", "beforehand", "previously"}
@@ -103,12 +107,24 @@ class ClaimChecker:
         known = [int(turn["anchor_frame"]) for turn in history if turn.get("anchor_frame") is not None]
         if known and self._points_back_in_time():
             self.anchor_frame = known[-1]  # the latest moment the chat established (the previous turn's, if any)
+        named = self._subject_first(named)
         if named and named[0][1].track_ids:
             self.referent = self.bind_clause(*named[0])
         elif self.refers_back and (earlier := self._previous_referent(previous)):
             self.referent = earlier
         else:
             self.referent = [int(t) for t in target_ids]
+
+    def _subject_first(self, named: list[tuple]) -> list[tuple]:
+        """"Before it hits the pink diamond, what does the orange triangle do?": a pronoun ahead of
+        every name points forward, to the main question's subject (the name after "does"), so that
+        name is the question's object, not the first one written."""
+        words = self.question.words
+        if not named or not SUBJECT_PRONOUNS & set(words[:named[0][0].start]):
+            return named
+        main = next((i for i, (m, _) in enumerate(named) if m.start and words[m.start - 1 - (words[m.start - 1] in
+                     ("the", "a", "an", "this", "that"))] in AUXILIARIES), None)
+        return named if not main else [named[main]] + named[:main] + named[main + 1:]
 
     def _points_back_in_time(self) -> bool:
         """"right after that", "what happens next?", "which does it hit then?": a time cue with no

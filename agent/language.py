@@ -75,13 +75,17 @@ _CUES: dict[str, tuple[str, ...]] = {
     "count": ("how many", "number of", "count", "how often", "how many times", "total", "tally", "how frequently"),
     "cause": ("why", "because", "reason", "cause", "caused", "causes", "due to", "what made", "what makes",
               "as a result", "leads to", "led to", "result of", "how come", "explain", "what led", "triggered",
-              "what triggers", "responsible", "what prompted", "prompts", "what got", "what sent", "what forced"),
+              "what triggers", "responsible", "what prompted", "prompts", "what got", "what sent", "what forced",
+              "what is behind", "what's behind", "what was behind", "source of", "what brought", "brought about",
+              "what set", "account for", "accounts for", "what put"),
     "counterfactual": ("removed", "remove", "absent", "without", "taken away", "take away", "were not there",
                        "was not there", "weren't there", "wasn't there", "never existed", "had not been",
                        "hadn't been", "deleted", "did not exist", "didn't exist", "were gone", "was gone", "had been gone",
                        "taken out", "take out", "were no", "was no", "had never been", "never been there", "were not in",
                        "was not in", "weren't in", "wasn't in", "not present", "had been no", "without the",
-                       "not been there", "left out", "were missing", "was missing"),
+                       "not been there", "left out", "were missing", "was missing", "depends on", "depend on",
+                       "dependent on", "relies on", "rely on", "requires the", "require the", "presence of",
+                       "would not exist", "needs the", "need the"),
     "negated": ("would not", "wouldn't", "not happen", "no longer", "fail to", "never happen", "would no longer",
                 "could not", "couldn't", "prevented", "would never", "wouldn't have", "would not have", "no longer"),
     "future": ("will", "going to", "about to", "predict", "expect", "would happen next", "is likely to", "likely",
@@ -92,7 +96,12 @@ _CUES: dict[str, tuple[str, ...]] = {
 _TIME = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b")
 _CUT = re.compile(r"(?:first|opening|initial|up to|until|till|through|only|cut at|cut off at|stopped at|stops at|"
                   r"paused at|pausing at|pause at|ends at|ending at|halted at|frozen at)\s+(?:the\s+)?(?:first\s+)?"
-                  r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b")
+                  r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b"
+                  # "at 4.4 s the video stops": the time first, then the medium that ends there
+                  r"|\bat\s+(?:the\s+)?(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)(?:\s+mark)?\s+(?:the\s+)?"
+                  r"(?:video|clip|footage|recording|film|movie)\s+(?:stops|ends|pauses|freezes|is cut|cuts|is paused|is stopped|halts)")
+# The medium itself ("the video stops", "the clip ends"): its verbs are not happenings in the scene.
+_MEDIUM_WORDS = {"video", "clip", "footage", "recording", "film", "movie", "playback", "stream"}
 
 
 _POSSESSIVE = re.compile(r"'s$")
@@ -248,6 +257,7 @@ class EventMention:
     end: int
     passive: bool = False  # "is pushed by X": the mention's subject is the target
     side: str | None = None  # a frame edge named with it ("rebounds from the top wall")
+    folded: bool = False  # a contact with a frame edge, read as the rebound it is
 
 
 @dataclass
@@ -280,7 +290,7 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
     if "once" in words:  # "all at once" means suddenly, not a first time
         words = [w for i, w in enumerate(words) if not (w == "once" and i and words[i - 1] == "at")]
     lowered = " ".join(words)
-    events = _event_mentions(words)
+    events = [e for e in _event_mentions(words) if not (e.start and words[e.start - 1] in _MEDIUM_WORDS)]
     objects = _object_mentions(words, vocabulary, events)
     cues = {cue for cue, phrases in _CUES.items() if any(_has_phrase(words, p.replace("'", "'")) for p in phrases)}
     if "future" in cues and _only_going_somewhere(words):
@@ -311,7 +321,7 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
     events = _fold_edge_contact(events)
     if "count" in cues and [e.kind for e in events] == ["appear"] and objects and not {"times", "often"} & set(words):
         events = []  # "how many red things appear?": the things seen, counted
-    cut_seconds = float(cut.group(1)) if cut else None
+    cut_seconds = float(cut.group(1) or cut.group(2)) if cut else None
     if cut_seconds is None and "future" in cues and len(times) == 1:
         cut_seconds = times[0]  # "after 3 seconds of footage, what will it do?": a prediction from what came before
     if cut_seconds is not None and "after" in cues:
@@ -346,14 +356,18 @@ def _is_counterfactual(words: list[str], cues: set[str]) -> bool:
 
 
 def _fold_edge_contact(events: list[EventMention]) -> list[EventMention]:
-    """"hits the top wall and turns": a contact with a frame edge followed by a turn is one
-    rebound from that edge."""
+    """"hits the top wall (and comes back)": a contact with a frame edge is a rebound from that
+    edge. A scene graph has no object for the frame's edge to collide with; what it records is
+    the turn at the border, so the contact and a turn that follows it are one rebound."""
     folded: list[EventMention] = []
     for event in events:
         previous = folded[-1] if folded else None
-        if previous and previous.kind == "collide" and previous.side and event.kind == "turn" and not event.side:
-            folded[-1] = EventMention("turn", previous.start, event.end, side=previous.side)
+        if previous and previous.kind == "turn" and previous.side and previous.folded and event.kind == "turn" \
+                and not event.side:
+            folded[-1] = EventMention("turn", previous.start, event.end, side=previous.side, folded=True)
             continue
+        if event.kind in ("collide", "approach") and event.side:
+            event = EventMention("turn", event.start, event.end, passive=event.passive, side=event.side, folded=True)
         folded.append(event)
     return folded
 

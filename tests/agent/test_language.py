@@ -144,3 +144,31 @@ def test_real_wordings_of_removal_and_going(vocabulary):
     assert "counterfactual" in read_text("Remove the ball: what no longer happens?", vocabulary).cues
     assert "future" not in read_text("what does the dog do after going to the cushion?", vocabulary).cues
     assert "future" in read_text("what is the ball going to do next?", vocabulary).cues
+
+
+def test_edge_contacts_paths_standstills_and_dependence(vocabulary):
+    # a contact with a frame edge is the rebound the scene graph records, with or without "and comes back"
+    for text in ("it hits the top edge and comes back", "it reaches the top edge of the frame",
+                 "contact with the top side of the frame"):
+        assert [(e.kind, e.side) for e in read_text(text, vocabulary).events] == [("turn", "top")], text
+    assert [e.kind for e in read_text("it hits the blue square", vocabulary).events] == ["collide"]  # an object: a contact
+    for text, kind in (("For what reason does the ball alter its path?", "turn"),
+                       ("The ball comes to a standstill. Why?", "stop"),
+                       ("The ball goes from resting to moving. Why?", "start")):
+        reading = read_text(text, vocabulary)
+        assert [e.kind for e in reading.events] == [kind] and "cause" in reading.cues, text
+    assert "cause" in read_text("What is behind the second change of direction of the ball?", vocabulary).cues
+    assert "counterfactual" in read_text("Which event depends on the presence of the ball?", vocabulary).cues
+    stopped = read_text("At 4.4 s the video stops. What does the ball do afterwards?", vocabulary)
+    assert stopped.cut_seconds == 4.4 and "future" in stopped.cues and stopped.events == []  # the video stops, not the ball
+
+
+def test_a_pronoun_ahead_of_the_names_points_to_the_main_subject():
+    from videothought.agent.claims import ClaimChecker
+
+    doc = scene_document()
+    assert ClaimChecker("After it collides with the blue square, what does the red circle do?", doc).referent == [1]
+    assert ClaimChecker("After it collides with the red circle, what does the blue square do?", doc).referent == [2]
+    assert ClaimChecker("What does the red circle do after it collides with the blue square?", doc).referent == [1]
+    # no pronoun ahead: the first name stays the object ("why does the red circle stop when the square hits it?")
+    assert ClaimChecker("Why does the red circle stop when the blue square hits it?", doc).referent == [1]
