@@ -45,7 +45,7 @@ REFERRING_WORDS = {"it", "its", "itself", "they", "them", "their", "he", "him", 
 REFERRING_PHRASES = ("that one", "this one", "the same one", "the same object")
 # A pronoun that can stand ahead of the name it stands for ("after it stops, what does the ball do?"),
 # and the auxiliaries that open a question's main clause before its subject.
-SUBJECT_PRONOUNS = {"it", "he", "she", "they"}
+SUBJECT_PRONOUNS = {"it", "he", "she", "they", "its", "his", "her", "their"}
 AUXILIARIES = {"does", "did", "do", "will", "would", "is", "was", "are", "were", "can", "could", "has", "had"}
 # Words after which "that"/"this" names the previous turn's moment ("right after that").
 ANCHOR_WORDS = {"after", "before", "since", "until", "following", "then", "next", "afterwards", "afterward",
@@ -122,9 +122,16 @@ class ClaimChecker:
         words = self.question.words
         if not named or not SUBJECT_PRONOUNS & set(words[:named[0][0].start]):
             return named
-        main = next((i for i, (m, _) in enumerate(named) if m.start and words[m.start - 1 - (words[m.start - 1] in
-                     ("the", "a", "an", "this", "that"))] in AUXILIARIES), None)
+        main = next((i for i, (m, _) in enumerate(named) if self._after_auxiliary(m)), None)
         return named if not main else [named[main]] + named[:main] + named[main + 1:]
+
+    def _after_auxiliary(self, mention) -> bool:
+        """The mention stands right after a question's auxiliary ("does the ball", "did a box"):
+        the main clause's subject."""
+        words, i = self.question.words, mention.start - 1
+        if i >= 0 and words[i] in ("the", "a", "an", "this", "that"):
+            i -= 1
+        return i >= 0 and words[i] in AUXILIARIES
 
     def _points_back_in_time(self) -> bool:
         """"right after that", "what happens next?", "which does it hit then?": a time cue with no
@@ -276,7 +283,9 @@ class ClaimChecker:
                 partners = {h.partner for t in self.referent for h in scene.happenings(t)
                             if h.kind == kind and h.partner is not None and h.partner not in self.referent}
                 return len({scene.tracks[p].name for p in partners if p in scene.tracks})
-            subject_first = q.objects and q.objects[0].start < q.events[0].start
+            # "how many times does the ball bounce", and "how many turns does the ball make": the
+            # ball is the subject, named before the event or right after the auxiliary
+            subject_first = q.objects and (q.objects[0].start < q.events[0].start or self._after_auxiliary(q.objects[0]))
             if self.referent and subject_first and not q.objects[0].generic:
                 return len(self._distinct_frames([h.frame for t in self.referent for h in scene.happenings(t) if h.kind == kind]))
             if q.objects and q.objects[0].generic and subject_first:  # "how many objects enter": tracks, by name

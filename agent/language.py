@@ -85,7 +85,9 @@ _CUES: dict[str, tuple[str, ...]] = {
                        "was not in", "weren't in", "wasn't in", "not present", "had been no", "without the",
                        "not been there", "left out", "were missing", "was missing", "depends on", "depend on",
                        "dependent on", "relies on", "rely on", "requires the", "require the", "presence of",
-                       "would not exist", "needs the", "need the"),
+                       "would not exist", "needs the", "need the", "is not in", "isn't in", "is not there",
+                       "isn't there", "is not present", "not in the scene", "only happen because", "only because",
+                       "could only happen", "only possible because", "got rid of", "get rid of"),
     "negated": ("would not", "wouldn't", "not happen", "no longer", "fail to", "never happen", "would no longer",
                 "could not", "couldn't", "prevented", "would never", "wouldn't have", "would not have", "no longer"),
     "future": ("will", "going to", "about to", "predict", "expect", "would happen next", "is likely to", "likely",
@@ -318,6 +320,9 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
         side = next((SIDES[w] for w in after if w in SIDES), None)
         if side and any(w in BORDER_WORDS for w in after):
             event.side = side
+        elif event.kind == "turn" and words[event.end:event.end + 2] in (["off", "the"], ["from", "the"]) and \
+                event.end + 2 < len(words) and words[event.end + 2] in SIDES:
+            event.side = SIDES[words[event.end + 2]]  # "rebounds off the top": a rebound has a side of the frame
     events = _fold_edge_contact(events)
     if "count" in cues and [e.kind for e in events] == ["appear"] and objects and not {"times", "often"} & set(words):
         events = []  # "how many red things appear?": the things seen, counted

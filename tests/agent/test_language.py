@@ -172,3 +172,20 @@ def test_a_pronoun_ahead_of_the_names_points_to_the_main_subject():
     assert ClaimChecker("What does the red circle do after it collides with the blue square?", doc).referent == [1]
     # no pronoun ahead: the first name stays the object ("why does the red circle stop when the square hits it?")
     assert ClaimChecker("Why does the red circle stop when the blue square hits it?", doc).referent == [1]
+
+
+def test_bare_rebound_sides_absent_objects_and_nominal_counts(vocabulary):
+    assert [(e.kind, e.side) for e in read_text("rebound off the top", vocabulary).events] == [("turn", "top")]
+    assert "counterfactual" in read_text("Assume the ball is not in the scene. Which event would not take place?",
+                                         vocabulary).cues
+    assert "counterfactual" in read_text("Which event could only happen because the ball is there?", vocabulary).cues
+
+
+def test_a_possessive_ahead_of_the_names_and_a_counted_noun_event():
+    from videothought.agent.claims import ClaimChecker
+
+    doc = scene_document()
+    assert ClaimChecker("Following its collision with the blue square, what does the red circle do?", doc).referent == [1]
+    # "how many collisions does the triangle have": the triangle's own, not every collision in the video
+    assert check_claims("0", "How many collisions does the green triangle have?", doc)["score"] > 0
+    assert check_claims("1", "How many collisions does the green triangle have?", doc)["score"] < 0
