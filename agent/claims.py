@@ -283,7 +283,7 @@ class ClaimChecker:
                 partners = {h.partner for t in self.referent for h in scene.happenings(t)
                             if h.kind == kind and h.partner is not None and h.partner not in self.referent}
                 return len({scene.tracks[p].name for p in partners if p in scene.tracks})
-            # "how many times does the ball bounce", and "how many turns does the ball make": the
+            # "how often does the ball bounce", and "how many turns does the ball make": the
             # ball is the subject, named before the event or right after the auxiliary
             subject_first = q.objects and (q.objects[0].start < q.events[0].start or self._after_auxiliary(q.objects[0]))
             if self.referent and subject_first and not q.objects[0].generic:
@@ -585,19 +585,52 @@ class ClaimChecker:
         removed_ids = set(removed[0].track_ids)
         happened = self.occurrences(event, subject, partner)
         if reading.times_seconds:
-            happened = [h for h in happened if any(abs(self.scene.seconds(h.frame) - s) <= 0.6 for s in reading.times_seconds)]
+            def off(h) -> float:
+                return min(abs(self.scene.seconds(h.frame) - s) for s in reading.times_seconds)
+            happened = [h for h in happened if off(h) <= 0.6]
+            # the one the option dates, not a neighbour of the same kind
+            happened = [h for h in happened if off(h) <= min(map(off, happened)) + 1e-6]
         if not happened:
             return graded(-0.3, f"{event.kind} of {self._names(subject)} is not seen", "counterfactual")
-        dependent = []
+        subject_ids = [t for t in (subject or []) if t in self.scene.tracks] or [t for t in self.scene.tracks]
+        dependent, touching = [], []
         for h in happened:
             acted_on = h.partner in removed_ids
-            subject_ids = [t for t in (subject or []) if t in self.scene.tracks] or [t for t in self.scene.tracks]
             cause = self._cause_at(subject_ids, h.frame)
             if acted_on or (cause[0] == "contact" and cause[1] in removed_ids):
                 dependent.append(h)
+            elif self._touching(subject_ids, removed_ids, h.frame):
+                touching.append(h)
         if len(dependent) == len(happened):
             return graded(1.0, f"the {event.kind} depends on the removed object", "counterfactual")
+        if len(dependent) + len(touching) == len(happened):
+            # the tracker saw no contact, but the removed object was touching the subject then
+            return graded(0.5, f"the removed object touches {self._names(subject)} at the {event.kind}", "counterfactual")
         return graded(-1.0, f"the {event.kind} also happens without the removed object", "counterfactual")
+
+    def _touching(self, subject: list[int], others, frame: int) -> bool:
+        """Were the boxes of `subject` and of any of `others` within touching distance (a gap under
+        a third of their radii) around `frame`? A contact the tracker's events may have missed."""
+        import numpy as np
+
+        window = self.scene.near_frames
+        for track in subject:
+            mine = self.scene.boxes(track)
+            mine = mine[np.abs(mine[:, 0] - frame) <= window]
+            for other in others:
+                if other == track or other not in self.scene.tracks:
+                    continue
+                theirs = self.scene.boxes(other)
+                common, a, b = np.intersect1d(mine[:, 0], theirs[:, 0], return_indices=True)
+                if not len(common):
+                    continue
+                centre_a, centre_b = (mine[a, 1:3] + mine[a, 3:5]) / 2, (theirs[b, 1:3] + theirs[b, 3:5]) / 2
+                radius_a = (mine[a, 3:5] - mine[a, 1:3]).max(axis=1) / 2
+                radius_b = (theirs[b, 3:5] - theirs[b, 1:3]).max(axis=1) / 2
+                gap = np.linalg.norm(centre_a - centre_b, axis=1) - radius_a - radius_b
+                if float((gap - (radius_a + radius_b) / 3).min()) <= 0:
+                    return True
+        return False
 
     def check_prediction(self, reading: Reading, event: EventMention | None, subject, partner) -> Claims:
         scene = self.scene
@@ -620,9 +653,10 @@ class ClaimChecker:
             side = predicted["side"]
             turn_prior, exit_prior = self._border_behaviour()
             if kind == "turn":
-                score = (1.0 if event.side in (None, side) else -0.5) * turn_prior
+                # naming the edge it will reach says more than "changes direction": prefer it
+                score = (1.0 if event.side == side else 0.9 if event.side is None else -0.5) * turn_prior
             elif kind in ("exit", "disappear"):
-                score = exit_prior
+                score = exit_prior if kind == "exit" else 0.8 * exit_prior
             else:
                 score = -0.5
         else:
@@ -635,9 +669,11 @@ class ClaimChecker:
         scene = self.scene
         turns = sum(1 for t in scene.tracks for h in scene.happenings(t) if h.kind == "turn" and scene.border_contact(t, h.frame))
         exits = sum(1 for e in scene.events("exit"))
-        if turns == exits:
-            return 0.7, 0.7
-        return (1.0, 0.4) if turns > exits else (0.4, 1.0)
+        # A frame edge is the camera's, not a wall: without evidence a thing reaching it leaves the
+        # picture (a prior worth one exit); rebounds seen at the edges outweigh it.
+        turning = (turns + 0.5) / (turns + exits + 1.5)
+        best = max(turning, 1.0 - turning)
+        return turning / best, (1.0 - turning) / best
 
     def _names(self, ids) -> str:
         return ", ".join(self.scene.tracks[t].name for t in (ids or []) if t in self.scene.tracks) or "something"

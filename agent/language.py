@@ -87,9 +87,11 @@ _CUES: dict[str, tuple[str, ...]] = {
                        "dependent on", "relies on", "rely on", "requires the", "require the", "presence of",
                        "would not exist", "needs the", "need the", "is not in", "isn't in", "is not there",
                        "isn't there", "is not present", "not in the scene", "only happen because", "only because",
-                       "could only happen", "only possible because", "got rid of", "get rid of"),
+                       "could only happen", "only possible because", "got rid of", "get rid of", "removing",
+                       "deleting", "erasing", "erased", "eliminating", "taking away", "taking out", "getting rid of",
+                       "leaving out"),
     "negated": ("would not", "wouldn't", "not happen", "no longer", "fail to", "never happen", "would no longer",
-                "could not", "couldn't", "prevented", "would never", "wouldn't have", "would not have", "no longer"),
+                "could not", "couldn't", "prevented", "eliminated", "would be lost", "would never", "wouldn't have", "would not have", "no longer"),
     "future": ("will", "going to", "about to", "predict", "expect", "would happen next", "is likely to", "likely",
                "guess", "anticipate", "forecast", "next move", "what comes next", "probably", "happens next",
                "comes next", "next action", "expected", "foresee"),
@@ -338,7 +340,8 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
 # Removal words say "counterfactual" only in a hypothetical ("if it were removed", "remove it: what
 # would no longer happen?"); on their own they name an action that happened ("he removes his shoe").
 _REMOVAL_WORDS = ("removed", "remove", "without", "taken away", "take away", "deleted", "taken out", "take out",
-                  "left out", "without the")
+                  "left out", "without the", "removing", "deleting", "erasing", "erased", "eliminating", "taking away",
+                  "taking out", "getting rid of", "leaving out", "got rid of", "get rid of")
 _HYPOTHETICAL = {"if", "suppose", "supposing", "imagine", "imagined", "had", "were", "would", "could",
                  "assuming", "assume", "hypothetically", "wouldn't", "couldn't"}
 

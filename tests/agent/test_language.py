@@ -189,3 +189,24 @@ def test_a_possessive_ahead_of_the_names_and_a_counted_noun_event():
     # "how many collisions does the triangle have": the triangle's own, not every collision in the video
     assert check_claims("0", "How many collisions does the green triangle have?", doc)["score"] > 0
     assert check_claims("1", "How many collisions does the green triangle have?", doc)["score"] < 0
+
+
+def test_a_counterfactual_falls_back_on_touching_when_the_tracker_missed_the_contact():
+    from videothought.graph.schema import Event
+
+    doc = scene_document()
+    # the tracker saw the red circle turn at frame 12 while overlapping the blue square, but no collision
+    doc["events"] = [Event("turn", [1], 12, 12).to_dict(), Event("enter", [3], 20, 20).to_dict()]
+    option = "the red circle changes direction at 1.2 seconds"
+    touched = check_claims(option, "If the blue square were removed, which event would not happen?", doc)
+    elsewhere = check_claims(option, "If the green triangle were removed, which event would not happen?", doc)
+    assert 0 < touched["score"] < 1 and elsewhere["score"] < 0
+
+
+def test_a_frame_edge_is_left_unless_the_video_shows_rebounds():
+    doc = scene_document()
+    question = "Watching only the first 2 seconds, what will the red circle do next?"  # it heads for the right edge
+    leaves = check_claims("it leaves the scene", question, doc)["score"]
+    rebound = check_claims("it bounces off the right edge", question, doc)["score"]
+    turn = check_claims("it changes direction", question, doc)["score"]
+    assert leaves > rebound > turn > 0
