@@ -372,13 +372,16 @@ class ClaimChecker:
                 return graded(-1.0, f"{mention.text} never does it ({kind})", "order")
             seen = list(firsts.values())
             if "last" in q.cues and "first" not in q.cues:
-                ok = max(mine) >= max(seen) - scene.near_frames
                 frame = max(mine)
+                behind = max(seen) - frame
             else:
-                ok = min(mine) <= min(seen) + scene.near_frames
                 frame = min(mine)
+                behind = frame - min(seen)
+            # within a moment of the earliest (latest) is uncertain, not wrong; the earliest itself is best
+            ok = behind <= scene.near_frames
+            score = 1.0 - 0.3 * behind / max(1, scene.near_frames) if ok else -0.5
             mine_ids = [t for t in ids if firsts.get(t) == frame]
-            return graded(1.0 if ok else -0.5, f"{mention.text} {kind} at frame {frame}", "order", frame, mine_ids)
+            return graded(score, f"{mention.text} {kind} at frame {frame}", "order", frame, mine_ids)
         if self.referent and not set(ids) & set(self.referent):
             together = [h for t in self.referent for h in scene.happenings(t) if h.kind == kind and h.partner in ids]
             frame = min((h.frame for h in together), default=None)

@@ -83,7 +83,8 @@ _CUES: dict[str, tuple[str, ...]] = {
                        "hadn't been", "deleted", "did not exist", "didn't exist", "were gone", "was gone", "had been gone",
                        "taken out", "take out", "were no", "was no", "had never been", "never been there", "were not in",
                        "was not in", "weren't in", "wasn't in", "not present", "had been no", "without the",
-                       "not been there", "left out", "were missing", "was missing", "depends on", "depend on",
+                       "not been there", "left out", "were missing", "was missing", "had there been no", "had there not been",
+                       "were there no", "there been no", "depends on", "depend on",
                        "dependent on", "relies on", "rely on", "requires the", "require the", "presence of",
                        "would not exist", "needs the", "need the", "is not in", "isn't in", "is not there",
                        "isn't there", "is not present", "not in the scene", "only happen because", "only because",
@@ -116,7 +117,8 @@ def tokens(text: str) -> list[str]:
     """Lowercase words and numbers ("2.5" stays one token); apostrophes kept inside words; a
     polygon named by its sides becomes its name ("six-sided" -> "hexagon")."""
     words = [_POSSESSIVE.sub("", w) if w not in _CONTRACTED else w
-             for w in re.findall(r"\d+(?:\.\d+)?|[a-z]+(?:'[a-z]+)?", text.lower().replace("\u2019", "'"))]
+             for w in re.findall(r"\d+(?:st|nd|rd|th)\b|\d+(?:\.\d+)?|[a-z]+(?:'[a-z]+)?",
+                                 text.lower().replace("\u2019", "'"))]
     if "sided" not in words:
         return words
     merged: list[str] = []
@@ -310,9 +312,10 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
         elif word in NUMBER_WORDS and not (word == "one" and _is_pronoun_one(words, i)):
             numbers.append(float(NUMBER_WORDS.index(word)))
     cut = _CUT.search(lowered)
-    ordinal = next((ORDINALS[w] for i, w in enumerate(words) if w in ORDINALS and w != "first"
+    ordinal = next((ORDINALS.get(w) or int(w[:-2]) for i, w in enumerate(words)
+                    if (w in ORDINALS or re.fullmatch(r"\d+(?:st|nd|rd|th)", w)) and w not in ("first", "1st")
                     and not (w == "second" and i and re.fullmatch(r"\d+(?:\.\d+)?", words[i - 1]))), None)
-    if ordinal is None and "first" in words and ("time" in words or "times" in words):
+    if ordinal is None and {"first", "1st"} & set(words) and ("time" in words or "times" in words):
         ordinal = 1
     sides = [SIDES[w] for i, w in enumerate(words) if w in SIDES and not _is_adverb_right(words, i)]
     border = any(w in BORDER_WORDS for w in words) or bool(sides and events)
@@ -325,7 +328,7 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
         elif event.kind == "turn" and words[event.end:event.end + 2] in (["off", "the"], ["from", "the"]) and \
                 event.end + 2 < len(words) and words[event.end + 2] in SIDES:
             event.side = SIDES[words[event.end + 2]]  # "rebounds off the top": a rebound has a side of the frame
-    events = _fold_edge_contact(events)
+    events = _fold_edge_contact(sorted(events + _set_in_motion(words, events), key=lambda e: e.start))
     if "count" in cues and [e.kind for e in events] == ["appear"] and objects and not {"times", "often"} & set(words):
         events = []  # "how many red things appear?": the things seen, counted
     cut_seconds = float(cut.group(1) or cut.group(2)) if cut else None
@@ -361,6 +364,17 @@ def _is_counterfactual(words: list[str], cues: set[str]) -> bool:
     if strong or "negated" in cues or _HYPOTHETICAL & set(words):
         return True
     return bool(words) and words[0] in ("remove", "delete", "take", "without", "imagine", "suppose", "erase")
+
+
+def _set_in_motion(words: list[str], events: list[EventMention]) -> list[EventMention]:
+    """"what set the ball in motion?", "put it into motion": a start whose verb and noun stand
+    around the object's name (a wildcard phrase would swallow the name)."""
+    for i in range(len(words) - 1):
+        if words[i] in ("in", "into") and words[i + 1] == "motion" and \
+                any(w in ("set", "sets", "put", "puts", "setting", "putting") for w in words[max(0, i - 5):i]) and \
+                not any(e.start <= i < e.end for e in events):
+            return [EventMention("start", i, i + 2)]
+    return []
 
 
 def _fold_edge_contact(events: list[EventMention]) -> list[EventMention]:

@@ -210,3 +210,24 @@ def test_a_frame_edge_is_left_unless_the_video_shows_rebounds():
     rebound = check_claims("it bounces off the right edge", question, doc)["score"]
     turn = check_claims("it changes direction", question, doc)["score"]
     assert leaves > rebound > turn > 0
+
+
+def test_numeric_ordinals_set_in_motion_and_had_there_been(vocabulary):
+    assert read_text("When the ball changes course for the 3rd time, what is responsible?", vocabulary).ordinal == 3
+    assert read_text("the 2nd time it stops", vocabulary).numbers == []  # an ordinal, not a count
+    started = read_text("What set the red ball in motion?", vocabulary)
+    assert [e.kind for e in started.events] == ["start"] and "cause" in started.cues
+    assert started.objects[0].constraints == {"colour": "red", "shape": "circle"}
+    assert read_text("the ball is in motion", vocabulary).events == []  # moving, not starting
+    assert "counterfactual" in read_text("Had there been no ball, which of these would not have occurred?",
+                                         vocabulary).cues
+
+
+def test_the_earliest_object_outranks_one_a_moment_later():
+    from videothought.graph.schema import Event
+
+    doc = scene_document()
+    doc["events"] = doc["events"] + [Event("enter", [1], 21, 21).to_dict()]  # a frame after the triangle
+    first = check_claims("the green triangle", "Which object enters the scene first?", doc)["score"]
+    close = check_claims("the red circle", "Which object enters the scene first?", doc)["score"]
+    assert first == 1.0 and 0 < close < first  # a moment later: uncertain, not wrong, and not a tie
