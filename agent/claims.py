@@ -207,18 +207,20 @@ class ClaimChecker:
         if not self.doc:
             return Claims()
         reading = read_text(answer, self.vocabulary)
+        q = self.question
+        # "a square" answering "what shape is the pink object?" names a value, not a thing to find
+        if self._is_attribute_answer(answer, reading):
+            return self.check_attribute(reading)
         answer_groundings = [(m, self.grounder.ground(m)) for m in reading.objects]
         missing = [m.text for m, g in answer_groundings if not m.generic and not g.exact and not g.track_ids]
         if missing:
             return Claims([], [f"not in the video: {', '.join(missing)}"], -1.0, "existence")
-        q = self.question
-        if "count" in q.cues and reading.count is not None and not reading.events:
-            return self.check_count(reading.count)
+        if "count" in q.cues and (given := _counted(reading)) is not None and \
+                all(e.kind in {qe.kind for qe in q.events} for e in reading.events):
+            return self.check_count(given)  # "3", "three collisions", "none", "twice"
         if not reading.events and not reading.objects and q.events and \
                 (interval := read_interval(answer, self._duration())) is not None:
             return self.check_time(interval)
-        if self._is_attribute_answer(answer, reading):
-            return self.check_attribute(reading)
         if not reading.events and reading.sides and MOTION_WORDS & set(reading.words):
             return self.check_direction(reading, answer_groundings)
         if reading.events or reading.self_cause or (reading.border and "cause" in q.cues):
@@ -680,6 +682,20 @@ class ClaimChecker:
 
     def _names(self, ids) -> str:
         return ", ".join(self.scene.tracks[t].name for t in (ids or []) if t in self.scene.tracks) or "something"
+
+
+_ZERO_WORDS = {"none", "no", "zero", "nothing", "never", "nobody", "neither"}
+_TIMES_WORDS = {"once": 1, "twice": 2, "thrice": 3, "single": 1}
+
+
+def _counted(reading: Reading) -> int | None:
+    """The number an answer to "how many" gives: a numeral or number word, "none"/"no ...", "twice"."""
+    if reading.count is not None:
+        return reading.count
+    words = set(reading.words)
+    if words & _ZERO_WORDS:
+        return 0
+    return next((n for w, n in _TIMES_WORDS.items() if w in words), None)
 
 
 def _clock(seconds: float) -> str:

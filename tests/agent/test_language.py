@@ -231,3 +231,15 @@ def test_the_earliest_object_outranks_one_a_moment_later():
     first = check_claims("the green triangle", "Which object enters the scene first?", doc)["score"]
     close = check_claims("the red circle", "Which object enters the scene first?", doc)["score"]
     assert first == 1.0 and 0 < close < first  # a moment later: uncertain, not wrong, and not a tie
+
+
+def test_counts_in_words_and_shapes_that_are_not_in_the_video():
+    doc = scene_document()  # one collision; one red circle, one blue square, one green triangle
+    question = "How many collisions are there?"
+    for right in ("1", "one collision", "once", "a single one"):
+        assert check_claims(right, question, doc)["score"] == 1.0, right
+    for wrong in ("none", "no collisions", "two collisions", "twice"):
+        assert check_claims(wrong, question, doc)["score"] < 0, wrong
+    # a value of the asked attribute is checked on the object, not looked for in the video
+    assert check_claims("a star", "What shape is the red object?", doc)["checked"] == "attribute"
+    assert check_claims("a circle", "What shape is the red object?", doc)["score"] == 1.0
