@@ -81,9 +81,16 @@ def propose_candidates(question: str, evidence: str, analysis: str, count: int) 
     )
 
 
+# The trace's assistant turn starts with this header (the prompt is primed with it): a 135M model that
+# sees the first "Step k (name):" continues the five-step structure; unprimed, 20 SFT steps taught it
+# "Step 1: ... Step 10:" without the names, which nothing can parse.
+VOT_TRACE_START = "Step 1 (targets):"
+
+
 def vot_trace(question: str, choices: list[str], evidence: str) -> list[dict]:
     """The cold-start VoT reasoner (post-training stage 4): the five steps written out, ending in
-    the answer's letter. Added by the node post-training (training/nodes); no node calls it yet."""
+    the answer's letter. The reply is generated after the chat template's generation prompt plus
+    VOT_TRACE_START. Added by the node post-training (training/nodes); no node calls it yet."""
     text = f"Video facts:\n{evidence}\nQuestion: {question}\n"
     if choices:
         text += f"Options:\n{choices_block(choices)}\n"

@@ -137,10 +137,14 @@ def test_grpo_learns_from_differing_rewards_and_resumes_to_the_same_adapter(tmp_
 # ---- stage 5: rejection sampling -----------------------------------------------------------------------------
 def fake_sampler(rows: list[dict], count: int) -> list[list[str]]:
     """Four traces per question: right in every step; a wrong answer; only the format; the right
-    answer through a false claim (a collision that never happened)."""
+    answer through a false claim (a collision that never happened). Each as the model writes it:
+    what follows the primed first header."""
+    from videothought.training.nodes.data import completion_after_start
+
     assert count == 4
     false = trace(actions="At 2.0s the pink star collides with the green square. At 3.1s the pink star turns.")
-    return [[trace(), trace(answer="A. it stops"), hacks()["only the format"], false] for _ in rows]
+    traces = [trace(), trace(answer="A. it stops"), hacks()["only the format"], false]
+    return [[completion_after_start("vot", t) for t in traces] for _ in rows]
 
 
 @pytest.mark.slow
@@ -149,14 +153,15 @@ def test_rejection_keeps_traces_whose_every_step_passes(tmp_path, warm_stage):
     from videothought.training.nodes.rejection import run_rejection
 
     stage = recipe(tmp_path, "rejection", init_from=str(warm_stage), nodes=["vot"],
-                   train={"max_steps": 2, "batch_size": 4, "max_length": 320}, rl={"questions": 3, "samples_per_question": 4})
+                   train={"max_steps": 2, "batch_size": 4, "learning_rate": 1.0e-2, "max_length": 320},
+                   rl={"questions": 3, "samples_per_question": 4})
     result = run_rejection(stage, examples=trace_examples(), sampler=fake_sampler)["nodes"]["vot"]
     stats = result["acceptance"]
     assert (stats["sampled"], stats["kept"], stats["acceptance_rate"]) == (12, 3, 0.25)
     assert stats["answer_right_rate"] == 0.5  # the false-claims trace has the right answer and is not kept
     assert stats["pass_rate"]["events"] == 0.5 and stats["pass_rate"]["format"] == 0.75
     kept = read_jsonl(tmp_path / "rejection" / "vot" / "kept.jsonl")
-    assert [k["completion"] for k in kept] == [trace()] * 3
+    assert [k["completion"] for k in kept] == [trace().strip()] * 3  # whole traces, the header back in front
     assert result["steps"] == 2 and result["last_loss"] < result["first_loss"]  # SFT on the kept traces
     assert json.loads((tmp_path / "rejection" / "vot" / "acceptance.json").read_text()) == stats
     assert result["carried"] if "carried" in result else True

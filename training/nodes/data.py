@@ -230,15 +230,95 @@ def verdict_reason(correct: bool, answer: str, analysis: str) -> str:
     return "yes" if correct else f"no - the video shows: {first}."
 
 
+def answer_text(index: int, choices: list[str]) -> str:
+    """Step 4's text: "(B) bounces off the top edge". The bracket is one fixed token before the letter:
+    written "B. ...", the letter's probability is split five ways and a greedy decoder took a fixed
+    phrase instead (v3 cold start: " the" 0.4, every letter together 0.05-0.25, 0 of 6 parsed)."""
+    return f"({chr(ord('A') + index)}) {choices[index]}"
+
+
+_OLD_ANSWER_LINE = re.compile(r"(Step 4 \(answer\): )([A-E])\. ")
+
+
+def upgrade_answer_lines(rows: list[dict]) -> int:
+    """Trace rows written with the old Step 4 form ("B. text") get `answer_text`'s ("(B) text");
+    returns how many changed. Node data built before the change needs no re-tracking."""
+    changed = 0
+    for row in rows:
+        if row.get("node") == TRACE_NODE:
+            new = _OLD_ANSWER_LINE.sub(lambda m: f"{m.group(1)}({m.group(2)}) ", row["completion"], count=1)
+            changed += new != row["completion"]
+            row["completion"] = new
+    return changed
+
+
 def trace_text(targets: list[str], grounded: dict, analysis: str, choices: list[str], answer: int, verified: str) -> str:
-    """The five VoT steps written out (the cold-start stage's completion)."""
+    """The five VoT steps written out (the cold-start stage's completion, stored whole; the model
+    writes what follows prompts.VOT_TRACE_START, see `completion_after_start`)."""
     links = "; ".join(f"{p} -> track {', '.join(map(str, ids))}" if ids else f"{p} -> not found"
                       for p, ids in grounded.items()) or "nothing to ground"
-    return (f"Step 1 (targets): {', '.join(targets) or 'none'}.\n"
+    return (f"{prompts.VOT_TRACE_START} {', '.join(targets) or 'none'}.\n"
             f"Step 2 (tracks): {links}.\n"
             f"Step 3 (actions): {analysis}\n"
-            f"Step 4 (answer): {chr(ord('A') + answer)}. {choices[answer]}\n"
+            f"Step 4 (answer): {answer_text(answer, choices)}\n"
             f"Step 5 (verify): {verified}")
+
+
+# ---- the primed trace: where the prompt ends and the completion starts -------------------------------
+# The trace node's prompt ends with the first header (prompts.VOT_TRACE_START) inside the assistant turn:
+#
+#   <|im_start|>assistant\nStep 1 (targets):| pink star.\nStep 2 (tracks): ...\nStep 5 (verify): ...<|im_end|>
+#   ^------------- prompt (render_node_prompt) -^^--------- completion (completion_after_start) -----------^
+#
+# Node data stores the WHOLE trace as the completion (rewards and the parser read whole traces); SFT and
+# DPO train on the part after the header; generated text becomes a whole trace with `whole_trace`, which
+# also ends it at Step 5's line (the node stops there, whatever the model writes after).
+_STEP5 = re.compile(r"Step\s*5\s*(?:\([a-z]+\))?\s*:", re.IGNORECASE)
+_ANY_STEP = re.compile(r"Step\s*\d", re.IGNORECASE)
+
+
+def trace_start(node: str) -> str:
+    """The text the node's assistant turn is primed with: the first header for the trace node, else ''."""
+    return prompts.VOT_TRACE_START if node == TRACE_NODE else ""
+
+
+def render_node_prompt(tokenizer, node: str, messages: list[dict]) -> str:
+    """The text a node call sends: the chat messages in the model's template with its generation
+    prompt, then `trace_start(node)`. SFT, the RL stages and eval-nodes all render with this."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + trace_start(node)
+
+
+def completion_after_start(node: str, completion: str) -> str:
+    """What the model writes after the primed prompt: a stored (whole) trace without its first header.
+    A trace completion that does not start with the header is an error (data from another format)."""
+    start = trace_start(node)
+    if not start:
+        return completion
+    stripped = completion.lstrip()
+    if not stripped.startswith(start):
+        raise NodeDataError(f"a {node!r} completion must start with {start!r} (the primed header); got "
+                            f"{completion[:40]!r}")
+    return stripped[len(start):]
+
+
+def end_of_trace(text: str) -> str:
+    """`text` up to the end of Step 5's line (its first line break, or the next "Step N" header)."""
+    header = _STEP5.search(text)
+    if header is None:
+        return text
+    ends = [len(text), text.find("\n", header.end())]
+    following = _ANY_STEP.search(text, header.end())
+    if following is not None:
+        ends.append(following.start())
+    return text[: min(e for e in ends if e >= 0)].rstrip()
+
+
+def whole_trace(node: str, generated: str) -> str:
+    """A node's generated text as its rewards and parser read it: for the trace node, the primed header
+    + the generation, ended at Step 5's line; other nodes' text unchanged."""
+    if node != TRACE_NODE:
+        return generated
+    return end_of_trace(trace_start(node) + generated)
 
 
 # ---- the builder -------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from videothought.training.nodes import rewards
-from videothought.training.nodes.data import TRACE_NODE
+from videothought.training.nodes.data import TRACE_NODE, answer_text, completion_after_start
 from videothought.training.nodes.grpo import (
     common_args,
     finished_summary,
@@ -60,7 +60,7 @@ def with_step(trace: str, number: int, text: str) -> str:
 
 def wrong_answer(trace: str, truth: dict, rng: random.Random) -> str:
     wrong = rng.choice([i for i in range(len(truth["choices"])) if i != int(truth["answer"])])
-    return with_step(trace, 4, f"{chr(ord('A') + wrong)}. {truth['choices'][wrong]}")
+    return with_step(trace, 4, answer_text(wrong, truth["choices"]))
 
 
 def false_claims(trace: str, truth: dict, rng: random.Random) -> str | None:
@@ -128,8 +128,9 @@ def dpo_trainer(recipe: NodeRecipe, node: str, pairs: list[dict], output: Path, 
 
     model, tokenizer, _ = load_policy(recipe, node)
     reference = load_reference(recipe, node)
-    dataset = Dataset.from_list([{"prompt": render_prompt(tokenizer, p["prompt"]), "chosen": p["chosen"],
-                                  "rejected": p["rejected"]} for p in pairs])
+    dataset = Dataset.from_list([{"prompt": render_prompt(tokenizer, p["prompt"], node),  # primed for the trace
+                                  "chosen": completion_after_start(node, p["chosen"]),
+                                  "rejected": completion_after_start(node, p["rejected"])} for p in pairs])
     config = DPOConfig(**common_args(recipe, output, max_steps), beta=float(recipe.rl.dpo_beta),
                        max_length=recipe.train.max_length,  # prompt (~350 tokens) + trace (~120) fit 640
                        precompute_ref_log_probs=False, disable_dropout=True)

@@ -260,20 +260,39 @@ class NodeEvaluation:
 
         right = parsed = 0
         step_rewards: dict[str, float] = defaultdict(float)
+        by_type: dict[str, list[bool]] = defaultdict(list)
+        samples = []
         rows = list(zip(self.items, self.states))[: self.generate_limit]
         for item, state in tqdm(rows, desc="vot trace", disable=not self.progress):
-            text = _generate(lm, TRACE_NODE, prompts.vot_trace(item.question, item.choices, state.get("partial_stsg") or
-                                                               "Nothing was detected."), max_new_tokens)
+            messages = prompts.vot_trace(item.question, item.choices, state.get("partial_stsg") or "Nothing was detected.")
+            text = generate_trace(lm, messages, max_new_tokens)
             chosen = parse_trace_answer(text, len(item.choices))
             parsed += chosen is not None
             right += chosen == item.answer
+            by_type[item.type].append(chosen == item.answer)
             truth = question_truth(item)
-            for name, value in rewards.score(TRACE_NODE, text, truth).items():
+            scores = rewards.score(TRACE_NODE, text, truth)
+            for name, value in scores.items():
                 step_rewards[name] += value
             step_rewards["every_step"] += rewards.passes_every_step(TRACE_NODE, text, truth)
-        out = {"trace_accuracy": right / max(1, len(rows)), "trace_parsed": parsed / max(1, len(rows))}
+            samples.append({"qid": item.qid, "type": item.type, "answer": item.answer, "chosen": chosen,
+                            "rewards": scores, "trace": text})
+        out = {"trace_accuracy": right / max(1, len(rows)), "trace_parsed": parsed / max(1, len(rows)),
+               "trace_accuracy_by_type": {t: _mean(v) for t, v in sorted(by_type.items())}}
         out.update({f"trace_reward_{name}": total / max(1, len(rows)) for name, total in step_rewards.items()})
+        out["trace_samples"] = samples  # every trace, to read what the node wrote
         return out
+
+
+def generate_trace(lm, messages: list[dict], max_new_tokens: int) -> str:
+    """The trace node's greedy trace, as the RL stages see it: generated after the chat template's
+    generation prompt + the primed first header, returned whole and ended at Step 5's line."""
+    from videothought.training.nodes.data import trace_start, whole_trace
+
+    with _scope(lm, TRACE_NODE):
+        generated = lm.complete(lm.render(messages) + trace_start(TRACE_NODE), max_new_tokens=max_new_tokens,
+                                temperature=0.0).text
+    return whole_trace(TRACE_NODE, generated)
 
 
 def blind_accuracy(lm, questions: list[tuple[str, list[str], int]], node: str = "rank_answers") -> dict:

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from videothought.training.nodes import rewards
-from videothought.training.nodes.data import read_jsonl
+from videothought.training.nodes.data import read_jsonl, render_node_prompt, whole_trace
 from videothought.training.nodes.models import base_identity, check_adapter_fits, load_base, write_adapter_card
 from videothought.training.nodes.recipe import NodeRecipe
 from videothought.training.nodes.sft import carry_forward, latest_checkpoint
@@ -70,9 +70,10 @@ def rl_rows(examples: list[dict], node: str, limit: int, seed: int) -> list[dict
     return rows[:limit]
 
 
-def render_prompt(tokenizer, messages: list[dict]) -> str:
-    """The node's chat messages as the text a node call sends (chat template, generation prompt)."""
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+def render_prompt(tokenizer, messages: list[dict], node: str) -> str:
+    """The node's chat messages as the text a node call sends (chat template, generation prompt, and
+    the trace node's primed first header: data.render_node_prompt)."""
+    return render_node_prompt(tokenizer, node, messages)
 
 
 def previous_adapter(recipe: NodeRecipe, node: str) -> Path:
@@ -120,10 +121,11 @@ def common_args(recipe: NodeRecipe, output: Path, max_steps: int) -> dict:
 # ---- reward functions as trl calls them ----------------------------------------------------------------------
 def trl_reward(node: str, name: str, config: rewards.RewardConfig):
     """One reward of `node` as a trl reward function: completions (text) and the dataset's `truth`
-    column (JSON) in, one float per completion out (already times the hacking gate)."""
+    column (JSON) in, one float per completion out (already times the hacking gate). A trace completion
+    is judged whole: the primed header + the rollout, ended at Step 5's line (data.whole_trace)."""
 
     def reward(completions, truth, **_):
-        return [rewards.score(node, completion, json.loads(record), config, names=[name])[name]
+        return [rewards.score(node, whole_trace(node, completion), json.loads(record), config, names=[name])[name]
                 for completion, record in zip(completions, truth)]
 
     reward.__name__ = f"{node}_{name}"
@@ -184,7 +186,7 @@ def train_node_grpo(recipe: NodeRecipe, node: str, examples: list[dict], *, resu
     started = time.perf_counter()
     model, tokenizer, source = load_policy(recipe, node)
     rows = rl_rows(examples, node, recipe.rl.questions, recipe.train.seed)
-    dataset = Dataset.from_list([{"prompt": render_prompt(tokenizer, r["prompt"]), "truth": json.dumps(r["truth"])}
+    dataset = Dataset.from_list([{"prompt": render_prompt(tokenizer, r["prompt"], node), "truth": json.dumps(r["truth"])}
                                  for r in rows])
     config = rewards.RewardConfig(length_budget_words=recipe.rl.length_budget_words)
     names = reward_names(recipe, node)

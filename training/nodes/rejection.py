@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from videothought.training.nodes import rewards
-from videothought.training.nodes.data import read_jsonl, write_jsonl
+from videothought.training.nodes.data import read_jsonl, whole_trace, write_jsonl
 from videothought.training.nodes.grpo import load_policy, previous_adapter, render_prompt, rl_rows, run_rl_stage
 from videothought.training.nodes.recipe import NodeRecipe
 from videothought.training.nodes.sft import train_node
@@ -48,7 +48,7 @@ def model_sampler(recipe: NodeRecipe, node: str) -> Sampler:
         torch.manual_seed(recipe.train.seed)
         out = []
         for row in tqdm(rows, desc=f"sampling {node}", unit="question"):
-            ids = tokenizer(render_prompt(tokenizer, row["prompt"]), return_tensors="pt", add_special_tokens=False)
+            ids = tokenizer(render_prompt(tokenizer, row["prompt"], node), return_tensors="pt", add_special_tokens=False)
             with torch.no_grad():
                 generated = model.generate(**ids, do_sample=True, temperature=float(recipe.rl.temperature), top_k=0,
                                            top_p=1.0, max_new_tokens=recipe.rl.max_completion_length,
@@ -60,10 +60,11 @@ def model_sampler(recipe: NodeRecipe, node: str) -> Sampler:
 
 
 def judge(node: str, rows: list[dict], completions: list[list[str]], config: rewards.RewardConfig) -> list[dict]:
-    """Every sampled completion with its rewards and whether every step passes."""
+    """Every sampled completion with its rewards and whether every step passes. Samples are what the
+    model wrote after the primed prompt; records hold them whole (data.whole_trace), as node data does."""
     records = []
-    for row, texts in zip(rows, completions):
-        for text in texts:
+    for row, generated in zip(rows, completions):
+        for text in (whole_trace(node, g) for g in generated):
             scores = rewards.score(node, text, row["truth"], config)
             records.append({"qid": row["qid"], "wording": row.get("wording"), "completion": text, "rewards": scores,
                             "accepted": rewards.passes_every_step(node, text, row["truth"], config)})

@@ -13,7 +13,7 @@ The cold-start trace (stage 4's completion, `data.trace_text`) is five lines:
     Step 1 (targets): pink star, purple circle.
     Step 2 (tracks): pink star -> track 3; purple circle -> track 1.
     Step 3 (actions): At 2.4s the pink star collides with the purple circle. At 3.1s ...
-    Step 4 (answer): B. it bounces off the top edge
+    Step 4 (answer): (B) it bounces off the top edge
     Step 5 (verify): the facts agree with the answer.
 
 Rewards of a trace, each in [0, 1]:

@@ -32,7 +32,7 @@ import shutil
 import time
 from pathlib import Path
 
-from videothought.training.nodes.data import read_jsonl
+from videothought.training.nodes.data import completion_after_start, read_jsonl, render_node_prompt
 from videothought.training.nodes.models import base_identity, check_adapter_fits, load_base, write_adapter_card
 from videothought.training.nodes.recipe import NodeRecipe
 
@@ -68,9 +68,9 @@ def node_dataset(examples: list[dict], node: str, tokenizer, limit: int, seed: i
         raise ValueError(f"no training examples for node {node!r}")
     random.Random(seed).shuffle(rows)
     rows = rows[:limit]
-    return Dataset.from_list([{
-        "prompt": tokenizer.apply_chat_template(e["prompt"], tokenize=False, add_generation_prompt=True),
-        "completion": training_completion(node, e["completion"]),
+    return Dataset.from_list([{  # the trace node's prompt ends with its first header (data.render_node_prompt)
+        "prompt": render_node_prompt(tokenizer, node, e["prompt"]),
+        "completion": training_completion(node, completion_after_start(node, e["completion"])),
     } for e in rows])
 
 
