@@ -96,7 +96,9 @@ _CUES: dict[str, tuple[str, ...]] = {
     "future": ("will", "going to", "about to", "predict", "expect", "would happen next", "is likely to", "likely",
                "guess", "anticipate", "forecast", "next move", "what comes next", "probably", "happens next",
                "comes next", "next action", "expected", "foresee"),
-    "partners": ("different objects", "different things", "distinct objects", "other objects", "how many objects"),
+    "partners": ("different objects", "different things", "distinct objects", "other objects", "how many objects",
+                 "distinct things", "separate objects", "separate things", "unique objects", "different shapes",
+                 "distinct shapes", "how many things", "different ones", "distinct ones", "different items"),
 }
 _TIME = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b")
 _CUT = re.compile(r"(?:first|opening|initial|up to|until|till|through|only|cut at|cut off at|stopped at|stops at|"

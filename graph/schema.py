@@ -108,7 +108,7 @@ EVENT_PHRASES: dict[str, tuple[str, ...]] = {
              "ricochet", "veer", "swerve", "turn around", "turn back", "switch direction", "change course",
              "change * course", "alter course", "alter * course", "alter * direction", "reverse course",
              "head back", "go back", "come back", "bounce back", "spring back", "recoil", "change heading", "change * heading",
-             "reverse direction", "reverse * direction", "change * path", "alter * path", "change path",
+             "reverse direction", "reverse * direction", "direction change", "course change", "change * path", "alter * path", "change path",
              "change * trajectory", "alter * trajectory", "shift direction", "shift * direction", "deviate",
              "redirect", "change * route", "alter * route", "change * heading", "take a new direction"),
     "occluded": ("go behind", "pass behind", "move behind", "slip behind", "hide behind", "be hidden", "hidden",

@@ -243,3 +243,13 @@ def test_counts_in_words_and_shapes_that_are_not_in_the_video():
     # a value of the asked attribute is checked on the object, not looked for in the video
     assert check_claims("a star", "What shape is the red object?", doc)["checked"] == "attribute"
     assert check_claims("a circle", "What shape is the red object?", doc)["score"] == 1.0
+
+
+def test_adjective_shapes_tinted_colours_and_other_attribute_names(vocabulary):
+    assert read_text("a circular thing", vocabulary).objects[0].constraints == {"shape": "circle"}
+    assert read_text("the reddish ball", vocabulary).objects[0].constraints == {"colour": "red", "shape": "circle"}
+    doc = scene_document()
+    assert check_claims("circular", "What geometric form does the red object have?", doc)["score"] == 1.0
+    assert check_claims("a star", "What geometric form does the red object have?", doc)["score"] < 0
+    assert [e.kind for e in read_text("How many direction changes does the ball make?", vocabulary).events] == ["turn"]
+    assert "partners" in read_text("How many distinct things hit the ball?", vocabulary).cues
