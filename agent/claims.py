@@ -121,7 +121,15 @@ class ClaimChecker:
         every name points forward, to the main question's subject (the name after "does"), so that
         name is the question's object, not the first one written."""
         words = self.question.words
-        if not named or not SUBJECT_PRONOUNS & set(words[:named[0][0].start]):
+        if not named:
+            return named
+        ahead = words[:named[0][0].start]
+        # "right after colliding with the star, what does the ball do?": a clause with no subject of
+        # its own ahead of the names borrows the main one, as a pronoun would
+        subjectless = any(e.start < named[0][0].start and (words[e.start].endswith("ing") or
+                                                           (e.start and words[e.start - 1] == "being"))
+                          for e in self.question.events)
+        if not (SUBJECT_PRONOUNS & set(ahead) or subjectless):
             return named
         main = next((i for i, (m, _) in enumerate(named) if self._after_auxiliary(m)), None)
         return named if not main else [named[main]] + named[:main] + named[main + 1:]

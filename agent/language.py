@@ -77,14 +77,14 @@ _CUES: dict[str, tuple[str, ...]] = {
               "as a result", "leads to", "led to", "result of", "how come", "explain", "what led", "triggered",
               "what triggers", "responsible", "what prompted", "prompts", "what got", "what sent", "what forced",
               "what is behind", "what's behind", "what was behind", "source of", "what brought", "brought about",
-              "what set", "account for", "accounts for", "what put"),
+              "what set", "account for", "accounts for", "what put", "what leads", "what led", "what causes"),
     "counterfactual": ("removed", "remove", "absent", "without", "taken away", "take away", "were not there",
                        "was not there", "weren't there", "wasn't there", "never existed", "had not been",
                        "hadn't been", "deleted", "did not exist", "didn't exist", "were gone", "was gone", "had been gone",
                        "taken out", "take out", "were no", "was no", "had never been", "never been there", "were not in",
                        "was not in", "weren't in", "wasn't in", "not present", "had been no", "without the",
                        "not been there", "left out", "were missing", "was missing", "had there been no", "had there not been",
-                       "were there no", "there been no", "depends on", "depend on",
+                       "were there no", "there been no", "absence of", "in the absence", "depends on", "depend on",
                        "dependent on", "relies on", "rely on", "requires the", "require the", "presence of",
                        "would not exist", "needs the", "need the", "is not in", "isn't in", "is not there",
                        "isn't there", "is not present", "not in the scene", "only happen because", "only because",
@@ -101,12 +101,14 @@ _CUES: dict[str, tuple[str, ...]] = {
                  "distinct shapes", "how many things", "different ones", "distinct ones", "different items"),
 }
 _TIME = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b")
-_CUT = re.compile(r"(?:first|opening|initial|up to|until|till|through|only|cut at|cut off at|stopped at|stops at|"
+_CUT = re.compile(r"(?:first|opening|initial|up to|until|till|through|only|given|cut at|cut off at|stopped at|stops at|"
                   r"paused at|pausing at|pause at|ends at|ending at|halted at|frozen at)\s+(?:the\s+)?(?:first\s+)?"
                   r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b"
                   # "at 4.4 s the video stops": the time first, then the medium that ends there
                   r"|\bat\s+(?:the\s+)?(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)(?:\s+mark)?\s+(?:the\s+)?"
-                  r"(?:video|clip|footage|recording|film|movie)\s+(?:stops|ends|pauses|freezes|is cut|cuts|is paused|is stopped|halts)")
+                  r"(?:video|clip|footage|recording|film|movie)\s+(?:stops|ends|pauses|freezes|is cut|cuts|is paused|is stopped|halts)"
+                  # "from 0.8 seconds of footage": what was shown, not a final stretch ("the last 2 seconds of the video")
+                  r"|(?<!last )(?<!final )\b(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\s+of\s+(?:video|footage|clip|recording)\b")
 # The medium itself ("the video stops", "the clip ends"): its verbs are not happenings in the scene.
 _MEDIUM_WORDS = {"video", "clip", "footage", "recording", "film", "movie", "playback", "stream"}
 
@@ -333,7 +335,7 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
     events = _fold_edge_contact(sorted(events + _set_in_motion(words, events), key=lambda e: e.start))
     if "count" in cues and [e.kind for e in events] == ["appear"] and objects and not {"times", "often"} & set(words):
         events = []  # "how many red things appear?": the things seen, counted
-    cut_seconds = float(cut.group(1) or cut.group(2)) if cut else None
+    cut_seconds = float(next(g for g in cut.groups() if g)) if cut else None
     if cut_seconds is None and "future" in cues and len(times) == 1:
         cut_seconds = times[0]  # "after 3 seconds of footage, what will it do?": a prediction from what came before
     if cut_seconds is not None and "after" in cues:

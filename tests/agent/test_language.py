@@ -253,3 +253,16 @@ def test_adjective_shapes_tinted_colours_and_other_attribute_names(vocabulary):
     assert check_claims("a star", "What geometric form does the red object have?", doc)["score"] < 0
     assert [e.kind for e in read_text("How many direction changes does the ball make?", vocabulary).events] == ["turn"]
     assert "partners" in read_text("How many distinct things hit the ball?", vocabulary).cues
+
+
+def test_subjectless_clauses_absence_and_seconds_of_footage(vocabulary):
+    from videothought.agent.claims import ClaimChecker
+
+    doc = scene_document()
+    assert ClaimChecker("Right after colliding with the blue square, what does the red circle do?", doc).referent == [1]
+    assert ClaimChecker("Prior to being pushed by the red circle, what does the blue square do?", doc).referent == [2]
+    assert "cause" in read_text("What leads the ball to stop?", vocabulary).cues
+    assert "counterfactual" in read_text("In the absence of the ball, which event would not happen?", vocabulary).cues
+    given = read_text("Given 0.8 seconds of video, what happens to the ball next?", vocabulary)
+    assert given.cut_seconds == 0.8 and "future" in given.cues
+    assert read_text("What happens in the last 2 seconds of video?", vocabulary).cut_seconds is None
