@@ -232,7 +232,9 @@ class ClaimChecker:
             return self.check_time(interval)
         if not reading.events and reading.sides and MOTION_WORDS & set(reading.words):
             return self.check_direction(reading, answer_groundings)
-        if reading.events or reading.self_cause or (reading.border and "cause" in q.cues):
+        # "why does it turn?" - "because of the pink star": an object named as the cause
+        named_cause = "cause" in q.cues and q.events and any(not m.generic for m, _ in answer_groundings)
+        if reading.events or reading.self_cause or (reading.border and "cause" in q.cues) or named_cause:
             return self.check_event_answer(reading, answer_groundings)
         if answer_groundings:
             return self.check_object_answer(answer_groundings)

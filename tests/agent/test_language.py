@@ -266,3 +266,13 @@ def test_subjectless_clauses_absence_and_seconds_of_footage(vocabulary):
     given = read_text("Given 0.8 seconds of video, what happens to the ball next?", vocabulary)
     assert given.cut_seconds == 0.8 and "future" in given.cues
     assert read_text("What happens in the last 2 seconds of video?", vocabulary).cut_seconds is None
+
+
+def test_an_object_named_as_the_cause():
+    doc = scene_document()
+    question = "Why does the red circle change direction?"
+    from videothought.graph.schema import Event
+
+    doc["events"] = doc["events"] + [Event("turn", [1], 12, 12).to_dict()]  # it turns where it hits the square
+    assert check_claims("because of the blue square", question, doc)["score"] == 1.0
+    assert check_claims("because of the green triangle", question, doc)["score"] < 0.5
