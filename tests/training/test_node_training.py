@@ -151,7 +151,7 @@ def test_node_examples_use_the_agent_prompts_and_the_truth(world_question):
     analysis = reference_analysis(item.evidence, item.truth_doc)
     assert analysis.startswith("At ") and "s the " in analysis
     trace = next(e for e in examples if e["node"] == "vot")["completion"]
-    assert f"Step 4 (answer): {chr(65 + item.answer)}. {item.choices[item.answer]}" in trace
+    assert f"Step 4 (answer): ({chr(65 + item.answer)}) {item.choices[item.answer]}" in trace  # data.answer_text
     assert "red circle -> track 3" in trace
 
 
