@@ -198,18 +198,29 @@ class ClaimChecker:
         both were observed; None when they were never seen together."""
         import numpy as np
 
-        mine = self.scene.boxes(track)  # (N, 5): frame, x1, y1, x2, y2
         best = None
         for other in others:
-            theirs = self.scene.boxes(other)
-            common, a, b = np.intersect1d(mine[:, 0], theirs[:, 0], return_indices=True)
-            if not len(common):
+            pair = self._seen_together(track, other)
+            if pair is None:
                 continue
-            centre_a = (mine[a, 1:3] + mine[a, 3:5]) / 2
-            centre_b = (theirs[b, 1:3] + theirs[b, 3:5]) / 2
-            gap = float(np.linalg.norm(centre_a - centre_b, axis=1).min())
+            gap = float(np.linalg.norm(pair[0] - pair[1], axis=1).min())
             best = gap if best is None else min(best, gap)
         return best
+
+    def _seen_together(self, track: int, other: int, around: int | None = None):
+        """Centres (M, 2) and radii (M,) of two tracks at the M frames both were observed (within
+        near_frames of `around`, when given): (centre_a, centre_b, radius_a, radius_b), or None."""
+        import numpy as np
+
+        mine, theirs = self.scene.boxes(track), self.scene.boxes(other)  # (N, 5): frame, x1, y1, x2, y2
+        if around is not None:
+            mine = mine[np.abs(mine[:, 0] - around) <= self.scene.near_frames]
+        common, a, b = np.intersect1d(mine[:, 0], theirs[:, 0], return_indices=True)
+        if not len(common):
+            return None
+        mine, theirs = mine[a], theirs[b]
+        return ((mine[:, 1:3] + mine[:, 3:5]) / 2, (theirs[:, 1:3] + theirs[:, 3:5]) / 2,
+                (mine[:, 3:5] - mine[:, 1:3]).max(axis=1) / 2, (theirs[:, 3:5] - theirs[:, 1:3]).max(axis=1) / 2)
 
     # ---- entry point -------------------------------------------------------------------------
     def check(self, answer: str) -> Claims:
@@ -629,20 +640,14 @@ class ClaimChecker:
         a third of their radii) around `frame`? A contact the tracker's events may have missed."""
         import numpy as np
 
-        window = self.scene.near_frames
         for track in subject:
-            mine = self.scene.boxes(track)
-            mine = mine[np.abs(mine[:, 0] - frame) <= window]
             for other in others:
                 if other == track or other not in self.scene.tracks:
                     continue
-                theirs = self.scene.boxes(other)
-                common, a, b = np.intersect1d(mine[:, 0], theirs[:, 0], return_indices=True)
-                if not len(common):
+                pair = self._seen_together(track, other, around=frame)
+                if pair is None:
                     continue
-                centre_a, centre_b = (mine[a, 1:3] + mine[a, 3:5]) / 2, (theirs[b, 1:3] + theirs[b, 3:5]) / 2
-                radius_a = (mine[a, 3:5] - mine[a, 1:3]).max(axis=1) / 2
-                radius_b = (theirs[b, 3:5] - theirs[b, 1:3]).max(axis=1) / 2
+                centre_a, centre_b, radius_a, radius_b = pair
                 gap = np.linalg.norm(centre_a - centre_b, axis=1) - radius_a - radius_b
                 if float((gap - (radius_a + radius_b) / 3).min()) <= 0:
                     return True
@@ -686,7 +691,7 @@ class ClaimChecker:
         turns = sum(1 for t in scene.tracks for h in scene.happenings(t) if h.kind == "turn" and scene.border_contact(t, h.frame))
         exits = sum(1 for e in scene.events("exit"))
         # A frame edge is the camera's, not a wall: without evidence a thing reaching it leaves the
-        # picture (a prior worth one exit); rebounds seen at the edges outweigh it.
+        # picture (a prior of one exit against half a rebound); rebounds seen at the edges outweigh it.
         turning = (turns + 0.5) / (turns + exits + 1.5)
         best = max(turning, 1.0 - turning)
         return turning / best, (1.0 - turning) / best

@@ -13,5 +13,5 @@ Modules:
 
 Nothing here formats traces or draws STSGs itself: it calls videothought.agent.trace and
 videothought.graph.draw. The evaluation-run pages are served by a browser passed into
-`create_app(run_browser=...)`; `vot serve` passes evals/web_runs.py.
+`create_app(run_browser=...)`; the `vot serve` command passes its run browser in.
 """

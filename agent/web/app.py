@@ -48,7 +48,7 @@ def create_app(config: WebConfig, *, context_factory=None, start_worker: bool = 
 
     `run_browser` serves the evaluation-run pages (`find_runs`, `run_overview`, `question_record`,
     `compare_runs`, `compare_question`): evaluation is not the agent's business, so it is passed
-    in (`vot serve` passes videothought.evals.web_runs); without one those pages answer 404."""
+    in (the `vot serve` command passes its run browser); without one those pages answer 404."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import FileResponse, JSONResponse, StreamingResponse
