@@ -477,6 +477,12 @@ class ClaimChecker:
         """The answer's subject (its object before the verb, else the question's) and partner."""
         before = [g for m, g in groundings if event is None or m.end <= event.start]
         after = [g for m, g in groundings if event is not None and m.start >= event.end]
+        after_mentions = [m for m, g in groundings if event is not None and m.start >= event.end]
+        if not before and after and event is not None and not event.passive and event.kind != "push" and \
+                _word_before(reading.words, after_mentions[0].start) in ("by", "of"):
+            # "a change of direction by the ball", "the collision of the ball with the box": the
+            # event named first, its doer after "by" / "of"
+            before, after = after[:1], after[1:]
         subject = before[0].track_ids if before else list(self.referent)
         partner = after[0].track_ids if after else None
         if partner is None and before and len(before) > 1:
@@ -712,6 +718,14 @@ def _counted(reading: Reading) -> int | None:
     if words & _ZERO_WORDS:
         return 0
     return next((n for w, n in _TIMES_WORDS.items() if w in words), None)
+
+
+def _word_before(words: list[str], start: int) -> str:
+    """The word ahead of a mention, past its determiners ("by [the] ball" -> "by")."""
+    i = start - 1
+    while i >= 0 and words[i] in ("the", "a", "an", "its", "their"):
+        i -= 1
+    return words[i] if i >= 0 else ""
 
 
 def _clock(seconds: float) -> str:

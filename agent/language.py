@@ -64,11 +64,14 @@ SIZE_WORDS = {"large": "large", "big": "large", "bigger": "large", "biggest": "l
 
 _CUES: dict[str, tuple[str, ...]] = {
     "after": ("after", "afterwards", "afterward", "then", "next", "later", "following", "subsequently",
-              "once", "since then", "right after", "just after", "immediately after", "directly after"),
+              "once", "since then", "right after", "just after", "immediately after", "directly after", "follows",
+              "followed", "follow", "comes after", "came after"),
     "before": ("before", "prior to", "earlier", "previously", "preceding", "beforehand", "just before",
-               "right before", "immediately before"),
+               "right before", "immediately before", "precedes", "preceded", "precede", "comes before", "came before",
+               "leading up to", "led up to"),
     "immediate": ("right after", "just after", "immediately", "directly after", "right before", "just before",
-                  "next", "straight after", "the moment"),
+                  "next", "straight after", "the moment", "directly follows", "directly precedes", "directly followed",
+                  "directly preceded"),
     "first": ("first", "earliest", "initially", "the first", "soonest", "before any other", "before the others",
               "before all"),
     "last": ("last", "latest", "finally", "final", "the last", "after all the others", "after the others"),
@@ -90,9 +93,10 @@ _CUES: dict[str, tuple[str, ...]] = {
                        "isn't there", "is not present", "not in the scene", "only happen because", "only because",
                        "could only happen", "only possible because", "got rid of", "get rid of", "removing",
                        "deleting", "erasing", "erased", "eliminating", "taking away", "taking out", "getting rid of",
-                       "leaving out"),
+                       "leaving out", "with no", "without any", "lacking", "lacked", "minus the", "no longer there"),
     "negated": ("would not", "wouldn't", "not happen", "no longer", "fail to", "never happen", "would no longer",
-                "could not", "couldn't", "prevented", "eliminated", "would be lost", "would never", "wouldn't have", "would not have", "no longer"),
+                "could not", "couldn't", "prevented", "eliminated", "would be lost", "would never", "wouldn't have", "would not have", "no longer",
+                "would not be", "wouldn't be", "not be observed", "not be seen", "not occur", "not take place"),
     "future": ("will", "going to", "about to", "predict", "expect", "would happen next", "is likely to", "likely",
                "guess", "anticipate", "forecast", "next move", "what comes next", "probably", "happens next",
                "comes next", "next action", "expected", "foresee"),
@@ -348,7 +352,8 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
 # would no longer happen?"); on their own they name an action that happened ("he removes his shoe").
 _REMOVAL_WORDS = ("removed", "remove", "without", "taken away", "take away", "deleted", "taken out", "take out",
                   "left out", "without the", "removing", "deleting", "erasing", "erased", "eliminating", "taking away",
-                  "taking out", "getting rid of", "leaving out", "got rid of", "get rid of")
+                  "taking out", "getting rid of", "leaving out", "got rid of", "get rid of", "with no", "without any",
+                  "lacking", "lacked", "minus the")
 _HYPOTHETICAL = {"if", "suppose", "supposing", "imagine", "imagined", "had", "were", "would", "could",
                  "assuming", "assume", "hypothetically", "wouldn't", "couldn't"}
 
@@ -373,12 +378,28 @@ def _is_counterfactual(words: list[str], cues: set[str]) -> bool:
 def _set_in_motion(words: list[str], events: list[EventMention]) -> list[EventMention]:
     """"what set the ball in motion?", "put it into motion": a start whose verb and noun stand
     around the object's name (a wildcard phrase would swallow the name)."""
+    def free(i: int) -> bool:
+        return not any(e.start <= i < e.end for e in events)
+
     for i in range(len(words) - 1):
         if words[i] in ("in", "into") and words[i + 1] == "motion" and \
-                any(w in ("set", "sets", "put", "puts", "setting", "putting") for w in words[max(0, i - 5):i]) and \
-                not any(e.start <= i < e.end for e in events):
+                any(w in ("set", "sets", "put", "puts", "setting", "putting") for w in words[max(0, i - 5):i]) and free(i):
             return [EventMention("start", i, i + 2)]
+        # "what got the ball moving?": the verb, the name, then the motion
+        if words[i] in ("got", "get", "gets", "getting") and free(i):
+            end = next((j for j in range(i + 2, min(len(words), i + 7)) if words[j] in ("moving", "going", "rolling")), None)
+            if end is not None and free(end):
+                return [EventMention("start", end, end + 1)]
+        # "what triggered the motion of the ball?": the onset of a motion that a cause began
+        if words[i] in ("motion", "movement", "moving") and i + 1 < len(words) and words[i + 1] == "of" and free(i) and \
+                any(w in _ONSET_VERBS for w in words[max(0, i - 4):i]):
+            return [EventMention("start", i, i + 1)]
     return []
+
+
+# Verbs that begin something: "what triggered the motion of X" asks about the motion's start.
+_ONSET_VERBS = {"triggered", "triggers", "trigger", "caused", "causes", "cause", "started", "starts", "start",
+                "initiated", "initiates", "initiate", "prompted", "prompts", "began", "begins", "sparked", "launched"}
 
 
 def _fold_edge_contact(events: list[EventMention]) -> list[EventMention]:

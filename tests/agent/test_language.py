@@ -276,3 +276,25 @@ def test_an_object_named_as_the_cause():
     doc["events"] = doc["events"] + [Event("turn", [1], 12, 12).to_dict()]  # it turns where it hits the square
     assert check_claims("because of the blue square", question, doc)["score"] == 1.0
     assert check_claims("because of the green triangle", question, doc)["score"] < 0.5
+
+
+def test_motion_onsets_following_and_preceding_and_worlds_with_no_object(vocabulary):
+    for text in ("What triggered the motion of the ball?", "What got the red ball moving?"):
+        reading = read_text(text, vocabulary)
+        assert [e.kind for e in reading.events] == ["start"] and "cause" in reading.cues, text
+    assert read_text("Does the ball keep moving?", vocabulary).events == []
+    assert "after" in read_text("Which event directly follows the moment the ball hits the box?", vocabulary).cues
+    assert "before" in read_text("Which event precedes the ball's collision with the box?", vocabulary).cues
+    assert "counterfactual" in read_text("In a version of this video with no ball, which of these would not be "
+                                         "observed?", vocabulary).cues
+    assert "counterfactual" not in read_text("Which object moves with no contact?", vocabulary).cues
+
+
+def test_an_event_named_before_its_doer():
+    from videothought.graph.schema import Event
+
+    doc = scene_document()
+    doc["events"] = doc["events"] + [Event("turn", [1], 12, 12).to_dict()]  # the red circle turns where it hits the square
+    question = "If the blue square were removed, which event would not happen?"
+    assert check_claims("a change of direction by the red circle (1.2 s)", question, doc)["score"] == 1.0
+    assert check_claims("the red circle changes direction at 1.2 seconds", question, doc)["score"] == 1.0
