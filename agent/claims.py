@@ -678,7 +678,7 @@ class ClaimChecker:
                 score = -0.5
         elif predicted["kind"] == "border":
             side = predicted["side"]
-            turn_prior, exit_prior = self._border_behaviour()
+            turn_prior, exit_prior = self._border_behaviour(track)
             if kind == "turn":
                 # naming the edge it will reach says more than "changes direction": prefer it
                 score = (1.0 if event.side == side else 0.9 if event.side is None else -0.5) * turn_prior
@@ -690,15 +690,21 @@ class ClaimChecker:
             score = 0.3 if kind == "stop" else -0.2
         return graded(score, f"extrapolated: {predicted}", "prediction")
 
-    def _border_behaviour(self) -> tuple[float, float]:
-        """What tracks in this video did at the frame edge so far: turn back, or leave. Learned
-        from the video itself, so it holds for footage where things walk out of the frame."""
+    def _border_behaviour(self, track: int) -> tuple[float, float]:
+        """What this track and the others did at the frame edge so far: turn back, or leave.
+        Learned from the video itself, so it holds for footage where things walk out of the frame."""
         scene = self.scene
-        turns = sum(1 for t in scene.tracks for h in scene.happenings(t) if h.kind == "turn" and scene.border_contact(t, h.frame))
+        rebounds = {t: sum(1 for h in scene.happenings(t) if h.kind == "turn" and scene.border_contact(t, h.frame))
+                    for t in scene.tracks}
+        own = rebounds.get(track, 0)
+        others = sum(rebounds.values()) - own
         exits = sum(1 for e in scene.events("exit"))
         # A frame edge is the camera's, not a wall: without evidence a thing reaching it leaves the
         # picture (a prior of one exit against half a rebound); rebounds seen at the edges outweigh it.
-        turning = (turns + 0.5) / (turns + exits + 1.5)
+        # What this thing itself did at an edge says most about what it will do at the next one, so
+        # its own rebounds count double and the other things' rebounds and exits half.
+        turns = 2.0 * own + 0.5 * others
+        turning = (turns + 0.5) / (turns + 0.5 * exits + 1.5)
         best = max(turning, 1.0 - turning)
         return turning / best, (1.0 - turning) / best
 

@@ -298,3 +298,21 @@ def test_an_event_named_before_its_doer():
     question = "If the blue square were removed, which event would not happen?"
     assert check_claims("a change of direction by the red circle (1.2 s)", question, doc)["score"] == 1.0
     assert check_claims("the red circle changes direction at 1.2 seconds", question, doc)["score"] == 1.0
+
+
+def test_a_thing_that_rebounded_off_an_edge_is_expected_to_rebound_again():
+    from videothought.graph.schema import Event
+
+    question = "Watching only the first 2 seconds, what will the red circle do next?"  # it heads for the right edge
+    someone_left = scene_document()
+    someone_left["events"] = someone_left["events"] + [Event("exit", [3], 18, 19).to_dict()]
+    rebounded = scene_document()  # the red circle starts at the left edge, turned there, and someone else left
+    rebounded["events"] = someone_left["events"] + [Event("turn", [1], 0, 0).to_dict()]
+
+    def scores(doc):
+        return [check_claims(text, question, doc)["score"] for text in ("it leaves the scene", "it bounces off the right edge")]
+
+    leaves, rebound = scores(someone_left)
+    assert leaves > rebound
+    leaves, rebound = scores(rebounded)
+    assert rebound > leaves
