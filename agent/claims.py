@@ -635,6 +635,11 @@ class ClaimChecker:
             elif self._touching(subject_ids, removed_ids, h.frame):
                 touching.append(h)
         if len(dependent) == len(happened):
+            if event.side is not None:
+                # "bounces off the bottom edge" names its own cause, the edge: the removed object was
+                # there too, but the rebound would likely still happen without it
+                return graded(0.6, f"the {event.kind} off the {event.side} edge, with the removed object there",
+                              "counterfactual")
             return graded(1.0, f"the {event.kind} depends on the removed object", "counterfactual")
         if len(dependent) + len(touching) == len(happened):
             # the tracker saw no contact, but the removed object was touching the subject then

@@ -316,3 +316,15 @@ def test_a_thing_that_rebounded_off_an_edge_is_expected_to_rebound_again():
     assert leaves > rebound
     leaves, rebound = scores(rebounded)
     assert rebound > leaves
+
+
+def test_a_rebound_off_an_edge_depends_less_on_a_removed_object_than_a_turn():
+    from videothought.graph.schema import Event
+
+    doc = scene_document()
+    doc["events"] = doc["events"] + [Event("turn", [1], 0, 0).to_dict()]  # the red circle turns at the left edge
+    doc["events"] = doc["events"] + [Event("collide", [1, 3], 0, 0).to_dict()]  # ... with the triangle said to be there
+    question = "If the green triangle were removed, which event would not happen?"
+    turn = check_claims("the red circle changes direction at 0.0 seconds", question, doc)["score"]
+    rebound = check_claims("the red circle bounces off the left edge at 0.0 seconds", question, doc)["score"]
+    assert turn == 1.0 and 0 < rebound < turn
