@@ -557,10 +557,15 @@ class ClaimChecker:
 
     def _cause_at(self, subject: list[int], frame: int) -> tuple[str, object]:
         """What acted on the subject at `frame`: ("contact", kind, partner) / ("border", side) / ("self",)."""
-        for t in subject:
-            for h in self.scene.interactions_near(t, frame):
-                if h.kind in CAUSE_KINDS:
-                    return ("contact", h.partner, h.kind)
+        contacts = [h for t in subject for h in self.scene.interactions_near(t, frame) if h.kind in CAUSE_KINDS]
+        # touching a frame edge at the turn's own frame outweighs a contact a few frames off: the
+        # near window is wide enough to catch a contact just before or after a rebound
+        edge = next((side for t in subject if (side := self.scene.border_contact(t, frame, window_frames=0))), None)
+        if contacts and not (edge and all(h.frame != frame for h in contacts)):
+            h = min(contacts, key=lambda h: abs(h.frame - frame))
+            return ("contact", h.partner, h.kind)
+        if edge:
+            return ("border", edge)
         for t in subject:
             side = self.scene.border_contact(t, frame)
             if side:

@@ -328,3 +328,15 @@ def test_a_rebound_off_an_edge_depends_less_on_a_removed_object_than_a_turn():
     turn = check_claims("the red circle changes direction at 0.0 seconds", question, doc)["score"]
     rebound = check_claims("the red circle bounces off the left edge at 0.0 seconds", question, doc)["score"]
     assert turn == 1.0 and 0 < rebound < turn
+
+
+def test_an_edge_touched_at_the_turn_outweighs_a_contact_a_few_frames_off():
+    from videothought.graph.schema import Event
+
+    doc = scene_document()  # the red circle's box touches the left edge at frame 0
+    doc["events"] = doc["events"] + [Event("turn", [1], 0, 0).to_dict(), Event("collide", [1, 3], 2, 2).to_dict()]
+    question = "Why does the red circle change direction for the first time?"
+    assert check_claims("because it hits the left edge", question, doc)["score"] == 1.0
+    assert check_claims("because it collides with the green triangle", question, doc)["score"] < 1.0
+    doc["events"][-1] = Event("collide", [1, 3], 0, 0).to_dict()  # a contact at the turn's own frame still wins
+    assert check_claims("because it collides with the green triangle", question, doc)["score"] == 1.0
