@@ -47,6 +47,7 @@ from videothought.agent.steps import (
     text_streamer,
     watch_frames,
 )
+from videothought.graph.events import EVENTS_VERSION
 from videothought.graph.query import SceneQuery
 
 logger = logging.getLogger(__name__)
@@ -199,6 +200,9 @@ def build_stsg(video_path: str, context) -> tuple[dict, list[int], float]:
         key = f"{file_fingerprint(Path(video_path))}-{meta.width}x{meta.height}-" + \
             hashlib.sha256(json.dumps(indices).encode()).hexdigest()[:12]
         doc = context.cached_stsg(key)
+        if doc is not None and context.stsg_builder is None and doc.get("events_version") != EVENTS_VERSION:
+            doc = _with_current_events(doc)  # cached by an older event detector
+            context.store_stsg(key, doc)
         wants_regions = context.encoder is not None and settings.region_grounding
         if doc is None or (wants_regions and not track_embeddings_of(doc) and doc.get("tracks")):
             frames = video.get_frames(indices).frames  # (T, H, W, 3)
@@ -212,11 +216,21 @@ def build_stsg(video_path: str, context) -> tuple[dict, list[int], float]:
                     stsg = track_frames(frames, indices, meta.fps, proposer=context.proposer, tracker=context.tracker,
                                         video={"path": str(video_path), "fps": meta.fps, "num_frames": meta.num_frames})
                     doc = stsg.to_dict()
+                    doc["events_version"] = EVENTS_VERSION
                 doc.setdefault("video", {}).setdefault("fps", meta.fps)
             if wants_regions:
                 add_region_embeddings(doc, frames, indices, context.encoder)
             context.store_stsg(key, doc)
     return doc, indices, meta.fps
+
+
+def _with_current_events(doc: dict) -> dict:
+    """The document with its events detected again from its tracks by this code's detector."""
+    from videothought.graph.stsg import STSG
+
+    stsg = STSG.from_dict(doc)
+    stsg.detect_events()
+    return {**doc, "events": [event.to_dict() for event in stsg.events], "events_version": EVENTS_VERSION}
 
 
 def add_region_embeddings(doc: dict, frames, frame_indices: list[int], encoder) -> None:

@@ -22,6 +22,11 @@ import numpy as np
 from videothought.graph.schema import Event
 
 
+# Bumped whenever detection changes what it finds: a cached STSG stamped with another version
+# has its events detected again from its tracks (tracking is the slow part; events are cheap).
+EVENTS_VERSION = 2
+
+
 @dataclass(frozen=True)
 class EventConfig:
     border_px: float = 4.0  # a box within 4 px of the frame edge is "at the edge" (enter/exit vs appear/disappear)
@@ -236,6 +241,9 @@ def _turn_events(track, velocity, moving, threshold, frame_size, config) -> list
     # Both legs must be real motion: at least half the moving speed over what time they cover.
     valid = (dist_in > 0.5 * threshold * span_in) & (dist_out > 0.5 * threshold * span_out)
     valid &= (span_in > 0) & (span_out > 0) & track.visible
+    # A leg cut short by the track's first or last frame is mostly box jitter as the object
+    # comes into view: half a window at least on each side.
+    valid &= (span_in >= 0.5 * window - 1e-9) & (span_out >= 0.5 * window - 1e-9)
     valid &= (dist_in > 2.0) & (dist_out > 2.0)  # px: below this, box jitter sets the heading
     # Boxes whose size is off cannot give a heading: cut by the frame edge or partly hidden (the
     # centre slides as the box shrinks), or merged with a touching object of the same colour.

@@ -362,3 +362,21 @@ def test_a_follow_up_looks_around_the_chat_s_latest_answer_moment():
     assert nodes.follow_up_frame({"question": "What does it do right after that?", "history": history}) == 20
     assert nodes.follow_up_frame({"question": "What does the red circle do?", "history": history}) is None
     assert nodes.follow_up_frame({"question": "What does it do next?", "history": []}) is None
+
+
+def test_a_cached_stsg_from_an_older_event_detector_gets_its_events_detected_again(video, tmp_path):
+    import json
+
+    from videothought.graph.events import EVENTS_VERSION
+    from videothought.perception.proposals import default_proposer
+
+    first, _, _ = nodes.build_stsg(video, VoTContext(lm=None, proposer=default_proposer(), cache_dir=tmp_path))
+    assert first["events_version"] == EVENTS_VERSION and first["events"], "the square moves: there are events"
+    [cached] = (tmp_path / "stsg").glob("*.json")
+    stale = json.loads(cached.read_text())
+    stale.pop("events_version")
+    stale["events"] = []  # what an older detector found
+    cached.write_text(json.dumps(stale))
+    again, _, _ = nodes.build_stsg(video, VoTContext(lm=None, proposer=default_proposer(), cache_dir=tmp_path))
+    assert again["events"] == first["events"] and again["graph"] == first["graph"]
+    assert json.loads(cached.read_text())["events_version"] == EVENTS_VERSION  # stored back
