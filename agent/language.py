@@ -105,6 +105,8 @@ _CUES: dict[str, tuple[str, ...]] = {
                  "distinct shapes", "how many things", "different ones", "distinct ones", "different items"),
 }
 _TIME = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b")
+# "at time 1.8", "t = 1.8": a time without its unit
+_TIME_NAMED = re.compile(r"\b(?:time|t)\s*=?\s*(\d+(?:\.\d+)?)\b")
 _CUT = re.compile(r"(?:first|opening|initial|up to|until|till|through|only|given|cut at|cut off at|stopped at|stops at|"
                   r"paused at|pausing at|pause at|ends at|ending at|halted at|frozen at)\s+(?:the\s+)?(?:first\s+)?"
                   r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b"
@@ -313,6 +315,7 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
         cues.discard("counterfactual")  # "why did the man remove his skates?": a removal that happened
     numbers: list[float] = []
     times = [float(m.group(1)) for m in _TIME.finditer(lowered)]
+    times += [t for m in _TIME_NAMED.finditer(lowered) if (t := float(m.group(1))) not in times]
     for i, word in enumerate(words):
         if re.fullmatch(r"\d+(?:\.\d+)?", word):
             if float(word) not in times or (i + 1 < len(words) and not re.fullmatch(r"s|sec|secs|seconds?", words[i + 1])):
@@ -508,6 +511,16 @@ def _merge_predicates(words: list[str], mentions: list[Mention]) -> list[Mention
             previous.text = " ".join(words[previous.start:mention.end])
             previous.end, previous.generic = mention.end, False
             previous.size = previous.size or mention.size
+            # the relative clause was the attribute: a verb after it is the sentence's own
+            # ("the triangle that is purple pushes it")
+            previous.clause_event = None
+            continue
+        if previous and between == ["in"] and words[mention.start - 1] == "in" and set(mention.constraints) == {"colour"} \
+                and "colour" not in previous.constraints:
+            # "the circle in red": a colour worn, not a place ("the ball in the box" names two things)
+            previous.constraints = {**previous.constraints, **mention.constraints}
+            previous.text = " ".join(words[previous.start:mention.end])
+            previous.end, previous.generic = mention.end, False
             continue
         merged.append(mention)
     return merged

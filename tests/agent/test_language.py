@@ -340,3 +340,14 @@ def test_an_edge_touched_at_the_turn_outweighs_a_contact_a_few_frames_off():
     assert check_claims("because it collides with the green triangle", question, doc)["score"] < 1.0
     doc["events"][-1] = Event("collide", [1, 3], 0, 0).to_dict()  # a contact at the turn's own frame still wins
     assert check_claims("because it collides with the green triangle", question, doc)["score"] == 1.0
+
+
+def test_a_colour_worn_a_time_without_its_unit_and_a_predicate_before_the_verb(vocabulary):
+    worn = read_text("the circle in red changes direction", vocabulary).objects
+    assert [(m.text, m.constraints) for m in worn] == [("circle in red", {"shape": "circle", "colour": "red"})]
+    assert len(read_text("the ball in the box", vocabulary).objects) == 2  # a place, not a colour
+    assert read_text("the ball starts moving at time 1.8", vocabulary).times_seconds == [1.8]
+    assert read_text("it happens 2 times", vocabulary).times_seconds == []
+    # "that is blue" is the relative clause; "pushes" is the sentence's verb, not the clause's
+    [square] = read_text("because the square that is blue pushes it", vocabulary).objects
+    assert square.constraints == {"shape": "square", "colour": "blue"} and square.clause_event is None
