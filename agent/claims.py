@@ -641,7 +641,7 @@ class ClaimChecker:
                 touching.append(h)
         if len(dependent) == len(happened):
             if event.side is not None:
-                # "bounces off the bottom edge" names its own cause, the edge: the removed object was
+                # "rebounds from the lower wall" names its own cause, the edge: the removed object was
                 # there too, but the rebound would likely still happen without it
                 return graded(0.6, f"the {event.kind} off the {event.side} edge, with the removed object there",
                               "counterfactual")
