@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -114,7 +115,7 @@ class VoTContext:
         if self.cache_dir:
             path = Path(self.cache_dir) / "stsg" / f"{key}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(".tmp")
+            temporary = path.with_suffix(f".{os.getpid()}.tmp")  # two processes may store the same video
             temporary.write_text(json.dumps(doc), encoding="utf-8")
             temporary.replace(path)
 
