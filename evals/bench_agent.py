@@ -72,6 +72,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", default=None, help="JSONL of per-question rows (resumes from it)")
     parser.add_argument("--cache-dir", default=None, help="STSG cache directory (default: next to --rows, or none)")
     parser.add_argument("--lm", default=None, help="language model spec (default: $VIDEOTHOUGHT_LLM or embedded)")
+    parser.add_argument("--max-retries", type=_retries, default=2,
+                        help="how often verify may send the graph back (0: the ablation without the verification loop)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the machine is shared)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--latency", action="store_true", help="also measure 10-second and long-video latency")
@@ -285,13 +287,15 @@ class Bench:
         key = (condition, item["video"])
         first_time = key not in self.tracked_seconds
         result = run_question(item["question"], video_path=item["video"], choices=item["choices"], context=context,
-                              thread_id=f"bench-{condition}-{Path(item['root']).name}-{item['qid']}")
+                              thread_id=f"bench-{condition}-{Path(item['root']).name}-{item['qid']}",
+                              max_retries=getattr(self.args, "max_retries", 2))
         track_seconds = sum(float(r.get("latency_seconds", 0.0)) for r in result.trace if r.get("node") == "track")
         if first_time:
             self.tracked_seconds[key] = track_seconds
         chosen = result.answer_index if result.answer_index is not None and result.answer_index >= 0 else -1
         return {"chosen": chosen, "llm_calls": result.llm_calls, "verified": bool(result.verification.get("passed")),
-                "retries": int(result.state.get("retries", 0) or 0), "track_seconds": track_seconds,
+                "retries": int(result.state.get("retries", 0) or 0), "max_retries": getattr(self.args, "max_retries", 2),
+                "track_seconds": track_seconds,
                 "first_on_video": first_time, "unparsable": chosen < 0,
                 "errors": sum(len(r.get("errors") or []) for r in result.trace)}
 
@@ -322,6 +326,17 @@ class Bench:
         if str(path) not in self._truth:
             self._truth[str(path)] = json.loads(path.read_text(encoding="utf-8"))
         return self._truth[str(path)]
+
+
+def _retries(text: str) -> int:
+    """--max-retries: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--max-retries must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--max-retries must be >= 0, got {value}")
+    return value
 
 
 def find_adapters(directory: str | None) -> dict[str, str]:

@@ -228,3 +228,19 @@ def test_a_backend_that_sees_pixels_gets_the_frames_too(worlds, tmp_path):
     assert lm.frames.shape[0] == bench.FRAME_COUNT and lm.frames.shape[-1] == 3 and str(lm.frames.dtype) == "uint8"
     runner.answer(item, "blind")  # question only: no frames
     assert lm.frames is None
+
+
+def test_the_verification_loop_ablation(worlds, tmp_path, capsys):
+    from videothought.cli import main
+
+    rows = tmp_path / "rows.jsonl"
+    assert main(["bench", "agent", "--data", str(worlds[0]), "--limit", "2", "--conditions", "graph",
+                 "--rows", str(rows), "--lm", "fake", "--no-progress", "--max-retries", "0"]) == 0
+    written = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert len(written) == 2 and all(r["max_retries"] == 0 and r["retries"] == 0 for r in written)
+    parser = argparse.ArgumentParser()
+    bench.configure(parser)
+    for bad in ("-1", "two"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--data", "a", "--max-retries", bad])
+    assert "--max-retries must be" in capsys.readouterr().err
