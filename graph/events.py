@@ -24,7 +24,7 @@ from videothought.graph.schema import Event
 
 # Bumped whenever detection changes what it finds: a cached STSG stamped with another version
 # has its events detected again from its tracks (tracking is the slow part; events are cheap).
-EVENTS_VERSION = 2
+EVENTS_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class EventConfig:
     min_moving_speed_px_s: float = 3.0  # and at least 3 px/s, so detector jitter on still objects is not motion
     min_state_seconds: float = 0.2  # a moving/still state must last this long to count (debounces start/stop)
     smooth_seconds: float = 0.2  # centre positions are averaged over this window before differencing
-    turn_degrees: float = 30.0  # heading change that counts as a turn (bounces, collisions, steering)
+    turn_degrees: float = 25.0  # heading change that counts as a turn (bounces, collisions, steering); 30 missed glancing hits
     turn_window_seconds: float = 0.2  # headings compared over this much time before and after (at least)
     turn_leg_ratio: float = 0.3  # ... and over long enough to travel 0.3 object sizes
     max_turn_window_seconds: float = 1.0

@@ -104,3 +104,22 @@ def test_occluded_names_the_occluder():
 def test_event_config_rejects_bad_values():
     with pytest.raises(ValueError, match="turn_degrees"):
         EventConfig(turn_degrees=-1)
+
+
+def test_a_glancing_turn_counts_and_a_jolt_at_the_first_frame_does_not():
+    import math
+
+    angle = math.radians(27)  # a glancing hit: a 27 degree change of heading at frame 20
+    centres = [(40 + 6 * t, 120) for t in range(21)]
+    x = centres[-1][0]
+    centres += [(x + 6 * t * math.cos(angle), 120 + 6 * t * math.sin(angle)) for t in range(1, 20)]
+    turns = [e.start_frame for e in STSG.from_observations(path(1, centres), video=VIDEO).detect_events() if e.type == "turn"]
+    assert len(turns) == 1 and abs(turns[0] - 20) <= 1
+    # at 12 frames/s, a box that shifts between its first two frames (the object coming into
+    # view), then moves steadily on: one frame of track before the shift is under half the
+    # heading window, no heading to turn from
+    fps = 12.0
+    jolted = [(100, 96)] + [(100 + 6 * t, 100) for t in range(1, 30)]
+    observations = [Observation(2, f, f / fps, (x - 10, y - 10, x + 10, y + 10)) for f, (x, y) in enumerate(jolted)]
+    stsg = STSG.from_observations(observations, video={**VIDEO, "fps": fps})
+    assert not [e for e in stsg.detect_events() if e.type == "turn"]
