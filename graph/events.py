@@ -24,7 +24,7 @@ from videothought.graph.schema import Event
 
 # Bumped whenever detection changes what it finds: a cached STSG stamped with another version
 # has its events detected again from its tracks (tracking is the slow part; events are cheap).
-EVENTS_VERSION = 3
+EVENTS_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class EventConfig:
     approach_seconds: float = 0.5  # closing in for at least this long
     approach_ratio: float = 0.6  # and the gap shrinks to at most 60% of where it started
     contact_px: float = 2.0  # boxes within 2 px touch (same as the spatial relation "touching")
-    contact_ratio: float = 0.4  # ... or within 0.4 of their mean size: shapes meet before their boxes do
+    contact_ratio: float = 0.3  # ... or within 0.3 of their mean size: shapes meet before their boxes do (0.4 saw near misses)
     contact_bridge_frames: int = 2  # contact lost for up to 2 frames (box jitter) is one contact
     push_min_seconds: float = 0.4  # contact that lasts this long with motion is a push, not a collision
     collide_max_seconds: float = 0.5  # bounces part within a few frames; longer overlaps are no collision
