@@ -309,10 +309,12 @@ class ClaimChecker:
                 return len({scene.tracks[p].name for p in partners if p in scene.tracks})
             # "how often does the ball bounce", and "how many turns does the ball make": the
             # ball is the subject, named before the event or right after the auxiliary
-            subject_first = q.objects and (q.objects[0].start < q.events[0].start or self._after_auxiliary(q.objects[0]))
+            subject_first = q.objects and (q.objects[0].start < q.events[0].start or self._after_auxiliary(q.objects[0])
+                                           or _word_before(q.words, q.objects[0].start) == "by")  # "... made by the ball"
             if self.referent and subject_first and not q.objects[0].generic:
                 return len(self._distinct_frames([h.frame for t in self.referent for h in scene.happenings(t) if h.kind == kind]))
-            if q.objects and q.objects[0].generic and subject_first:  # "how many objects enter": tracks, by name
+            if q.objects and q.objects[0].generic and subject_first and not {"times", "often"} & set(q.words):
+                # "how many objects enter": tracks, by name ("how many times do two objects meet": events)
                 return len({scene.tracks[e.track_ids[0]].name for e in scene.events(kind) if e.track_ids[0] in scene.tracks})
             return len(scene.distinct_events(kind))
         named = [g for m, g in self.question_groundings if not m.generic]

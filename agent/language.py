@@ -339,6 +339,9 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
         elif event.kind == "turn" and words[event.end:event.end + 2] in (["off", "the"], ["from", "the"]) and \
                 event.end + 2 < len(words) and words[event.end + 2] in SIDES:
             event.side = SIDES[words[event.end + 2]]  # "rebounds off the top": a rebound has a side of the frame
+    for event in events:
+        if event.kind == "appear" and _from_outside(words[event.end:event.end + 4]):
+            event.kind = "enter"  # "appears from the edge": it comes in, not pops up inside
     events = _fold_edge_contact(sorted(events + _set_in_motion(words, events), key=lambda e: e.start))
     if "count" in cues and [e.kind for e in events] == ["appear"] and objects and not {"times", "often"} & set(words):
         events = []  # "how many red things appear?": the things seen, counted
@@ -376,6 +379,12 @@ def _is_counterfactual(words: list[str], cues: set[str]) -> bool:
     if strong or "negated" in cues or _HYPOTHETICAL & set(words):
         return True
     return bool(words) and words[0] in ("remove", "delete", "take", "without", "imagine", "suppose", "erase")
+
+
+def _from_outside(after: list[str]) -> bool:
+    """Words after a verb that say it came from beyond the frame: "from the edge", "from outside"."""
+    return bool(after) and after[0] == "from" and any(w in BORDER_WORDS or w in SIDES or w in ("outside", "offscreen")
+                                                      for w in after[1:])
 
 
 def _set_in_motion(words: list[str], events: list[EventMention]) -> list[EventMention]:

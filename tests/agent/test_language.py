@@ -351,3 +351,18 @@ def test_a_colour_worn_a_time_without_its_unit_and_a_predicate_before_the_verb(v
     # "that is blue" is the relative clause; "pushes" is the sentence's verb, not the clause's
     [square] = read_text("because the square that is blue pushes it", vocabulary).objects
     assert square.constraints == {"shape": "square", "colour": "blue"} and square.clause_event is None
+
+
+def test_counts_of_events_between_things_made_by_a_subject_and_entries_from_the_edge(vocabulary):
+    from videothought.graph.schema import Event
+
+    doc = scene_document()  # one collision (red circle, blue square); the green triangle enters
+    assert check_claims("1", "How many times do two objects hit each other?", doc)["score"] == 1.0
+    assert check_claims("2", "How many times do two objects hit each other?", doc)["score"] < 0
+    doc["events"] = doc["events"] + [Event("turn", [1], 12, 12).to_dict(), Event("turn", [2], 14, 14).to_dict(),
+                                     Event("turn", [2], 24, 24).to_dict()]
+    assert check_claims("1", "How many direction changes are made by the red circle?", doc)["score"] == 1.0
+    assert check_claims("2", "How many direction changes are made by the blue square?", doc)["score"] == 1.0
+    for question in ("How many objects appear from the edges?", "How many entries into the scene are there?"):
+        assert [e.kind for e in read_text(question, vocabulary).events] == ["enter"], question
+    assert [e.kind for e in read_text("it appears from behind the box", vocabulary).events] == ["appear"]
