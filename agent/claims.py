@@ -127,7 +127,8 @@ class ClaimChecker:
         # "right after colliding with the star, what does the ball do?": a clause with no subject of
         # its own ahead of the names borrows the main one, as a pronoun would
         subjectless = any(e.start < named[0][0].start and (words[e.start].endswith("ing") or
-                                                           (e.start and words[e.start - 1] == "being"))
+                                                           (e.start and words[e.start - 1] == "being") or
+                                                           "having" in words[max(0, e.start - 2):e.start])
                           for e in self.question.events)
         if not (SUBJECT_PRONOUNS & set(ahead) or subjectless):
             return named

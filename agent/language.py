@@ -65,19 +65,20 @@ SIZE_WORDS = {"large": "large", "big": "large", "bigger": "large", "biggest": "l
 _CUES: dict[str, tuple[str, ...]] = {
     "after": ("after", "afterwards", "afterward", "then", "next", "later", "following", "subsequently",
               "once", "since then", "right after", "just after", "immediately after", "directly after", "follows",
-              "followed", "follow", "comes after", "came after"),
+              "followed", "follow", "comes after", "came after", "as soon as"),
     "before": ("before", "prior to", "earlier", "previously", "preceding", "beforehand", "just before",
                "right before", "immediately before", "precedes", "preceded", "precede", "comes before", "came before",
                "leading up to", "led up to"),
     "immediate": ("right after", "just after", "immediately", "directly after", "right before", "just before",
                   "next", "straight after", "the moment", "directly follows", "directly precedes", "directly followed",
-                  "directly preceded"),
+                  "directly preceded", "as soon as"),
     "first": ("first", "earliest", "initially", "the first", "soonest", "before any other", "before the others",
-              "before all"),
+              "before all", "quickest to", "fastest to"),
     "last": ("last", "latest", "finally", "final", "the last", "after all the others", "after the others"),
     "count": ("how many", "number of", "count", "how often", "how many times", "total", "tally", "how frequently"),
     "cause": ("why", "because", "reason", "cause", "caused", "causes", "due to", "what made", "what makes",
-              "as a result", "leads to", "led to", "result of", "how come", "explain", "what led", "triggered",
+              "as a result", "leads to", "led to", "result of", "how come", "explain", "explains", "explained", "what led", "it that made", "it that makes",
+              "it that caused", "it that causes", "it that led", "triggered",
               "what triggers", "responsible", "what prompted", "prompts", "what got", "what sent", "what forced",
               "what is behind", "what's behind", "what was behind", "source of", "what brought", "brought about",
               "what set", "account for", "accounts for", "what put", "what leads", "what led", "what causes"),
@@ -93,18 +94,19 @@ _CUES: dict[str, tuple[str, ...]] = {
                        "isn't there", "is not present", "not in the scene", "only happen because", "only because",
                        "could only happen", "only possible because", "got rid of", "get rid of", "removing",
                        "deleting", "erasing", "erased", "eliminating", "taking away", "taking out", "getting rid of",
-                       "leaving out", "with no", "without any", "lacking", "lacked", "minus the", "no longer there"),
+                       "leaving out", "with no", "without any", "lacking", "lacked", "minus the", "no longer there", "along with"),
     "negated": ("would not", "wouldn't", "not happen", "no longer", "fail to", "never happen", "would no longer",
                 "could not", "couldn't", "prevented", "eliminated", "would be lost", "would never", "wouldn't have", "would not have", "no longer",
                 "would not be", "wouldn't be", "not be observed", "not be seen", "not occur", "not take place"),
     "future": ("will", "going to", "about to", "predict", "expect", "would happen next", "is likely to", "likely",
                "guess", "anticipate", "forecast", "next move", "what comes next", "probably", "happens next",
-               "comes next", "next action", "expected", "foresee"),
+               "comes next", "next action", "expected", "foresee", "next event", "next thing"),
     "partners": ("different objects", "different things", "distinct objects", "other objects", "how many objects",
                  "distinct things", "separate objects", "separate things", "unique objects", "different shapes",
                  "distinct shapes", "how many things", "different ones", "distinct ones", "different items"),
 }
 _TIME = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b")
+_TAKEN_OUT = re.compile(r"\b(?:take|takes|took|taken|taking)\b(?:\s+\S+){1,4}?\s+(?:out|away)\b")
 # "at time 1.8", "t = 1.8": a time without its unit
 _TIME_NAMED = re.compile(r"\b(?:time|t)\s*=?\s*(\d+(?:\.\d+)?)\b")
 _CUT = re.compile(r"(?:first|opening|initial|up to|until|till|through|only|given|cut at|cut off at|stopped at|stops at|"
@@ -311,6 +313,8 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
     cues = {cue for cue, phrases in _CUES.items() if any(_has_phrase(words, p.replace("'", "'")) for p in phrases)}
     if "future" in cues and _only_going_somewhere(words):
         cues.discard("future")  # "after going to the cushion": a place, not a future
+    if _TAKEN_OUT.search(lowered):
+        cues.add("counterfactual")  # "if someone took the ball out of the scene": the verb and particle around a name
     if "counterfactual" in cues and not _is_counterfactual(words, cues):
         cues.discard("counterfactual")  # "why did the man remove his skates?": a removal that happened
     numbers: list[float] = []
@@ -359,7 +363,7 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
 _REMOVAL_WORDS = ("removed", "remove", "without", "taken away", "take away", "deleted", "taken out", "take out",
                   "left out", "without the", "removing", "deleting", "erasing", "erased", "eliminating", "taking away",
                   "taking out", "getting rid of", "leaving out", "got rid of", "get rid of", "with no", "without any",
-                  "lacking", "lacked", "minus the")
+                  "lacking", "lacked", "minus the", "along with")
 _HYPOTHETICAL = {"if", "suppose", "supposing", "imagine", "imagined", "had", "were", "would", "could",
                  "assuming", "assume", "hypothetically", "wouldn't", "couldn't"}
 

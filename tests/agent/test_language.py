@@ -366,3 +366,26 @@ def test_counts_of_events_between_things_made_by_a_subject_and_entries_from_the_
     for question in ("How many objects appear from the edges?", "How many entries into the scene are there?"):
         assert [e.kind for e in read_text(question, vocabulary).events] == ["enter"], question
     assert [e.kind for e in read_text("it appears from behind the box", vocabulary).events] == ["appear"]
+
+
+def test_more_ways_to_ask_about_causes_counterfactuals_firsts_and_what_comes_next(vocabulary):
+    def cues(text):
+        return read_text(text, vocabulary).cues
+
+    assert "cause" in cues("What was it that made the ball stop?") and "cause" in cues("What explains the ball stopping?")
+    assert "counterfactual" in cues("If someone took the ball out of the scene, which event would be prevented?")
+    assert "counterfactual" in cues("Which event would disappear along with the ball?")
+    assert "counterfactual" not in cues("The ball moves along with the box. What happens next?")
+    assert "counterfactual" not in cues("He took the ball out of the box.")  # a removal that happened
+    assert "first" in cues("Which object is quickest to change direction?")
+    assert {"after", "immediate"} <= cues("What does the ball do as soon as it hits the box?")
+    predicted = read_text("What is the ball's next event after 2.5 seconds?", vocabulary)
+    assert predicted.cut_seconds == 2.5 and "future" in predicted.cues
+
+
+def test_a_having_clause_ahead_of_the_names_borrows_the_main_subject():
+    from videothought.agent.claims import ClaimChecker
+
+    doc = scene_document()
+    assert ClaimChecker("After having collided with the blue square, what does the red circle do?", doc).referent == [1]
+    assert ClaimChecker("After having been pushed by the red circle, what does the blue square do?", doc).referent == [2]
