@@ -378,6 +378,10 @@ def test_more_ways_to_ask_about_causes_counterfactuals_firsts_and_what_comes_nex
     assert "counterfactual" not in cues("The ball moves along with the box. What happens next?")
     assert "counterfactual" not in cues("He took the ball out of the box.")  # a removal that happened
     assert "first" in cues("Which object is quickest to change direction?")
+    assert "cause" in cues("What is the explanation for the ball stopping?")
+    assert "counterfactual" in cues("Had the ball been missing, which event would not occur?")
+    assert "after" in cues("Subsequent to hitting the box, what does the ball do?")
+    assert "before" in cues("Ahead of its collision with the box, what does the ball do?")
     assert {"after", "immediate"} <= cues("What does the ball do as soon as it hits the box?")
     predicted = read_text("What is the ball's next event after 2.5 seconds?", vocabulary)
     assert predicted.cut_seconds == 2.5 and "future" in predicted.cues
