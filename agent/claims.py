@@ -479,10 +479,10 @@ class ClaimChecker:
     def _roles(self, reading: Reading, event: EventMention | None, groundings) -> tuple[list[int], list[int] | None]:
         """The answer's subject (its object before the verb, else the question's) and partner."""
         before = [g for m, g in groundings if event is None or m.end <= event.start]
-        after = [g for m, g in groundings if event is not None and m.start >= event.end]
-        after_mentions = [m for m, g in groundings if event is not None and m.start >= event.end]
-        if not before and after and event is not None and not event.passive and event.kind != "push" and \
-                _word_before(reading.words, after_mentions[0].start) in ("by", "of"):
+        after_pairs = [(m, g) for m, g in groundings if event is not None and m.start >= event.end]
+        after = [g for _, g in after_pairs]
+        if not before and after and not event.passive and event.kind != "push" and \
+                _word_before(reading.words, after_pairs[0][0].start) in ("by", "of"):
             # "a change of direction by the ball", "the collision of the ball with the box": the
             # event named first, its doer after "by" / "of"
             before, after = after[:1], after[1:]

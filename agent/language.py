@@ -509,6 +509,14 @@ def _object_mentions(words: list[str], vocabulary: Vocabulary, events: list[Even
     return _merge_predicates(words, mentions)
 
 
+def _absorb(mention: Mention, attribute: Mention, words: list[str]) -> None:
+    """Merge an attribute said after a mention ("... that is red", "... in red") into it."""
+    mention.constraints = {**mention.constraints, **attribute.constraints}
+    mention.text = " ".join(words[mention.start:attribute.end])
+    mention.end, mention.generic = attribute.end, False
+    mention.size = mention.size or attribute.size
+
+
 def _merge_predicates(words: list[str], mentions: list[Mention]) -> list[Mention]:
     """"the circle which is red", "the object that is pink": a bare attribute after a relative
     "that/which is" describes the noun before it, so the two are one mention."""
@@ -521,10 +529,7 @@ def _merge_predicates(words: list[str], mentions: list[Mention]) -> list[Mention
                 between[1] in ("is", "are", "was", "were", "looks", "look") and mention.constraints and \
                 "label" not in mention.constraints and all(previous.constraints.get(a, v) == v
                                                            for a, v in mention.constraints.items()):
-            previous.constraints = {**previous.constraints, **mention.constraints}
-            previous.text = " ".join(words[previous.start:mention.end])
-            previous.end, previous.generic = mention.end, False
-            previous.size = previous.size or mention.size
+            _absorb(previous, mention, words)
             # the relative clause was the attribute: a verb after it is the sentence's own
             # ("the triangle that is purple pushes it")
             previous.clause_event = None
@@ -532,9 +537,7 @@ def _merge_predicates(words: list[str], mentions: list[Mention]) -> list[Mention
         if previous and between == ["in"] and words[mention.start - 1] == "in" and set(mention.constraints) == {"colour"} \
                 and "colour" not in previous.constraints:
             # "the circle in red": a colour worn, not a place ("the ball in the box" names two things)
-            previous.constraints = {**previous.constraints, **mention.constraints}
-            previous.text = " ".join(words[previous.start:mention.end])
-            previous.end, previous.generic = mention.end, False
+            _absorb(previous, mention, words)
             continue
         merged.append(mention)
     return merged

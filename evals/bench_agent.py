@@ -286,15 +286,16 @@ class Bench:
 
         key = (condition, item["video"])
         first_time = key not in self.tracked_seconds
+        max_retries = getattr(self.args, "max_retries", 2)  # a Namespace from before the option has none
         result = run_question(item["question"], video_path=item["video"], choices=item["choices"], context=context,
                               thread_id=f"bench-{condition}-{Path(item['root']).name}-{item['qid']}",
-                              max_retries=getattr(self.args, "max_retries", 2))
+                              max_retries=max_retries)
         track_seconds = sum(float(r.get("latency_seconds", 0.0)) for r in result.trace if r.get("node") == "track")
         if first_time:
             self.tracked_seconds[key] = track_seconds
         chosen = result.answer_index if result.answer_index is not None and result.answer_index >= 0 else -1
         return {"chosen": chosen, "llm_calls": result.llm_calls, "verified": bool(result.verification.get("passed")),
-                "retries": int(result.state.get("retries", 0) or 0), "max_retries": getattr(self.args, "max_retries", 2),
+                "retries": int(result.state.get("retries", 0) or 0), "max_retries": max_retries,
                 "track_seconds": track_seconds,
                 "first_on_video": first_time, "unparsable": chosen < 0,
                 "errors": sum(len(r.get("errors") or []) for r in result.trace)}
