@@ -436,16 +436,18 @@ def rank_answers(state: dict, runtime) -> dict:
 def verify(state: dict, runtime, *, max_retries: int = 2) -> dict:
     """Perception check in code (the answer's objects exist, its events happened, in order), then
     the LLM's yes/no cognition check against the action analysis. On failure, while fewer than
-    `max_retries` retries were made and a candidate is left, the answer is excluded and
-    `verification["route"]` names where the graph goes back to: rank_answers when a claim is
-    contradicted by the STSG, analyze_actions when only the cognition check failed."""
+    `max_retries` retries were made, the answer is excluded and `verification["route"]` names
+    where the graph goes back to: rank_answers when a claim is contradicted by the STSG (every
+    other candidate the STSG refutes is excluded with it, and the graph only goes back when one it
+    does not refute is left), analyze_actions when only the cognition check failed."""
     context = runtime.context
     answer, index = state.get("answer", ""), int(state.get("answer_index", -1))
     retries = int(state.get("retries", 0) or 0)
     excluded = list(state.get("excluded_answers") or [])
     with _step("verify", state) as record:
         record.inputs = {"answer": answer, "answer_index": index}
-        perception = claim_checker(state, context).check(answer).to_dict() if answer else \
+        checker = claim_checker(state, context)
+        perception = checker.check(answer).to_dict() if answer else \
             {"supported": [], "contradicted": [], "score": 0.0, "checked": "nothing"}
         perception["passed"] = not perception["contradicted"]
         cognition: dict = {"checked": False}
@@ -468,15 +470,24 @@ def verify(state: dict, runtime, *, max_retries: int = 2) -> dict:
         # The 135M model's "no" is weak evidence: it only fails an answer the STSG cannot check.
         cognition_failed = cognition.get("verdict") == "no" and not perception["supported"]
         passed = bool(answer) and perception["passed"] and not cognition_failed
-        num_candidates = len(candidates_of(state))
-        remaining = num_candidates - len(set(excluded) | {index})
+        candidates = candidates_of(state)
         route = None
-        if not passed and retries < max_retries and remaining > 0:
-            excluded = sorted(set(excluded) | {index})
-            route = "rank_answers" if not perception["passed"] else "analyze_actions"
-            retries += 1
+        if not passed and retries < max_retries:
+            dropped = set(excluded) | ({index} if index >= 0 else set())
+            if not perception["passed"]:
+                # A refuted answer is only worth replacing by one the STSG does not refute as well:
+                # when every candidate is refuted, the ranking's leader stays (going down the
+                # ranking then only swaps for a worse-scored answer).
+                dropped |= {i for i, text in enumerate(candidates)
+                            if i not in dropped and checker.check(text).contradicted}
+            if len(dropped) < len(candidates):
+                excluded = sorted(dropped)
+                route = "rank_answers" if not perception["passed"] else "analyze_actions"
+                retries += 1
+            else:
+                record.outputs["kept"] = "every other candidate is refuted too"
         verification = {"passed": passed, "perception": perception, "cognition": cognition, "route": route}
-        record.outputs = {"passed": passed, "route": route, "contradicted": perception["contradicted"]}
+        record.outputs.update({"passed": passed, "route": route, "contradicted": perception["contradicted"]})
     return {"verification": verification, "retries": retries, "excluded_answers": excluded,
             "attempt": retries, "trace": [record.to_dict()]}
 

@@ -127,23 +127,42 @@ def test_verification_routes_back_with_the_refuted_answer_excluded(video):
     # evidence weight 0 so only verification can catch it.
     ctx = context(scores={" it enters the scene": 0.0, " it stops": -1.0}, evidence_weight=0.0, rate_candidates=False)
     result = run_question(QUESTION, video_path=video, choices=CHOICES, context=ctx)
-    assert nodes_of(result.trace)[3:] == [("rank_answers", 0), ("verify", 0), ("rank_answers", 1), ("verify", 1),
-                                          ("rank_answers", 2), ("verify", 2)]
-    assert [r["outputs"]["answer_index"] for r in result.trace if r["node"] == "rank_answers"] == [2, 1, 0]
-    assert result.state["excluded_answers"] == [1, 2] and result.answer_index == 0 and result.verification["passed"]
+    # one trip back: "it stops", "it turns" and "it disappears" are refuted too, so they are
+    # excluded with the answer instead of being tried one retry at a time
+    assert nodes_of(result.trace)[3:] == [("rank_answers", 0), ("verify", 0), ("rank_answers", 1), ("verify", 1)]
+    assert [r["outputs"]["answer_index"] for r in result.trace if r["node"] == "rank_answers"] == [2, 0]
+    assert result.state["excluded_answers"] == [1, 2, 3, 4] and result.answer_index == 0
+    assert result.verification["passed"]
     first_verify = [r for r in result.trace if r["node"] == "verify"][0]
     assert first_verify["outputs"]["route"] == "rank_answers"
     assert "enter of red circle did not happen" in first_verify["outputs"]["contradicted"]
 
 
-def test_retries_are_bounded_by_max_retries(video):
-    # Every answer the LLM prefers is refuted; after max_retries the graph ends unverified.
+def test_a_refuted_answer_stays_when_every_candidate_is_refuted(video):
+    # Without the one right choice, nothing left would pass: the ranking's leader is kept,
+    # unverified, rather than swapped down the ranking for a worse-scored answer.
+    choices = CHOICES[1:]
     scores = {" it enters the scene": 0.0, " it stops": -0.5, " it turns": -0.7, " it disappears": -0.9}
     ctx = context(scores=scores, evidence_weight=0.0, rate_candidates=False)
-    result = run_question(QUESTION, video_path=video, choices=CHOICES, context=ctx, max_retries=1)
-    assert [n for n, _ in nodes_of(result.trace)].count("verify") == 2
+    result = run_question(QUESTION, video_path=video, choices=choices, context=ctx)
+    verifies = [r for r in result.trace if r["node"] == "verify"]
+    assert len(verifies) == 1 and verifies[0]["outputs"]["route"] is None
+    assert verifies[0]["outputs"]["kept"] == "every other candidate is refuted too"
+    assert result.answer == "it enters the scene" and not result.verification["passed"]
+    assert result.state["retries"] == 0 and result.state["excluded_answers"] == []
+
+
+def test_retries_are_bounded_by_max_retries(video):
+    # The STSG is silent on every choice and the LLM's cognition check says "no" to each: the
+    # graph goes back to analyze_actions until max_retries, then ends unverified.
+    choices = ["a calm mood", "a tense mood", "a cheerful mood"]
+    ctx = context(replies=["video", "Shapes move.", "no"], rate_candidates=False)
+    result = run_question("What mood does the video have?", video_path=video, choices=choices, context=ctx,
+                          max_retries=1)
+    verifies = [r for r in result.trace if r["node"] == "verify"]
+    assert [r["outputs"]["route"] for r in verifies] == ["analyze_actions", None]
     assert result.state["retries"] == 1 and not result.verification["passed"]
-    assert result.answer == "it stops"
+    assert len(result.state["excluded_answers"]) == 1
 
 
 def test_open_ended_question_proposes_then_ranks(video):
@@ -312,12 +331,12 @@ def test_insert_node_before_a_node(video):
 
 
 def test_a_second_question_on_a_thread_starts_clean(video, tmp_path):
-    """The first question's verification loop excluded two answers and retried; the second
+    """The first question's verification loop excluded four answers and retried; the second
     question on the same thread must see none of its candidates, exclusions, retries or scores."""
     ctx = context(scores={" it enters the scene": 0.0, " it stops": -1.0}, evidence_weight=0.0, rate_candidates=False)
     db = tmp_path / "thread.sqlite"
     first = run_question(QUESTION, video_path=video, choices=CHOICES, context=ctx, db_path=db, thread_id="t")
-    assert first.state["excluded_answers"] == [1, 2] and first.state["retries"] == 2
+    assert first.state["excluded_answers"] == [1, 2, 3, 4] and first.state["retries"] == 1
     second_choices = ["the blue square", "the green triangle"]
     second = run_question("Which object enters the scene first?", video_path=video, choices=second_choices,
                           context=context(), db_path=db, thread_id="t")
