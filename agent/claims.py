@@ -118,8 +118,9 @@ class ClaimChecker:
 
     def _subject_first(self, named: list[tuple]) -> list[tuple]:
         """"Before it hits the pink diamond, what does the orange triangle do?": a pronoun ahead of
-        every name points forward, to the main question's subject (the name after "does"), so that
-        name is the question's object, not the first one written."""
+        every name points forward, to the main question's subject (the name after "does", or before
+        it in a statement: "..., the orange triangle does what?"), so that name is the question's
+        object, not the first one written."""
         words = self.question.words
         if not named:
             return named
@@ -132,7 +133,8 @@ class ClaimChecker:
                           for e in self.question.events)
         if not (SUBJECT_PRONOUNS & set(ahead) or subjectless):
             return named
-        main = next((i for i, (m, _) in enumerate(named) if self._after_auxiliary(m)), None)
+        main = next((i for i, (m, _) in enumerate(named) if self._after_auxiliary(m)), None) or \
+            next((i for i, (m, _) in enumerate(named) if m.end < len(words) and words[m.end] in AUXILIARIES), None)
         return named if not main else [named[main]] + named[:main] + named[main + 1:]
 
     def _after_auxiliary(self, mention) -> bool:

@@ -79,7 +79,7 @@ _CUES: dict[str, tuple[str, ...]] = {
     "cause": ("why", "because", "reason", "cause", "caused", "causes", "due to", "what made", "what makes",
               "as a result", "leads to", "led to", "result of", "how come", "explain", "explains", "explained", "what led", "it that made", "it that makes",
               "it that caused", "it that causes", "it that led", "explanation", "triggered",
-              "what triggers", "responsible", "what prompted", "prompts", "what got", "what sent", "what forced",
+              "what triggers", "responsible", "what prompted", "prompts", "what got", "what gets", "what sent", "what forced",
               "what is behind", "what's behind", "what was behind", "source of", "what brought", "brought about",
               "what set", "account for", "accounts for", "what put", "what leads", "what led", "what causes"),
     "counterfactual": ("removed", "remove", "absent", "without", "taken away", "take away", "were not there",
@@ -95,10 +95,11 @@ _CUES: dict[str, tuple[str, ...]] = {
                        "could only happen", "only possible because", "got rid of", "get rid of", "removing",
                        "deleting", "erasing", "erased", "eliminating", "taking away", "taking out", "getting rid of",
                        "leaving out", "with no", "without any", "lacking", "lacked", "minus the", "no longer there", "along with", "been missing",
-                       "been absent"),
+                       "been absent", "delete", "erase", "there's no", "there is no", "there are no", "had no"),
     "negated": ("would not", "wouldn't", "not happen", "no longer", "fail to", "never happen", "would no longer",
                 "could not", "couldn't", "prevented", "eliminated", "would be lost", "would never", "wouldn't have", "would not have", "no longer",
-                "would not be", "wouldn't be", "not be observed", "not be seen", "not occur", "not take place"),
+                "would not be", "wouldn't be", "not be observed", "not be seen", "not occur", "not take place",
+                "doesn't happen", "didn't happen", "don't happen", "won't happen", "be missing", "be absent"),
     "future": ("will", "going to", "about to", "predict", "expect", "would happen next", "is likely to", "likely",
                "guess", "anticipate", "forecast", "next move", "what comes next", "probably", "happens next",
                "comes next", "next action", "expected", "foresee", "next event", "next thing"),
@@ -107,10 +108,14 @@ _CUES: dict[str, tuple[str, ...]] = {
                  "distinct shapes", "how many things", "different ones", "distinct ones", "different items"),
 }
 _TIME = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b")
-_TAKEN_OUT = re.compile(r"\b(?:take|takes|took|taken|taking)\b(?:\s+\S+){1,4}?\s+(?:out|away)\b")
+_TAKEN_OUT = re.compile(r"\b(?:take|takes|took|taken|taking)\b(?:\s+\S+){0,4}?\s+(?:out|away)\b")
 # "at time 1.8", "t = 1.8": a time without its unit
 _TIME_NAMED = re.compile(r"\b(?:time|t)\s*=?\s*(\d+(?:\.\d+)?)\b")
 _CUT = re.compile(r"(?:first|opening|initial|up to|until|till|through|only|given|cut at|cut off at|stopped at|stops at|"
+                  # "stopping the video at 4.5 s": the verb, the medium, then the time
+                  r"(?:stop|stops|stopped|stopping|pause|pauses|paused|pausing|cut|cutting|end|ends|ended|ending|"
+                  r"freeze|freezing|froze|frozen|halt|halted|halting)\s+(?:the\s+)?(?:video|clip|footage|recording|film|"
+                  r"movie|playback)\s+at|"
                   r"paused at|pausing at|pause at|ends at|ending at|halted at|frozen at)\s+(?:the\s+)?(?:first\s+)?"
                   r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|second|seconds)\b"
                   # "at 4.4 s the video stops": the time first, then the medium that ends there
@@ -123,15 +128,28 @@ _MEDIUM_WORDS = {"video", "clip", "footage", "recording", "film", "movie", "play
 
 
 _POSSESSIVE = re.compile(r"'s$")
+_BLANK_TAKES_NOUN = {"of", "with", "by", "to", "the", "a", "an", "into", "off", "from", "is", "was", "at", "on"}
+_QUESTION_WORDS = {"why", "what", "how", "where", "who", "when", "which"}
 _CONTRACTED = {"it's", "that's", "what's", "there's", "he's", "she's", "who's", "let's", "here's", "where's"}
 
 
 def tokens(text: str) -> list[str]:
-    """Lowercase words and numbers ("2.5" stays one token); apostrophes kept inside words; a
-    polygon named by its sides becomes its name ("six-sided" -> "hexagon")."""
-    words = [_POSSESSIVE.sub("", w) if w not in _CONTRACTED else w
-             for w in re.findall(r"\d+(?:st|nd|rd|th)\b|\d+(?:\.\d+)?|[a-z]+(?:'[a-z]+)?",
-                                 text.lower().replace("\u2019", "'"))]
+    """Lowercase words and numbers ("2.5" stays one token); apostrophes kept inside words, except
+    a question word's "'d" and "'ll" ("why'd" -> "why did"); chat's "diff" is "different"; a
+    fill-in blank asks "what" ("the ball ___" -> "the ball does what"); a polygon named by its
+    sides becomes its name ("six-sided" -> "hexagon")."""
+    words: list[str] = []
+    for word in re.findall(r"\d+(?:st|nd|rd|th)\b|\d+(?:\.\d+)?|[a-z]+(?:'[a-z]+)?|_{2,}", text.lower().replace("\u2019", "'")):
+        head, _, tail = word.partition("'")
+        if word.startswith("_"):
+            # after a preposition or article the blank is a thing ("because of ___"), else an action
+            words += ["what"] if words and words[-1] in _BLANK_TAKES_NOUN else ["does", "what"]
+        elif head in _QUESTION_WORDS and tail in ("d", "ll"):
+            words += [head, "did" if tail == "d" else "will"]
+        elif word == "diff":
+            words.append("different")
+        else:
+            words.append(_POSSESSIVE.sub("", word) if word not in _CONTRACTED else word)
     if "sided" not in words:
         return words
     merged: list[str] = []
@@ -305,7 +323,7 @@ class Reading:
 
 def read_text(text: str, vocabulary: Vocabulary) -> Reading:
     """Mentions of objects and events, and the cue words, in `text` (any wording)."""
-    words = tokens(text)
+    words = _object_relative(tokens(text))
     if "once" in words:  # "all at once" means suddenly, not a first time
         words = [w for i, w in enumerate(words) if not (w == "once" and i and words[i - 1] == "at")]
     lowered = " ".join(words)
@@ -364,7 +382,8 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
 _REMOVAL_WORDS = ("removed", "remove", "without", "taken away", "take away", "deleted", "taken out", "take out",
                   "left out", "without the", "removing", "deleting", "erasing", "erased", "eliminating", "taking away",
                   "taking out", "getting rid of", "leaving out", "got rid of", "get rid of", "with no", "without any",
-                  "lacking", "lacked", "minus the", "along with")
+                  "lacking", "lacked", "minus the", "along with", "delete", "erase", "there's no", "there is no",
+                  "there are no", "had no")
 _HYPOTHETICAL = {"if", "suppose", "supposing", "imagine", "imagined", "had", "were", "would", "could",
                  "assuming", "assume", "hypothetically", "wouldn't", "couldn't"}
 
@@ -381,7 +400,10 @@ def _only_going_somewhere(words: list[str]) -> bool:
 
 def _is_counterfactual(words: list[str], cues: set[str]) -> bool:
     strong = [p for p in _CUES["counterfactual"] if p not in _REMOVAL_WORDS and _has_phrase(words, p)]
-    if strong or "negated" in cues or _HYPOTHETICAL & set(words):
+    hypothetical = _HYPOTHETICAL & set(words)
+    if _has_phrase(words, "had no"):
+        hypothetical -= {"had"}  # "the man had no hat": a past fact, unless something else makes it a supposition
+    if strong or "negated" in cues or hypothetical:
         return True
     return bool(words) and words[0] in ("remove", "delete", "take", "without", "imagine", "suppose", "erase")
 
@@ -390,6 +412,21 @@ def _from_outside(after: list[str]) -> bool:
     """Words after a verb that say it came from beyond the frame: "from the edge", "from outside"."""
     return bool(after) and after[0] == "from" and any(w in BORDER_WORDS or w in SIDES or w in ("outside", "offscreen")
                                                       for w in after[1:])
+
+
+def _object_relative(words: list[str]) -> list[str]:
+    """"the wall, which it springs back from" -> "it springs back from the wall": a short noun
+    phrase followed by a relative clause whose subject is a pronoun is that clause's object; said
+    in plain order the verb finds its object (and a side of the frame its edge)."""
+    if not words or words[0] not in ("the", "a", "an"):
+        return words
+    for i in range(1, min(len(words) - 2, 7)):
+        if words[i] in ("which", "that", "whom") and words[i + 1] in _PLAIN_SUBJECTS:
+            return words[i + 1:] + words[:i]
+    return words
+
+
+_PLAIN_SUBJECTS = {"it", "he", "she", "they", "we", "you", "i"}
 
 
 def _set_in_motion(words: list[str], events: list[EventMention]) -> list[EventMention]:

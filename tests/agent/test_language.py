@@ -393,3 +393,32 @@ def test_a_having_clause_ahead_of_the_names_borrows_the_main_subject():
     doc = scene_document()
     assert ClaimChecker("After having collided with the blue square, what does the red circle do?", doc).referent == [1]
     assert ClaimChecker("After having been pushed by the red circle, what does the blue square do?", doc).referent == [2]
+
+
+def test_chat_contractions_blanks_object_relatives_and_removals_said_casually(vocabulary):
+    from videothought.agent.claims import ClaimChecker
+
+    def cues(text):
+        return read_text(text, vocabulary).cues
+
+    assert "cause" in cues("why'd the ball stop") and "future" in cues("what'll the ball do")
+    assert "cause" in cues("ok so what gets the ball moving")
+    for removal in ("if we took out the ball, what wouldn't happen anymore", "imagine there's no ball - which event "
+                    "doesn't happen then", "suppose we delete the ball from the video, what wouldn't happen",
+                    "Suppose the video had no ball. Which event would then be missing?"):
+        assert {"counterfactual", "negated"} <= cues(removal), removal
+    assert "counterfactual" not in cues("The man had no hat. What does he pick up?")
+    assert read_text("Stopping the video at 2.5 seconds, what does the ball do next?", vocabulary).cut_seconds == 2.5
+    assert "partners" in cues("how many diff things bump into the ball")
+    for said, kind in (("which one moves into the scene first", "enter"), ("which shape heads off screen first", "exit"),
+                       ("which object switches directions first", "turn")):
+        assert [e.kind for e in read_text(said, vocabulary).events] == [kind], said
+
+    doc = scene_document()  # the red circle hits the blue square at frame 12
+    # "the blue square, which it hits" is "it hits the blue square", said object first
+    assert check_claims("the blue square, which it hits", "What does the red circle do?", doc)["score"] == \
+        check_claims("it hits the blue square", "What does the red circle do?", doc)["score"] == 1.0
+    assert check_claims("the green triangle, which it hits", "What does the red circle do?", doc)["score"] < 0
+    # a statement with a blank: the name before it is the subject the fronted "it" points to
+    assert ClaimChecker("Right before it collides with the blue square, the red circle ___.", doc).referent == [1]
+    assert read_text("It turns because of ___.", vocabulary).words[-1] == "what"
