@@ -584,6 +584,10 @@ class ClaimChecker:
             return Claims(checked="cause")
         effect = q.events[0]
         frames = self._distinct_frames([h.frame for t in ids for h in scene.happenings(t) if h.kind == effect.kind])
+        if not frames and effect.kind in ("stop", "start", "turn"):
+            # "why does it stop?" takes the stop for granted: when the detector missed it, the
+            # moment the track's motion changes most that way stands in for it
+            frames = [f for f in (scene.likeliest_change(t, effect.kind) for t in ids[:1]) if f is not None]
         if not frames:
             return Claims(checked="cause")
         wanted = min(q.ordinal or 1, len(frames)) - 1

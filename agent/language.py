@@ -28,17 +28,19 @@ _EVENT_PHRASES = EVENT_PHRASES
 _IRREGULAR = {"hit": ("hit", "hits", "hitting"), "run": ("run", "ran", "runs", "running"),
               "come": ("come", "came", "comes", "coming"), "go": ("go", "goes", "went", "gone", "going"),
               "get": ("get", "got", "gets", "getting", "gotten"), "leave": ("leave", "left", "leaves", "leaving"),
-              "begin": ("begin", "began", "begun", "begins", "beginning"), "drive": ("drive", "drove", "drives"),
+              "begin": ("begin", "began", "begun", "begins", "beginning"), "drive": ("drive", "drove", "drives", "driven", "driving"),
               "strike": ("strike", "struck", "strikes", "striking"), "be": ("be", "is", "was", "are", "were", "gets", "being"),
-              "stand": ("stand", "stood", "stands"), "show": ("show", "showed", "shown", "shows"),
-              "freeze": ("freeze", "froze", "freezes", "frozen"), "draw": ("draw", "drew", "draws"),
+              "stand": ("stand", "stood", "stands", "standing"), "show": ("show", "showed", "shown", "shows", "showing"),
+              "freeze": ("freeze", "froze", "freezes", "frozen", "freezing"), "draw": ("draw", "drew", "draws", "drawn", "drawing"),
               "hide": ("hide", "hid", "hides", "hidden", "hiding"), "walk": ("walk", "walks", "walked", "walking"), "set": ("set", "sets", "setting"),
-              "stop": ("stop", "stops", "stopped", "stopping"), "slip": ("slip", "slips", "slipped"),
-              "knock": ("knock", "knocks", "knocked"), "bang": ("bang", "bangs", "banged"),
-              "slam": ("slam", "slams", "slammed"), "smash": ("smash", "smashes", "smashed"),
-              "pop": ("pop", "pops", "popped"), "make": ("make", "makes", "made", "making"),
+              "stop": ("stop", "stops", "stopped", "stopping"), "slip": ("slip", "slips", "slipped", "slipping"),
+              "knock": ("knock", "knocks", "knocked", "knocking"), "bang": ("bang", "bangs", "banged", "banging"),
+              "slam": ("slam", "slams", "slammed", "slamming"), "smash": ("smash", "smashes", "smashed", "smashing"),
+              "pop": ("pop", "pops", "popped", "popping"), "make": ("make", "makes", "made", "making"),
               "move": ("move", "moves", "moved", "moving"), "head": ("head", "heads", "headed", "heading"),
-              "carry": ("carry", "carries", "carried")}
+              "carry": ("carry", "carries", "carried", "carrying"),
+              "meet": ("meet", "meets", "met", "meeting"), "give": ("give", "gives", "gave", "given", "giving"),
+              "travel": ("travel", "travels", "traveled", "travelled", "traveling", "travelling")}
 # A phrase word that is already an inflected or fixed form.
 _FIXED = {"into", "out", "off", "in", "to", "a", "around", "back", "behind", "under", "along", "away", "up",
           "toward", "towards", "closer", "near", "screen", "still", "rest", "stop", "halt", "contact", "motion",
@@ -73,15 +75,19 @@ _CUES: dict[str, tuple[str, ...]] = {
                   "next", "straight after", "the moment", "directly follows", "directly precedes", "directly followed",
                   "directly preceded", "as soon as"),
     "first": ("first", "earliest", "initially", "the first", "soonest", "before any other", "before the others",
-              "before all", "quickest to", "fastest to"),
-    "last": ("last", "latest", "finally", "final", "the last", "after all the others", "after the others"),
+              "before all", "quickest to", "fastest to", "1st", "before any", "before every", "ahead of any", "ahead of every",
+              "ahead of all", "ahead of the others", "earlier than any", "earlier than all", "earlier than every",
+              "sooner than any", "sooner than all"),
+    "last": ("last", "latest", "finally", "final", "the last", "after all the others", "after the others",
+             "after every", "after all other", "after any other", "later than any", "later than all", "later than every",
+             "behind all the others"),
     "count": ("how many", "number of", "count", "how often", "how many times", "total", "tally", "how frequently"),
     "cause": ("why", "because", "reason", "cause", "caused", "causes", "due to", "what made", "what makes",
               "as a result", "leads to", "led to", "result of", "how come", "explain", "explains", "explained", "what led", "it that made", "it that makes",
               "it that caused", "it that causes", "it that led", "explanation", "triggered",
               "what triggers", "responsible", "what prompted", "prompts", "what got", "what gets", "what sent", "what forced",
               "what is behind", "what's behind", "what was behind", "source of", "what brought", "brought about",
-              "what set", "account for", "accounts for", "what put", "what leads", "what led", "what causes"),
+              "what set", "account for", "accounts for", "what put", "what leads", "what led", "what causes", "what sets", "by what"),
     "counterfactual": ("removed", "remove", "absent", "without", "taken away", "take away", "were not there",
                        "was not there", "weren't there", "wasn't there", "never existed", "had not been",
                        "hadn't been", "deleted", "did not exist", "didn't exist", "were gone", "was gone", "had been gone",
@@ -95,11 +101,13 @@ _CUES: dict[str, tuple[str, ...]] = {
                        "could only happen", "only possible because", "got rid of", "get rid of", "removing",
                        "deleting", "erasing", "erased", "eliminating", "taking away", "taking out", "getting rid of",
                        "leaving out", "with no", "without any", "lacking", "lacked", "minus the", "no longer there", "along with", "been missing",
-                       "been absent", "delete", "erase", "there's no", "there is no", "there are no", "had no"),
+                       "been absent", "never been in", "eliminated", "eliminate", "delete", "erase", "there's no", "there is no", "there are no", "had no",
+                       "removal of", "removal"),
     "negated": ("would not", "wouldn't", "not happen", "no longer", "fail to", "never happen", "would no longer",
                 "could not", "couldn't", "prevented", "eliminated", "would be lost", "would never", "wouldn't have", "would not have", "no longer",
                 "would not be", "wouldn't be", "not be observed", "not be seen", "not occur", "not take place",
-                "doesn't happen", "didn't happen", "don't happen", "won't happen", "be missing", "be absent"),
+                "doesn't happen", "didn't happen", "don't happen", "won't happen", "be missing", "be absent", "event lost",
+                "events lost", "is lost", "are lost"),
     "future": ("will", "going to", "about to", "predict", "expect", "would happen next", "is likely to", "likely",
                "guess", "anticipate", "forecast", "next move", "what comes next", "probably", "happens next",
                "comes next", "next action", "expected", "foresee", "next event", "next thing"),
@@ -128,6 +136,10 @@ _MEDIUM_WORDS = {"video", "clip", "footage", "recording", "film", "movie", "play
 
 
 _POSSESSIVE = re.compile(r"'s$")
+# note-taking shorthand: "w/o the ball", "no. of collisions", "# of objects", "objs"
+_SHORTHAND_WORDS = {"w/o": "without", "w/": "with ", "no. of": "number of", "# of": "number of", "#": "number of ",
+                    "obj": "object", "objs": "objects"}
+_SHORTHAND = re.compile(r"\bw/o\b|\bw/|\bno\. of\b|# of\b|#(?=\s*[a-z])|\bobjs?\b", re.IGNORECASE)
 _BLANK_TAKES_NOUN = {"of", "with", "by", "to", "the", "a", "an", "into", "off", "from", "is", "was", "at", "on"}
 _QUESTION_WORDS = {"why", "what", "how", "where", "who", "when", "which"}
 _CONTRACTED = {"it's", "that's", "what's", "there's", "he's", "she's", "who's", "let's", "here's", "where's"}
@@ -138,6 +150,7 @@ def tokens(text: str) -> list[str]:
     a question word's "'d" and "'ll" ("why'd" -> "why did"); chat's "diff" is "different"; a
     fill-in blank asks "what" ("the ball ___" -> "the ball does what"); a polygon named by its
     sides becomes its name ("six-sided" -> "hexagon")."""
+    text = _SHORTHAND.sub(lambda m: _SHORTHAND_WORDS[m.group(0).lower()], text)
     words: list[str] = []
     for word in re.findall(r"\d+(?:st|nd|rd|th)\b|\d+(?:\.\d+)?|[a-z]+(?:'[a-z]+)?|_{2,}", text.lower().replace("\u2019", "'")):
         head, _, tail = word.partition("'")
@@ -362,6 +375,9 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
         elif event.kind == "turn" and words[event.end:event.end + 2] in (["off", "the"], ["from", "the"]) and \
                 event.end + 2 < len(words) and words[event.end + 2] in SIDES:
             event.side = SIDES[words[event.end + 2]]  # "rebounds off the top": a rebound has a side of the frame
+        elif event.kind == "turn" and event.start >= 2 and words[event.start - 2] in SIDES and \
+                words[event.start - 1] in BORDER_WORDS:
+            event.side = SIDES[words[event.start - 2]]  # "a top-edge bounce": the side named ahead of the noun
     for event in events:
         if event.kind == "appear" and _from_outside(words[event.end:event.end + 4]):
             event.kind = "enter"  # "appears from the edge": it comes in, not pops up inside
@@ -382,7 +398,7 @@ def read_text(text: str, vocabulary: Vocabulary) -> Reading:
 _REMOVAL_WORDS = ("removed", "remove", "without", "taken away", "take away", "deleted", "taken out", "take out",
                   "left out", "without the", "removing", "deleting", "erasing", "erased", "eliminating", "taking away",
                   "taking out", "getting rid of", "leaving out", "got rid of", "get rid of", "with no", "without any",
-                  "lacking", "lacked", "minus the", "along with", "delete", "erase", "there's no", "there is no",
+                  "lacking", "lacked", "minus the", "along with", "never been in", "eliminated", "eliminate", "delete", "erase", "there's no", "there is no",
                   "there are no", "had no")
 _HYPOTHETICAL = {"if", "suppose", "supposing", "imagine", "imagined", "had", "were", "would", "could",
                  "assuming", "assume", "hypothetically", "wouldn't", "couldn't"}
@@ -495,6 +511,9 @@ def _event_mentions(words: list[str]) -> list[EventMention]:
                                    or (i + 1 < len(words) and words[i + 1] in BORDER_WORDS)):
             i += 1  # "to the left", "the left edge": a side, not the past of "leave"
             continue
+        if words[i] in _MEDIUM_WORDS and i and words[i - 1] in _DETERMINERS:
+            i += 1  # "in the clip": the video itself, not a verb ("it clips the box")
+            continue
         for parts, kind in _LEXICON:
             if _match_at(words, i, parts):
                 passive = i > 0 and words[i - 1] in ("is", "was", "gets", "got", "be", "being", "been", "are", "were") \
@@ -539,6 +558,10 @@ def _object_mentions(words: list[str], vocabulary: Vocabulary, events: list[Even
             if j + 1 < len(words) and words[j] in ("that", "which", "who"):
                 clause = next((e for e in events if j < e.start <= j + 3), None)
                 mention.clause_event = clause.kind if clause else None
+            elif j < len(words) and words[j].endswith("ing") and words[j - 1] in GENERIC_NOUNS:
+                # "the yellow object entering the scene": a participle after a generic noun is a
+                # relative clause too ("the ball stopping" is the ball's stop, not a filter)
+                mention.clause_event = next((e.kind for e in events if e.start == j), None)
             mentions.append(mention)
             i = j
         else:

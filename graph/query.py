@@ -246,6 +246,35 @@ class SceneQuery:
         v_after = (centre(after)[-1] - centre(after)[0]) / max(1.0, after[-1, 0] - after[0, 0])
         return {axis for axis, a, b in zip("xy", v_before, v_after) if a * b < 0 and max(abs(a), abs(b)) > 0.2}
 
+    def likeliest_change(self, track_id: int, kind: str, *, span_frames: int | None = None) -> int | None:
+        """The frame where the track's motion looks most like a `kind` ("stop", "start", "turn"),
+        for a question that takes one for granted when the event detector found none: the
+        largest drop in speed, rise in speed, or swing in heading between the `span_frames`
+        before and after a frame. None when the track is too short or nothing changes."""
+        if kind not in ("stop", "start", "turn"):
+            raise ValueError(f"likeliest_change: kind must be stop, start or turn, got {kind!r}")
+        series = self.boxes(track_id)
+        span = span_frames or max(3, 2 * self.near_frames)
+        frames, centres = series[:, 0], (series[:, 1:3] + series[:, 3:5]) / 2  # (N,), (N, 2)
+        best, best_frame = 0.0, None
+        for i in range(1, len(series) - 1):
+            before = (frames <= frames[i]) & (frames >= frames[i] - span)
+            after = (frames >= frames[i]) & (frames <= frames[i] + span)
+            if before.sum() < 3 or after.sum() < 3:
+                continue
+            v_in = (centres[before][-1] - centres[before][0]) / (frames[before][-1] - frames[before][0])  # px/frame
+            v_out = (centres[after][-1] - centres[after][0]) / (frames[after][-1] - frames[after][0])
+            s_in, s_out = float(np.hypot(*v_in)), float(np.hypot(*v_out))
+            if kind == "stop":
+                score = s_in - s_out
+            elif kind == "start":
+                score = s_out - s_in
+            else:  # a swing in heading, weighed by the slower leg's speed (jitter has no heading)
+                score = (1.0 - float(v_in @ v_out) / max(s_in * s_out, 1e-9)) * min(s_in, s_out)
+            if score > best:
+                best, best_frame = score, int(frames[i])
+        return best_frame
+
     def velocity(self, track_id: int, *, last_observations: int = 4) -> tuple[float, float] | None:
         """Pixels per frame of the box centre over the last few observations (None if seen once)."""
         series = self.boxes(track_id)[-last_observations:]

@@ -422,3 +422,39 @@ def test_chat_contractions_blanks_object_relatives_and_removals_said_casually(vo
     # a statement with a blank: the name before it is the subject the fronted "it" points to
     assert ClaimChecker("Right before it collides with the blue square, the red circle ___.", doc).referent == [1]
     assert read_text("It turns because of ___.", vocabulary).words[-1] == "what"
+
+
+def test_terse_notes_nominal_events_comparative_firsts_and_verb_forms(vocabulary):
+    def read(text):
+        return read_text(text, vocabulary)
+
+    for removal in ("Removal of the ball: which event would not happen?", "w/o the ball, which event would not happen?",
+                    "Had the ball never been in the scene, which event would not happen?",
+                    "If the ball were eliminated, which event would not happen?"):
+        assert "counterfactual" in read(removal).cues, removal
+    assert "count" in read("No. of pink objects?").cues and read("# of collisions?").words[:2] == ["number", "of"]
+    assert "first" in read("1st obj to change direction?").cues
+    for first in ("Which object enters the scene before any of the others?",
+                  "Which object changes direction ahead of every other object?"):
+        assert "first" in read(first).cues, first
+    assert "cause" in read("What sets the ball in motion?").cues
+    assert [e.kind for e in read("Cause of the ball's motion onset?").events] == ["start"]
+    [thing] = read("Shape of the green object entering the scene?").objects
+    assert thing.clause_event == "enter"
+    # the medium after an article is the video, the same word as a verb is a contact
+    assert [e.kind for e in read("In the clip, what does the ball do?").events] == []
+    for said, kind, side in (("it clips the box", "collide", None), ("it met the box", "collide", None),
+                             ("right after smashing into the box", "collide", None), ("a top-edge bounce", "turn", "top"),
+                             ("it caroms off the left wall", "turn", "left"), ("departure from the scene", "exit", None),
+                             ("a heading change at 3.2 s", "turn", None), ("it travels behind the box", "occluded", None),
+                             ("it makes its way in", "enter", None)):
+        assert [(e.kind, e.side) for e in read(said).events] == [(kind, side)], said
+
+
+def test_a_why_question_takes_its_event_for_granted_when_the_detector_missed_it():
+    doc = scene_document()  # the red circle hits the blue square at frame 12
+    for node in doc["graph"]["nodes"]:
+        if node.get("track_id") == 1 and node["frame_index"] > 12:
+            node["box"] = [48.0, 10.0, 56.0, 18.0]  # it halts against the square; no stop event was written
+    assert check_claims("because it hits the blue square", "Why does the red circle stop?", doc)["score"] > 0
+    assert check_claims("it does so on its own", "Why does the red circle stop?", doc)["score"] < 0

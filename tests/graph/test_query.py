@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.agent.graph.helpers import scene_document
 from videothought.graph.query import SceneQuery
 
@@ -30,3 +32,16 @@ def test_motion_border_and_extrapolation():
     prediction = scene.until(8).extrapolate(1)
     assert prediction["kind"] == "contact" and prediction["track"] == 2
     assert scene.until(20).extrapolate(2) == {"kind": "still"}
+
+
+def test_the_likeliest_moment_of_a_change_the_detector_missed():
+    doc = scene_document()  # the red circle moves right at 4 px a frame, observed every 2 frames
+    for node in doc["graph"]["nodes"]:
+        if node.get("track_id") == 1 and node["frame_index"] > 16:
+            node["box"] = [64.0, 10.0, 72.0, 18.0]  # halts at frame 16; no stop event was written
+    scene = SceneQuery.from_document(doc)
+    assert scene.first_frame_of(1, "stop") is None
+    assert abs(scene.likeliest_change(1, "stop") - 16) <= 2
+    assert scene.likeliest_change(2, "start") is None  # the blue square never moves
+    with pytest.raises(ValueError, match="stop, start or turn"):
+        scene.likeliest_change(1, "collide")
