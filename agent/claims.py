@@ -45,6 +45,8 @@ REFERRING_WORDS = {"it", "its", "itself", "they", "them", "their", "he", "him", 
 REFERRING_PHRASES = ("that one", "this one", "the same one", "the same object")
 # A pronoun that can stand ahead of the name it stands for ("after it stops, what does the ball do?"),
 # and the auxiliaries that open a question's main clause before its subject.
+# Event words that are nouns only: a name right before one modifies it ("a box collision")
+NOUN_EVENTS = {"collision", "collisions", "impact", "impacts", "contact", "contacts", "crash", "crashes"}
 SUBJECT_PRONOUNS = {"it", "he", "she", "they", "its", "his", "her", "their"}
 AUXILIARIES = {"does", "did", "do", "will", "would", "is", "was", "are", "were", "can", "could", "has", "had"}
 # Words after which "that"/"this" names the previous turn's moment ("right after that").
@@ -246,6 +248,13 @@ class ClaimChecker:
             return self.check_time(interval)
         if not reading.events and reading.sides and MOTION_WORDS & set(reading.words):
             return self.check_direction(reading, answer_groundings)
+        named = [(m, g) for m, g in answer_groundings if not m.generic]
+        if ("first" in q.cues or "last" in q.cues) and q.events and reading.events and len(named) == 1 and \
+                named[0][0].end <= reading.events[0].start and {e.kind for e in reading.events} <= {e.kind for e in q.events} \
+                and not any(not m.generic and m.end <= q.events[0].start for m in q.objects):
+            # "The dog barks first." answering "which animal barks first?": the
+            # answer restates the question's predicate about one thing, so it names that thing
+            return self.check_object_answer(named)
         # "why does it turn?" - "because of the pink star": an object named as the cause
         named_cause = "cause" in q.cues and q.events and any(not m.generic for m, _ in answer_groundings)
         if reading.events or reading.self_cause or (reading.border and "cause" in q.cues) or named_cause:
@@ -488,6 +497,12 @@ class ClaimChecker:
             # "a change of direction by the ball", "the collision of the ball with the box": the
             # event named first, its doer after "by" / "of"
             before, after = after[:1], after[1:]
+        modifier = [g for m, g in groundings if event is not None and m.end == event.start]
+        if len(before) == 1 and not after and modifier == before and reading.words[event.start] in NOUN_EVENTS \
+                and not set(before[0].track_ids) & set(self.referent):
+            # "a green triangle collision": a name used as the noun's modifier is the other party
+            # of the question's own object's collision, not its doer
+            before, after = [], before
         subject = before[0].track_ids if before else list(self.referent)
         partner = after[0].track_ids if after else None
         if partner is None and before and len(before) > 1:
@@ -519,7 +534,9 @@ class ClaimChecker:
         scene, q = self.scene, self.question
         ids = subject or list(scene.tracks)
         anchor_partner = None
-        anchor_objects = [g for m, g in self.question_groundings if m.start >= anchor.end and not m.generic]
+        anchor_objects = [g for m, g in self.question_groundings if m.start >= anchor.end and not m.generic] or \
+            [g for m, g in self.question_groundings  # "right before its cyan triangle collision"
+             if m.end == anchor.start and q.words[anchor.start] in NOUN_EVENTS and not m.generic]
         if anchor_objects and set(anchor_objects[0].track_ids) - set(ids):
             anchor_partner = anchor_objects[0].track_ids
         anchor_frames = sorted(h.frame for t in ids for h in scene.happenings(t) if self.matches(anchor, h, anchor_partner, t))

@@ -57,7 +57,7 @@ NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "
 ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "1st": 1, "2nd": 2,
             "3rd": 3, "4th": 4, "5th": 5, "once": 1, "twice": 2}
 # Words that only say which attribute a value is ("red-coloured", "star-shaped"): skipped inside a mention.
-_ATTRIBUTE_SUFFIXES = {"coloured", "colored", "shaped", "tinted", "hued", "toned"}
+_ATTRIBUTE_SUFFIXES = {"coloured", "colored", "shaped", "tinted", "hued", "toned", "colour", "color"}
 GENERIC_NOUNS = {"object", "objects", "thing", "things", "shape", "shapes", "item", "items", "one", "ones",
                  "figure", "figures", "body", "bodies", "entity", "piece"}
 SIZE_WORDS = {"large": "large", "big": "large", "bigger": "large", "biggest": "large", "larger": "large",
@@ -77,11 +77,11 @@ _CUES: dict[str, tuple[str, ...]] = {
     "first": ("first", "earliest", "initially", "the first", "soonest", "before any other", "before the others",
               "before all", "quickest to", "fastest to", "1st", "before any", "before every", "ahead of any", "ahead of every",
               "ahead of all", "ahead of the others", "earlier than any", "earlier than all", "earlier than every",
-              "sooner than any", "sooner than all"),
+              "sooner than any", "sooner than all", "firstly"),
     "last": ("last", "latest", "finally", "final", "the last", "after all the others", "after the others",
              "after every", "after all other", "after any other", "later than any", "later than all", "later than every",
-             "behind all the others"),
-    "count": ("how many", "number of", "count", "how often", "how many times", "total", "tally", "how frequently"),
+             "behind all the others", "lastly"),
+    "count": ("how many", "how much", "number of", "count", "how often", "how many times", "total", "tally", "how frequently"),
     "cause": ("why", "because", "reason", "cause", "caused", "causes", "due to", "what made", "what makes",
               "as a result", "leads to", "led to", "result of", "how come", "explain", "explains", "explained", "what led", "it that made", "it that makes",
               "it that caused", "it that causes", "it that led", "explanation", "triggered",
@@ -102,7 +102,8 @@ _CUES: dict[str, tuple[str, ...]] = {
                        "deleting", "erasing", "erased", "eliminating", "taking away", "taking out", "getting rid of",
                        "leaving out", "with no", "without any", "lacking", "lacked", "minus the", "no longer there", "along with", "been missing",
                        "been absent", "never been in", "eliminated", "eliminate", "delete", "erase", "there's no", "there is no", "there are no", "had no",
-                       "removal of", "removal"),
+                       "removal of", "removal", "does not exist", "doesn't exist", "not exist", "there is not",
+                       "there isn't"),
     "negated": ("would not", "wouldn't", "not happen", "no longer", "fail to", "never happen", "would no longer",
                 "could not", "couldn't", "prevented", "eliminated", "would be lost", "would never", "wouldn't have", "would not have", "no longer",
                 "would not be", "wouldn't be", "not be observed", "not be seen", "not occur", "not take place",
@@ -111,7 +112,7 @@ _CUES: dict[str, tuple[str, ...]] = {
     "future": ("will", "going to", "about to", "predict", "expect", "would happen next", "is likely to", "likely",
                "guess", "anticipate", "forecast", "next move", "what comes next", "probably", "happens next",
                "comes next", "next action", "expected", "foresee", "next event", "next thing"),
-    "partners": ("different objects", "different things", "distinct objects", "other objects", "how many objects",
+    "partners": ("different objects", "different object", "distinct object", "different things", "distinct objects", "other objects", "how many objects",
                  "distinct things", "separate objects", "separate things", "unique objects", "different shapes",
                  "distinct shapes", "how many things", "different ones", "distinct ones", "different items"),
 }
@@ -120,6 +121,8 @@ _TAKEN_OUT = re.compile(r"\b(?:take|takes|took|taken|taking)\b(?:\s+\S+){0,4}?\s
 # "at time 1.8", "t = 1.8": a time without its unit
 _TIME_NAMED = re.compile(r"\b(?:time|t)\s*=?\s*(\d+(?:\.\d+)?)\b")
 _CUT = re.compile(r"(?:first|opening|initial|up to|until|till|through|only|given|cut at|cut off at|stopped at|stops at|"
+                  r"stopped after|stops after|paused after|cut after|cut off after|ends after|ended after|halted after|"
+                  r"frozen after|"
                   # "stopping the video at 4.5 s": the verb, the medium, then the time
                   r"(?:stop|stops|stopped|stopping|pause|pauses|paused|pausing|cut|cutting|end|ends|ended|ending|"
                   r"freeze|freezing|froze|frozen|halt|halted|halting)\s+(?:the\s+)?(?:video|clip|footage|recording|film|"
@@ -593,6 +596,10 @@ def _merge_predicates(words: list[str], mentions: list[Mention]) -> list[Mention
             # the relative clause was the attribute: a verb after it is the sentence's own
             # ("the triangle that is purple pushes it")
             previous.clause_event = None
+            continue
+        if previous and between == ["of"] and set(mention.constraints) == {"colour"} and \
+                words[mention.end - 1] in ("colour", "color") and "colour" not in previous.constraints:
+            _absorb(previous, mention, words)  # "the triangle of blue colour"
             continue
         if previous and between == ["in"] and words[mention.start - 1] == "in" and set(mention.constraints) == {"colour"} \
                 and "colour" not in previous.constraints:

@@ -458,3 +458,37 @@ def test_a_why_question_takes_its_event_for_granted_when_the_detector_missed_it(
             node["box"] = [48.0, 10.0, 56.0, 18.0]  # it halts against the square; no stop event was written
     assert check_claims("because it hits the blue square", "Why does the red circle stop?", doc)["score"] > 0
     assert check_claims("it does so on its own", "Why does the red circle stop?", doc)["score"] < 0
+
+
+def test_full_sentence_answers_compound_nouns_and_a_cut_said_with_after(vocabulary):
+    from videothought.graph.schema import Event
+
+    doc = scene_document()  # the red circle hits the blue square at frame 12
+    # "a blue square collision": the name modifying the noun is the other party
+    assert check_claims("a blue square collision", "What does the red circle do?", doc)["score"] == 1.0
+    assert check_claims("a green triangle collision", "What does the red circle do?", doc)["score"] < 0
+    # a full sentence restating "which object ... first?" names its object
+    doc["events"] = doc["events"] + [Event("turn", [1], 12, 12).to_dict(), Event("turn", [3], 24, 24).to_dict()]
+    question = "Which object changes direction first?"
+    assert check_claims("The red circle changes direction first.", question, doc)["score"] == 1.0
+    assert check_claims("The green triangle is the first to change direction.", question, doc)["score"] < 0
+    # the subject named in a "by itself" answer is read, not a crash
+    assert check_claims("The red circle does so on its own.", "Why does the red circle stop?", doc)["checked"] == "cause"
+    assert read_text("The video is stopped after 1.8 seconds. What does the ball do next?", vocabulary).cut_seconds == 1.8
+    assert read_text("What does the ball do after 1.8 seconds?", vocabulary).cut_seconds is None
+
+
+def test_english_as_learners_write_it(vocabulary):
+    def read(text):
+        return read_text(text, vocabulary)
+
+    for said in ("How many times does the blue colour triangle change direction?",
+                 "Why the triangle of blue colour change its direction?"):
+        [thing] = read(said).objects
+        assert thing.constraints == {"colour": "blue", "shape": "triangle"}, said
+    for removal in ("If there is not the blue square, which event not happen?",
+                    "In case the blue square is not exist, which event will not happen?"):
+        assert "counterfactual" in read(removal).cues, removal
+    assert "first" in read("Which object firstly change its direction?").cues
+    assert "count" in read("How much objects enter in the scene?").cues
+    assert "partners" in read("How many different object is colliding with the red circle?").cues
