@@ -47,6 +47,7 @@ REFERRING_PHRASES = ("that one", "this one", "the same one", "the same object")
 # and the auxiliaries that open a question's main clause before its subject.
 # Event words that are nouns only: a name right before one modifies it ("a box collision")
 NOUN_EVENTS = {"collision", "collisions", "impact", "impacts", "contact", "contacts", "crash", "crashes"}
+QUESTION_WORDS = {"what", "which", "why", "how", "where", "when", "who"}
 SUBJECT_PRONOUNS = {"it", "he", "she", "they", "its", "his", "her", "their"}
 AUXILIARIES = {"does", "did", "do", "will", "would", "is", "was", "are", "were", "can", "could", "has", "had"}
 # Words after which "that"/"this" names the previous turn's moment ("right after that").
@@ -134,10 +135,20 @@ class ClaimChecker:
                                                            "having" in words[max(0, e.start - 2):e.start])
                           for e in self.question.events)
         if not (SUBJECT_PRONOUNS & set(ahead) or subjectless):
-            return named
+            # "The box is hit by the ball. What does the ball do before this?": the name a
+            # question word and its auxiliary ask about is the subject, wherever it stands
+            asked = next((i for i, (m, _) in enumerate(named) if i and self._asked_about(m)), None)
+            return named if not asked else [named[asked]] + named[:asked] + named[asked + 1:]
         main = next((i for i, (m, _) in enumerate(named) if self._after_auxiliary(m)), None) or \
             next((i for i, (m, _) in enumerate(named) if m.end < len(words) and words[m.end] in AUXILIARIES), None)
         return named if not main else [named[main]] + named[:main] + named[main + 1:]
+
+    def _asked_about(self, mention) -> bool:
+        """"what does the ball ...": a question word, its auxiliary, then the mention."""
+        words, i = self.question.words, mention.start - 1
+        if i >= 0 and words[i] in ("the", "a", "an", "this", "that"):
+            i -= 1
+        return i >= 1 and words[i] in AUXILIARIES and words[i - 1] in QUESTION_WORDS
 
     def _after_auxiliary(self, mention) -> bool:
         """The mention stands right after a question's auxiliary ("does the ball", "did a box"):
@@ -489,6 +500,9 @@ class ClaimChecker:
 
     def _roles(self, reading: Reading, event: EventMention | None, groundings) -> tuple[list[int], list[int] | None]:
         """The answer's subject (its object before the verb, else the question's) and partner."""
+        # "this shape", "that object": the question's own object, said again
+        groundings = [(m, g) for m, g in groundings
+                      if not (m.generic and _word_before(reading.words, m.start) in ("this", "that"))]
         before = [g for m, g in groundings if event is None or m.end <= event.start]
         after_pairs = [(m, g) for m, g in groundings if event is not None and m.start >= event.end]
         after = [g for _, g in after_pairs]
@@ -534,7 +548,9 @@ class ClaimChecker:
         scene, q = self.scene, self.question
         ids = subject or list(scene.tracks)
         anchor_partner = None
-        anchor_objects = [g for m, g in self.question_groundings if m.start >= anchor.end and not m.generic] or \
+        patient = [g for m, g in self.question_groundings if anchor.passive and not m.generic and m.end <= anchor.start
+                   and anchor.start - m.end <= 2]  # "the box is hit by the ball": the box is the other party
+        anchor_objects = patient or [g for m, g in self.question_groundings if m.start >= anchor.end and not m.generic] or \
             [g for m, g in self.question_groundings  # "right before its cyan triangle collision"
              if m.end == anchor.start and q.words[anchor.start] in NOUN_EVENTS and not m.generic]
         if anchor_objects and set(anchor_objects[0].track_ids) - set(ids):

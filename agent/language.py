@@ -339,7 +339,7 @@ class Reading:
 
 def read_text(text: str, vocabulary: Vocabulary) -> Reading:
     """Mentions of objects and events, and the cue words, in `text` (any wording)."""
-    words = _object_relative(tokens(text))
+    words = _former_latter(_object_relative(tokens(text)), vocabulary)
     if "once" in words:  # "all at once" means suddenly, not a first time
         words = [w for i, w in enumerate(words) if not (w == "once" and i and words[i - 1] == "at")]
     lowered = " ".join(words)
@@ -443,6 +443,23 @@ def _object_relative(words: list[str]) -> list[str]:
         if words[i] in ("which", "that", "whom") and words[i + 1] in _PLAIN_SUBJECTS:
             return words[i + 1:] + words[:i]
     return words
+
+
+def _former_latter(words: list[str], vocabulary: Vocabulary) -> list[str]:
+    """"The box and the ball collide. What does the latter do next?": "the former" / "the latter"
+    said in place of the first / last of the things named before it."""
+    if "former" not in words and "latter" not in words:
+        return words
+    mentions = [m for m in _object_mentions(words, vocabulary, _event_mentions(words)) if not m.generic]
+    out: list[str] = []
+    for i, word in enumerate(words):
+        earlier = [m for m in mentions if m.end <= i - 1]
+        if word in ("former", "latter") and i and words[i - 1] == "the" and len(earlier) >= 2:
+            named = earlier[0] if word == "former" else earlier[-1]
+            out += words[named.start:named.end]  # after its "the": "the latter" -> "the white star"
+        else:
+            out.append(word)
+    return out
 
 
 _PLAIN_SUBJECTS = {"it", "he", "she", "they", "we", "you", "i"}
@@ -561,6 +578,11 @@ def _object_mentions(words: list[str], vocabulary: Vocabulary, events: list[Even
             if j + 1 < len(words) and words[j] in ("that", "which", "who"):
                 clause = next((e for e in events if j < e.start <= j + 3), None)
                 mention.clause_event = clause.kind if clause else None
+            elif j < len(words) and start and words[start - 1] in ("a", "an") and any(e.start == j for e in events) \
+                    and i == start:
+                # "A brown dog barks. What breed is it?": a thing brought in by what it does
+                # is picked out by it, as "the brown dog that barks" would be
+                mention.clause_event = next(e.kind for e in events if e.start == j)
             elif j < len(words) and words[j].endswith("ing") and words[j - 1] in GENERIC_NOUNS:
                 # "the yellow object entering the scene": a participle after a generic noun is a
                 # relative clause too ("the ball stopping" is the ball's stop, not a filter)

@@ -492,3 +492,21 @@ def test_english_as_learners_write_it(vocabulary):
     assert "first" in read("Which object firstly change its direction?").cues
     assert "count" in read("How much objects enter in the scene?").cues
     assert "partners" in read("How many different object is colliding with the red circle?").cues
+
+
+def test_questions_said_in_two_sentences(vocabulary):
+    from videothought.agent.claims import ClaimChecker
+
+    said = read_text("The red circle and the blue square collide. What does the latter do next?", vocabulary)
+    assert said.words[-5:] == ["the", "blue", "square", "do", "next"]
+    assert read_text("The red circle and the blue square collide. What does the former do?", vocabulary).words[-4:] == \
+        ["the", "red", "circle", "do"]
+    # a thing brought in by what it does is picked out by it
+    [thing, _] = read_text("A green object stops. What shape is it?", vocabulary).objects
+    assert thing.clause_event == "stop"
+    doc = scene_document()  # the red circle hits the blue square at frame 12
+    # the name the question word asks about is the subject, though another came first
+    checker = ClaimChecker("The blue square is hit by the red circle. What does the red circle do right after this?", doc)
+    assert checker.referent == [1]
+    # "this shape" in an answer is the question's own object
+    assert check_claims("This shape collides with the blue square.", "What does the red circle do?", doc)["score"] == 1.0
