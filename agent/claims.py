@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from videothought.agent.grounding import Grounder
-from videothought.agent.language import EventMention, Reading, Vocabulary, read_text
+from videothought.agent.language import QUESTION_WORDS, EventMention, Reading, Vocabulary, read_text
 from videothought.agent.times import Interval, read_interval
 from videothought.graph.query import Happening, SceneQuery
 
@@ -47,7 +47,6 @@ REFERRING_PHRASES = ("that one", "this one", "the same one", "the same object")
 # and the auxiliaries that open a question's main clause before its subject.
 # Event words that are nouns only: a name right before one modifies it ("a box collision")
 NOUN_EVENTS = {"collision", "collisions", "impact", "impacts", "contact", "contacts", "crash", "crashes"}
-QUESTION_WORDS = {"what", "which", "why", "how", "where", "when", "who"}
 SUBJECT_PRONOUNS = {"it", "he", "she", "they", "its", "his", "her", "their"}
 AUXILIARIES = {"does", "did", "do", "will", "would", "is", "was", "are", "were", "can", "could", "has", "had"}
 # Words after which "that"/"this" names the previous turn's moment ("right after that").
@@ -143,20 +142,21 @@ class ClaimChecker:
             next((i for i, (m, _) in enumerate(named) if m.end < len(words) and words[m.end] in AUXILIARIES), None)
         return named if not main else [named[main]] + named[:main] + named[main + 1:]
 
+    def _auxiliary_before(self, mention) -> int | None:
+        """Where the auxiliary right before the mention stands ("does the ball", "did a box")."""
+        words, i = self.question.words, mention.start - 1
+        if i >= 0 and words[i] in ("the", "a", "an", "this", "that"):
+            i -= 1
+        return i if i >= 0 and words[i] in AUXILIARIES else None
+
     def _asked_about(self, mention) -> bool:
         """"what does the ball ...": a question word, its auxiliary, then the mention."""
-        words, i = self.question.words, mention.start - 1
-        if i >= 0 and words[i] in ("the", "a", "an", "this", "that"):
-            i -= 1
-        return i >= 1 and words[i] in AUXILIARIES and words[i - 1] in QUESTION_WORDS
+        i = self._auxiliary_before(mention)
+        return bool(i) and self.question.words[i - 1] in QUESTION_WORDS
 
     def _after_auxiliary(self, mention) -> bool:
-        """The mention stands right after a question's auxiliary ("does the ball", "did a box"):
-        the main clause's subject."""
-        words, i = self.question.words, mention.start - 1
-        if i >= 0 and words[i] in ("the", "a", "an", "this", "that"):
-            i -= 1
-        return i >= 0 and words[i] in AUXILIARIES
+        """The mention stands right after a question's auxiliary: the main clause's subject."""
+        return self._auxiliary_before(mention) is not None
 
     def _points_back_in_time(self) -> bool:
         """"right after that", "what happens next?", "which does it hit then?": a time cue with no
@@ -620,7 +620,8 @@ class ClaimChecker:
         if not frames and effect.kind in ("stop", "start", "turn"):
             # "why does it stop?" takes the stop for granted: when the detector missed it, the
             # moment the track's motion changes most that way stands in for it
-            frames = [f for f in (scene.likeliest_change(t, effect.kind) for t in ids[:1]) if f is not None]
+            likeliest = scene.likeliest_change(ids[0], effect.kind)
+            frames = [likeliest] if likeliest is not None else []
         if not frames:
             return Claims(checked="cause")
         wanted = min(q.ordinal or 1, len(frames)) - 1

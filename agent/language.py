@@ -141,17 +141,17 @@ _MEDIUM_WORDS = {"video", "clip", "footage", "recording", "film", "movie", "play
 _POSSESSIVE = re.compile(r"'s$")
 # note-taking shorthand: "w/o the ball", "no. of collisions", "# of objects", "objs"
 _SHORTHAND_WORDS = {"w/o": "without", "w/": "with ", "no. of": "number of", "# of": "number of", "#": "number of ",
-                    "obj": "object", "objs": "objects"}
-_SHORTHAND = re.compile(r"\bw/o\b|\bw/|\bno\. of\b|# of\b|#(?=\s*[a-z])|\bobjs?\b", re.IGNORECASE)
+                    "obj": "object", "objs": "objects", "diff": "different"}
+_SHORTHAND = re.compile(r"\bw/o\b|\bw/|\bno\. of\b|# of\b|#(?=\s*[a-z])|\bobjs?\b|\bdiff\b", re.IGNORECASE)
 _BLANK_TAKES_NOUN = {"of", "with", "by", "to", "the", "a", "an", "into", "off", "from", "is", "was", "at", "on"}
-_QUESTION_WORDS = {"why", "what", "how", "where", "who", "when", "which"}
+QUESTION_WORDS = {"why", "what", "how", "where", "who", "when", "which"}
 _CONTRACTED = {"it's", "that's", "what's", "there's", "he's", "she's", "who's", "let's", "here's", "where's"}
 
 
 def tokens(text: str) -> list[str]:
     """Lowercase words and numbers ("2.5" stays one token); apostrophes kept inside words, except
-    a question word's "'d" and "'ll" ("why'd" -> "why did"); chat's "diff" is "different"; a
-    fill-in blank asks "what" ("the ball ___" -> "the ball does what"); a polygon named by its
+    a question word's "'d" and "'ll" ("why'd" -> "why did"); note shorthand spelled out ("w/o",
+    "No. of", "diff"); a fill-in blank asks "what" ("the ball ___" -> "the ball does what"); a polygon named by its
     sides becomes its name ("six-sided" -> "hexagon")."""
     text = _SHORTHAND.sub(lambda m: _SHORTHAND_WORDS[m.group(0).lower()], text)
     words: list[str] = []
@@ -160,10 +160,8 @@ def tokens(text: str) -> list[str]:
         if word.startswith("_"):
             # after a preposition or article the blank is a thing ("because of ___"), else an action
             words += ["what"] if words and words[-1] in _BLANK_TAKES_NOUN else ["does", "what"]
-        elif head in _QUESTION_WORDS and tail in ("d", "ll"):
+        elif head in QUESTION_WORDS and tail in ("d", "ll"):
             words += [head, "did" if tail == "d" else "will"]
-        elif word == "diff":
-            words.append("different")
         else:
             words.append(_POSSESSIVE.sub("", word) if word not in _CONTRACTED else word)
     if "sided" not in words:
@@ -575,18 +573,18 @@ def _object_mentions(words: list[str], vocabulary: Vocabulary, events: list[Even
             j += 1
         if constraints or (generic and words[j - 1] not in ("one", "ones")) or (size and j > i):
             mention = Mention(" ".join(words[start:j]), constraints, start, j, size, generic)
+            verb_next = next((e.kind for e in events if e.start == j), None)
             if j + 1 < len(words) and words[j] in ("that", "which", "who"):
                 clause = next((e for e in events if j < e.start <= j + 3), None)
                 mention.clause_event = clause.kind if clause else None
-            elif j < len(words) and start and words[start - 1] in ("a", "an") and any(e.start == j for e in events) \
-                    and i == start:
+            elif verb_next and start and words[start - 1] in ("a", "an") and i == start:
                 # "A brown dog barks. What breed is it?": a thing brought in by what it does
                 # is picked out by it, as "the brown dog that barks" would be
-                mention.clause_event = next(e.kind for e in events if e.start == j)
-            elif j < len(words) and words[j].endswith("ing") and words[j - 1] in GENERIC_NOUNS:
+                mention.clause_event = verb_next
+            elif verb_next and words[j].endswith("ing") and words[j - 1] in GENERIC_NOUNS:
                 # "the yellow object entering the scene": a participle after a generic noun is a
                 # relative clause too ("the ball stopping" is the ball's stop, not a filter)
-                mention.clause_event = next((e.kind for e in events if e.start == j), None)
+                mention.clause_event = verb_next
             mentions.append(mention)
             i = j
         else:
