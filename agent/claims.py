@@ -724,8 +724,11 @@ class ClaimChecker:
             score = 1.0 if kind == "start" else -0.5
         elif predicted["kind"] == "contact":
             if kind in ("collide", "push", "occluded", "approach"):
-                # meeting is what extrapolation sees; how they meet (hit, push, pass) it cannot tell
-                meets = 1.0 if kind == "collide" else 0.8
+                # Meeting is what extrapolation sees. How they meet it tells only from the other's
+                # motion: a thing that runs into a resting one sets it moving (the event detector's
+                # push), into a moving one it collides; passing by it cannot tell.
+                expected = "push" if predicted.get("resting") else "collide"
+                meets = 1.0 if kind == expected else 0.8
                 score = meets if partner is None or predicted["track"] in partner else -0.5
             else:
                 score = -0.5

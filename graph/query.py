@@ -289,7 +289,8 @@ class SceneQuery:
         and of every other track seen at the end:
 
             {"kind": "still"}                                   it was not moving
-            {"kind": "contact", "track": id, "frame": f}        it meets another track first
+            {"kind": "contact", "track": id, "frame": f,        it meets another track first
+             "resting": bool}                                   (one that was not moving: a push)
             {"kind": "border", "side": "left", "frame": f}      it reaches a frame edge first
             {"kind": "none"}                                    nothing within the horizon / unknown
         """
@@ -314,7 +315,8 @@ class SceneQuery:
             for other, (ox, oy, ovx, ovy, oradius, oframe) in others.items():
                 dt = last_frame + step - oframe
                 if math.hypot(px - ox - ovx * dt, py - oy - ovy * dt) <= radius + oradius:
-                    return {"kind": "contact", "track": int(other), "frame": int(last_frame + step)}
+                    return {"kind": "contact", "track": int(other), "frame": int(last_frame + step),
+                            "resting": math.hypot(ovx, ovy) < still_pixels_per_frame}
             if self.width and self.height:
                 for side, crossed in (("left", px - radius <= 0), ("right", px + radius >= self.width),
                                       ("top", py - radius <= 0), ("bottom", py + radius >= self.height)):

@@ -212,6 +212,17 @@ def test_a_frame_edge_is_left_unless_the_video_shows_rebounds():
     assert leaves > rebound > turn > 0
 
 
+def test_running_into_a_resting_thing_is_predicted_as_a_push():
+    from videothought.agent.nodes import restrict_document
+
+    doc = restrict_document(scene_document(), 8)  # the red circle heads for the blue square, which is still
+    question = "Watching only the first 0.8 seconds, what will the red circle do next?"
+    push = check_claims("it pushes the blue square", question, doc)["score"]
+    collide = check_claims("it collides with the blue square", question, doc)["score"]
+    other = check_claims("it collides with the green triangle", question, doc)["score"]
+    assert push > collide > 0 > other
+
+
 def test_numeric_ordinals_set_in_motion_and_had_there_been(vocabulary):
     assert read_text("When the ball changes course for the 3rd time, what is responsible?", vocabulary).ordinal == 3
     assert read_text("the 2nd time it stops", vocabulary).numbers == []  # an ordinal, not a count

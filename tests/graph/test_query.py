@@ -30,7 +30,7 @@ def test_motion_border_and_extrapolation():
     assert scene.border_contact(1, 28, margin_fraction=0.07) == "right"  # 8 px from the right edge
     assert scene.border_contact(1, 28) is None and scene.border_contact(2, 28, margin_fraction=0.07) is None
     prediction = scene.until(8).extrapolate(1)
-    assert prediction["kind"] == "contact" and prediction["track"] == 2
+    assert prediction["kind"] == "contact" and prediction["track"] == 2 and prediction["resting"]  # the square is still
     assert scene.until(20).extrapolate(2) == {"kind": "still"}
 
 
