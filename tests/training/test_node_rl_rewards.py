@@ -53,6 +53,17 @@ def test_format_needs_five_steps_in_order_and_one_option():
     assert rewards.format_reward(swapped, TRUTH) == 0.0
 
 
+def test_gated_step_rewards_need_a_complete_trace():
+    gated = rewards.RewardConfig(steps_need_format=True)
+    unfinished = trace(answer="the facts agree with the answer.")  # right targets and events, no option
+    assert rewards.score("vot", unfinished, TRUTH)["targets"] == 1.0  # ungated: Step 1 alone earns
+    assert rewards.score("vot", unfinished, TRUTH, gated) == {"format": 0.0, "answer": 0.0, "targets": 0.0,
+                                                              "events": 0.0, "verdict": 0.0}
+    complete = rewards.score("vot", trace(targets="pink star", answer="A. it stops"), TRUTH, gated)
+    assert complete["format"] == 1.0 and complete["targets"] == 0.5 and complete["events"] == 1.0
+    assert rewards.score("verify", " yes", {**TRUTH, "correct": True}, gated) == {"verdict": 1.0}  # traces only
+
+
 def test_target_recall_and_naming_everything():
     assert rewards.target_reward(trace(targets="pink star"), TRUTH) == 0.5
     assert rewards.target_reward(trace(targets="the star, the circle"), TRUTH) == 1.0  # the question's own words

@@ -80,6 +80,27 @@ def test_rl_recipes_are_checked(tmp_path):
         recipe(tmp_path, "grpo", init_from="x", train={"batch_size": 6})
     with pytest.raises(RecipeError, match="rl.num_generations must be at least 2"):
         recipe(tmp_path, "grpo", init_from="x", rl={"num_generations": 1})
+    with pytest.raises(RecipeError, match=r"rl.reward_weights\['answer'\] must be a number >= 0"):
+        recipe(tmp_path, "grpo", init_from="x", nodes=["vot"], rl={"reward_weights": {"answer": -1}})
+    with pytest.raises(RecipeError, match=r"names no reward of nodes \['vot'\]: \['rating'\]"):
+        recipe(tmp_path, "grpo", init_from="x", nodes=["vot"], rl={"reward_weights": {"rating": 2}})
+    with pytest.raises(RecipeError, match="rl.step_rewards_need_format must be true or false"):
+        recipe(tmp_path, "grpo", init_from="x", nodes=["vot"], rl={"step_rewards_need_format": "yes"})
+    with pytest.raises(RecipeError, match=r"not in rl.rewards: \['events'\]"):
+        recipe(tmp_path, "grpo", init_from="x", nodes=["vot"],
+               rl={"rewards": ["format", "answer"], "reward_weights": {"events": 2}})
+
+
+def test_grpo_weights_reach_trl_in_reward_order(tmp_path):
+    from videothought.training.nodes.grpo import grpo_config, reward_names, reward_weights
+
+    weighted = recipe(tmp_path, "grpo", init_from="x", nodes=["vot"], rl={"reward_weights": {"answer": 2.0, "events": 0.5}})
+    names = reward_names(weighted, "vot")
+    assert names == ["format", "answer", "targets", "events", "verdict"]
+    assert reward_weights(weighted, names) == [1.0, 2.0, 1.0, 0.5, 1.0]
+    assert grpo_config(weighted, tmp_path / "out", 1, reward_weights(weighted, names)).reward_weights == [1.0, 2.0, 1.0, 0.5, 1.0]
+    plain = recipe(tmp_path, "grpo", init_from="x", nodes=["vot"])
+    assert reward_weights(plain, reward_names(plain, "vot")) == [1.0] * 5
 
 
 def test_collapse_is_reward_up_while_accuracy_down():

@@ -163,11 +163,18 @@ def reward_history(log_history: list[dict], node: str) -> list[dict]:
     return rows
 
 
-def grpo_config(recipe: NodeRecipe, output: Path, max_steps: int):
+def reward_weights(recipe: NodeRecipe, names: list[str]) -> list[float]:
+    """The weight of each reward in `names` (rl.reward_weights; 1.0 where it names none)."""
+    weights = recipe.rl.reward_weights or {}
+    return [float(weights.get(name, 1.0)) for name in names]
+
+
+def grpo_config(recipe: NodeRecipe, output: Path, max_steps: int, weights: list[float] | None = None):
     from trl import GRPOConfig
 
     rl = recipe.rl
     return GRPOConfig(**common_args(recipe, output, max_steps), num_generations=rl.num_generations,
+                      reward_weights=weights,
                       max_completion_length=rl.max_completion_length, temperature=float(rl.temperature),
                       beta=float(rl.beta), use_vllm=False, log_completions=False, disable_dropout=True,
                       shuffle_dataset=True)
@@ -188,7 +195,8 @@ def train_node_grpo(recipe: NodeRecipe, node: str, examples: list[dict], *, resu
     rows = rl_rows(examples, node, recipe.rl.questions, recipe.train.seed)
     dataset = Dataset.from_list([{"prompt": render_prompt(tokenizer, r["prompt"], node), "truth": json.dumps(r["truth"])}
                                  for r in rows])
-    config = rewards.RewardConfig(length_budget_words=recipe.rl.length_budget_words)
+    config = rewards.RewardConfig(length_budget_words=recipe.rl.length_budget_words,
+                                    steps_need_format=recipe.rl.step_rewards_need_format)
     names = reward_names(recipe, node)
     steps = recipe.node_steps.get(node, recipe.train.max_steps)
 
@@ -205,7 +213,8 @@ def train_node_grpo(recipe: NodeRecipe, node: str, examples: list[dict], *, resu
                 self.warned = True
 
     trainer = GRPOTrainer(model=model, reward_funcs=[trl_reward(node, n, config) for n in names],
-                          args=grpo_config(recipe, out / "checkpoints", steps), train_dataset=dataset,
+                          args=grpo_config(recipe, out / "checkpoints", steps, reward_weights(recipe, names)),
+                          train_dataset=dataset,
                           processing_class=tokenizer, callbacks=[WatchCollapse()])
     last = latest_checkpoint(out / "checkpoints") if resume else None
     if last is not None:
@@ -213,6 +222,7 @@ def train_node_grpo(recipe: NodeRecipe, node: str, examples: list[dict], *, resu
     trainer.train(resume_from_checkpoint=str(last) if last else None)
     history = reward_history(trainer.state.log_history, node)
     summary = {"node": node, "questions": len(dataset), "steps": trainer.state.global_step, "rewards": names,
+               "reward_weights": reward_weights(recipe, names),
                "first": history[0] if history else None, "last": history[-1] if history else None,
                "collapse": detect_collapse(history, recipe.rl.collapse_window),
                "seconds": round(time.perf_counter() - started, 1), "resumed_from": str(last) if last else None}

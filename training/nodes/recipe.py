@@ -122,6 +122,10 @@ class RLSpec:
     beta: float = 0.0  # GRPO's KL weight (trl's default 0: no reference forward, which halves CPU time)
     rewards: list[str] | None = None  # GRPO: the rewards used (None: all of the node's); the step-reward ablation
     # keeps [format, answer]
+    reward_weights: dict[str, float] | None = None  # GRPO: weight per reward name (missing: 1.0); trl sums the
+    # weighted rewards before the group's advantage. The trace's step rewards differ between rollouts far more
+    # often than its answer does, so unweighted they decide the advantage (docs/training.md, v3 chain)
+    step_rewards_need_format: bool = False  # GRPO, rejection: targets and events only for a complete trace
     samples_per_question: int = 4  # rejection sampling: N traces per training question
     dpo_beta: float = 0.1  # DPO's temperature on the log-ratio (trl's default)
     length_budget_words: int = 120  # the hacking gate's budget for a trace; reference traces are 40-110 words
@@ -139,6 +143,17 @@ class RLSpec:
             raise RecipeError(f"rl.temperature must be in (0, 2], got {self.temperature!r}")
         if float(self.beta) < 0 or float(self.dpo_beta) <= 0:
             raise RecipeError(f"rl.beta must be >= 0 and rl.dpo_beta > 0, got {self.beta!r}, {self.dpo_beta!r}")
+        if not isinstance(self.step_rewards_need_format, bool):
+            raise RecipeError(f"rl.step_rewards_need_format must be true or false, got {self.step_rewards_need_format!r}")
+        if self.reward_weights is not None:
+            if not isinstance(self.reward_weights, dict) or not self.reward_weights:
+                raise RecipeError(f"rl.reward_weights must be a mapping of reward name to weight, got {self.reward_weights!r}")
+            for name, weight in self.reward_weights.items():
+                if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+                    raise RecipeError(f"rl.reward_weights[{name!r}] must be a number >= 0, got {weight!r}")
+            if self.rewards and set(self.reward_weights) - set(self.rewards):
+                raise RecipeError(f"rl.reward_weights names rewards not in rl.rewards: "
+                                  f"{sorted(set(self.reward_weights) - set(self.rewards))}")
 
 
 @dataclass
@@ -188,6 +203,9 @@ class NodeRecipe:
                     raise RecipeError(f"stage {self.stage!r}: node {node!r} has no rewards; rewarded: {sorted(NODE_REWARDS)}")
                 if self.rl.rewards and not set(self.rl.rewards) & set(NODE_REWARDS[node]):
                     raise RecipeError(f"rl.rewards {self.rl.rewards} has none of node {node!r}'s: {sorted(NODE_REWARDS[node])}")
+                unknown = set(self.rl.reward_weights or {}) - {n for m in self.nodes for n in NODE_REWARDS.get(m, {})}
+                if unknown:
+                    raise RecipeError(f"rl.reward_weights names no reward of nodes {self.nodes}: {sorted(unknown)}")
         if self.stage == "grpo" and self.train.batch_size % self.rl.num_generations:
             raise RecipeError(f"train.batch_size {self.train.batch_size} must be a multiple of rl.num_generations "
                               f"{self.rl.num_generations} (GRPO's groups)")

@@ -91,7 +91,8 @@ def reject_node(recipe: NodeRecipe, node: str, examples: list[dict], *, resume: 
     started = time.perf_counter()
     rows = rl_rows(examples, node, recipe.rl.questions, recipe.train.seed)
     samples_path = out / "samples.jsonl"
-    config = rewards.RewardConfig(length_budget_words=recipe.rl.length_budget_words)
+    config = rewards.RewardConfig(length_budget_words=recipe.rl.length_budget_words,
+                                    steps_need_format=recipe.rl.step_rewards_need_format)
     if resume and samples_path.is_file():
         records = read_jsonl(samples_path)
         logger.info("%s: reusing %d sampled traces from %s", node, len(records), samples_path)

@@ -28,6 +28,11 @@ Rewards of a trace, each in [0, 1]:
               shuffled or time-reversed evidence reports the events out of order and earns 0 here
     verdict   Step 5 agrees with the answer exactly when the answer is right (0 without an answer)
 
+With `steps_need_format`, targets and events are earned only by a trace that has the format (all
+five steps, one option in Step 4): a rollout that names the targets and never reaches an answer earns
+nothing, so GRPO's advantage ranks complete traces by their steps instead of rewarding Step 1 and
+Step 3 alone (what the unweighted v3 run did, losing Step 4's letter).
+
 Every reward is multiplied by `hacking_gate`: 0 for a completion that names every option (or
 several in Step 4), that repeats the question, or that runs far over the length budget; the
 gate falls linearly from 1 at the budget to 0 at `overlong_factor` x the budget. A completion with
@@ -42,7 +47,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from videothought.training.nodes.evaluate import parse_trace_answer
 
@@ -67,6 +72,7 @@ class RewardConfig:
     overlong_factor: float = 1.5  # at 1.5x the budget the gate is 0: "far over" earns nothing
     min_target_precision: float = 0.5  # under this share of named targets being evidence objects, targets earn 0
     question_echo_share: float = 0.8  # a run of this share of the question's words, copied, is an echo
+    steps_need_format: bool = False  # the trace's step rewards (targets, events) only for a complete trace
 
     def __post_init__(self):
         if self.length_budget_words < 1:
@@ -310,6 +316,7 @@ def hacking_gate(completion: str, truth: dict, config: RewardConfig = DEFAULT) -
 # ---- per node --------------------------------------------------------------------------------------------
 TRACE_REWARDS = {"format": format_reward, "answer": answer_reward, "targets": target_reward,
                  "events": event_reward, "verdict": verdict_reward}
+STEP_REWARDS = ("targets", "events")  # rewards of the trace's intermediate steps (gated by `steps_need_format`)
 NODE_REWARDS = {"vot": TRACE_REWARDS, "verify": {"verdict": verify_node_reward},
                 "rank_answers": {"rating": rating_reward}}
 ACCURACY_REWARD = {"vot": "answer", "verify": "verdict", "rank_answers": "rating"}  # what "accuracy" means per node
@@ -320,7 +327,7 @@ def node_config(node: str, config: RewardConfig = DEFAULT) -> RewardConfig:
     budget = NODE_BUDGETS.get(node)
     if budget is None:
         return config
-    return RewardConfig(budget, config.overlong_factor, config.min_target_precision, config.question_echo_share)
+    return replace(config, length_budget_words=budget)
 
 
 def score(node: str, completion: str, truth: dict, config: RewardConfig = DEFAULT,
@@ -335,6 +342,8 @@ def score(node: str, completion: str, truth: dict, config: RewardConfig = DEFAUL
         if names is not None and name not in names:
             continue
         value = function(completion, truth, config) if name == "targets" else function(completion, truth)
+        if config.steps_need_format and name in STEP_REWARDS and value:
+            value *= format_reward(completion, truth)
         out[name] = gate * value
     return out
 
