@@ -595,7 +595,10 @@ class ClaimChecker:
 
     def _cause_at(self, subject: list[int], frame: int) -> tuple[str, object]:
         """What acted on the subject at `frame`: ("contact", kind, partner) / ("border", side) / ("self",)."""
-        contacts = [h for t in subject for h in self.scene.interactions_near(t, frame) if h.kind in CAUSE_KINDS]
+        # a contact acts when it begins: a push that has been going on for a while, or that ends
+        # here, is no cause of a change at this frame
+        contacts = [h for t in subject for h in self.scene.interactions_near(t, frame) if h.kind in CAUSE_KINDS
+                    and abs(h.event.start_frame - frame) <= self.scene.near_frames]
         # touching a frame edge at the turn's own frame outweighs a contact a few frames off: the
         # near window is wide enough to catch a contact just before or after a rebound
         edge = next((side for t in subject if (side := self.scene.border_contact(t, frame, window_frames=0))), None)

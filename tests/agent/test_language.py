@@ -289,6 +289,20 @@ def test_an_object_named_as_the_cause():
     assert check_claims("because of the green triangle", question, doc)["score"] < 0.5
 
 
+def test_a_contact_causes_what_happens_where_it_begins_not_where_it_ends():
+    from videothought.graph.schema import Event
+
+    doc = scene_document()
+    doc["events"] = [Event("push", [1, 2], 4, 20).to_dict(), Event("stop", [2], 20, 20).to_dict(),
+                     Event("start", [2], 4, 4).to_dict()]
+    stop = "Why does the blue square stop?"  # the push began 16 frames before and ends here
+    assert check_claims("it does so on its own", stop, doc)["score"] > check_claims("because the red circle pushes it",
+                                                                                    stop, doc)["score"]
+    start = "Why does the blue square start moving?"  # where the push begins
+    assert check_claims("because the red circle pushes it", start, doc)["score"] == 1.0
+    assert check_claims("it does so on its own", start, doc)["score"] < 0
+
+
 def test_motion_onsets_following_and_preceding_and_worlds_with_no_object(vocabulary):
     for text in ("What triggered the motion of the ball?", "What got the red ball moving?"):
         reading = read_text(text, vocabulary)
