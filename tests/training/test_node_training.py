@@ -393,6 +393,19 @@ def test_trace_answers_parse_only_from_step_four():
     assert parse_trace_answer("Step 4 (answer): E. x", 3) is None
 
 
+def test_a_trace_that_always_picks_one_letter_is_named_a_collapse():
+    from videothought.training.nodes.evaluate import letter_collapse
+
+    answers = [0, 1, 2, 3, 4, 1, 0, 2, 3, 4]
+    collapsed = letter_collapse([1] * 9 + [None], answers)  # "(B)" every time: right on the two B questions
+    assert collapsed["trace_top_letter"] == "B" and collapsed["trace_top_letter_share"] == 1.0
+    assert collapsed["trace_top_letter_baseline"] == 0.2 and collapsed["trace_letter_collapse"]
+    assert not letter_collapse(answers, answers)["trace_letter_collapse"]  # varied and right
+    lucky = letter_collapse([1] * 10, [1] * 9 + [0])  # right 9 times, yet no better than always B: still one letter
+    assert lucky["trace_letter_collapse"]
+    assert not letter_collapse([None] * 10, answers)["trace_letter_collapse"]  # nothing parsed: no letter to collapse on
+
+
 def test_tracks_match_true_objects_by_box_overlap():
     from videothought.training.nodes.evaluate import track_to_truth
 

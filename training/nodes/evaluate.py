@@ -278,10 +278,30 @@ class NodeEvaluation:
             samples.append({"qid": item.qid, "type": item.type, "answer": item.answer, "chosen": chosen,
                             "rewards": scores, "trace": text})
         out = {"trace_accuracy": right / max(1, len(rows)), "trace_parsed": parsed / max(1, len(rows)),
-               "trace_accuracy_by_type": {t: _mean(v) for t, v in sorted(by_type.items())}}
+               "trace_accuracy_by_type": {t: _mean(v) for t, v in sorted(by_type.items())},
+               **letter_collapse([s["chosen"] for s in samples], [s["answer"] for s in samples])}
         out.update({f"trace_reward_{name}": total / max(1, len(rows)) for name, total in step_rewards.items()})
         out["trace_samples"] = samples  # every trace, to read what the node wrote
         return out
+
+
+def letter_collapse(chosen: list[int | None], answers: list[int], share: float = 0.8) -> dict:
+    """Has the trace's answer collapsed onto one option letter? The most chosen letter, its share of
+    the parsed answers, the accuracy of always answering it (the baseline such a policy earns), and
+    `trace_letter_collapse`: that share at least `share` without beating the baseline. A policy
+    rewarded for parsing can learn one fixed letter: the format reward rises, the answer stays at
+    that letter's base rate."""
+    picked = [c for c in chosen if c is not None]
+    if not picked or not answers:
+        return {"trace_top_letter": None, "trace_top_letter_share": 0.0, "trace_top_letter_baseline": 0.0,
+                "trace_letter_collapse": False}
+    top = max(set(picked), key=picked.count)
+    top_share = picked.count(top) / len(picked)
+    baseline = sum(a == top for a in answers) / len(answers)
+    accuracy = sum(c == a for c, a in zip(chosen, answers)) / len(answers)
+    return {"trace_top_letter": "ABCDEFGHIJ"[top] if top < 10 else str(top), "trace_top_letter_share": top_share,
+            "trace_top_letter_baseline": baseline,
+            "trace_letter_collapse": len(picked) >= 3 and top_share >= share and accuracy <= baseline + 1e-9}
 
 
 def generate_trace(lm, messages: list[dict], max_new_tokens: int) -> str:
