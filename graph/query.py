@@ -246,18 +246,24 @@ class SceneQuery:
         v_after = (centre(after)[-1] - centre(after)[0]) / max(1.0, after[-1, 0] - after[0, 0])
         return {axis for axis, a, b in zip("xy", v_before, v_after) if a * b < 0 and max(abs(a), abs(b)) > 0.2}
 
-    def likeliest_change(self, track_id: int, kind: str, *, span_frames: int | None = None) -> int | None:
+    def likeliest_change(self, track_id: int, kind: str, *, span_frames: int | None = None,
+                         around: int | None = None, within_frames: int | None = None) -> int | None:
         """The frame where the track's motion looks most like a `kind` ("stop", "start", "turn"),
         for a question that takes one for granted when the event detector found none: the
         largest drop in speed, rise in speed, or swing in heading between the `span_frames`
-        before and after a frame. None when the track is too short or nothing changes."""
+        before and after a frame; only frames within `within_frames` of `around` when that is
+        given (a change said to happen at a time). None when the track is too short or nothing
+        changes."""
         if kind not in ("stop", "start", "turn"):
             raise ValueError(f"likeliest_change: kind must be stop, start or turn, got {kind!r}")
         series = self.boxes(track_id)
         span = span_frames or max(3, 2 * self.near_frames)
         frames, centres = series[:, 0], (series[:, 1:3] + series[:, 3:5]) / 2  # (N,), (N, 2)
         best, best_frame = 0.0, None
+        window = self.near_frames if within_frames is None else within_frames
         for i in range(1, len(series) - 1):
+            if around is not None and abs(frames[i] - around) > window:
+                continue
             before = (frames <= frames[i]) & (frames >= frames[i] - span)
             after = (frames >= frames[i]) & (frames <= frames[i] + span)
             if before.sum() < 3 or after.sum() < 3:

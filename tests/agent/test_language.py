@@ -303,6 +303,17 @@ def test_a_contact_causes_what_happens_where_it_begins_not_where_it_ends():
     assert check_claims("it does so on its own", start, doc)["score"] < 0
 
 
+def test_a_dated_change_the_detector_missed_is_found_in_the_motion():
+    doc = scene_document()  # the red circle runs into the blue square at frame 12 ...
+    for node in doc["graph"]["nodes"]:
+        if node.get("track_id") == 1 and node["frame_index"] > 12:
+            x = 48 - 4 * (node["frame_index"] - 12)  # ... and comes back: a turn no event records
+            node["box"] = [x, 10, x + 8, 18]
+    question = "If the blue square were removed, which event would not happen?"
+    assert check_claims("the red circle changes direction at 1.2 seconds", question, doc)["score"] == 1.0
+    assert check_claims("the red circle changes direction at 2.6 seconds", question, doc)["score"] < 0  # none then
+
+
 def test_motion_onsets_following_and_preceding_and_worlds_with_no_object(vocabulary):
     for text in ("What triggered the motion of the ball?", "What got the red ball moving?"):
         reading = read_text(text, vocabulary)

@@ -43,5 +43,6 @@ def test_the_likeliest_moment_of_a_change_the_detector_missed():
     assert scene.first_frame_of(1, "stop") is None
     assert abs(scene.likeliest_change(1, "stop") - 16) <= 2
     assert scene.likeliest_change(2, "start") is None  # the blue square never moves
+    assert scene.likeliest_change(1, "stop", around=26, within_frames=3) is None  # nothing changes near frame 26
     with pytest.raises(ValueError, match="stop, start or turn"):
         scene.likeliest_change(1, "collide")
