@@ -593,21 +593,24 @@ class ClaimChecker:
                           "sequence", later[0].frame, ids)
         return graded(-1.0, f"no {event.kind} {word} {anchor_name} at frame {frame}", "sequence")
 
-    def _cause_at(self, subject: list[int], frame: int) -> tuple[str, object]:
-        """What acted on the subject at `frame`: ("contact", kind, partner) / ("border", side) / ("self",)."""
+    def _cause_at(self, subject: list[int], frame: int, kind: str | None = None) -> tuple[str, object]:
+        """What acted on the subject at `frame`: ("contact", kind, partner) / ("border", side) / ("self",).
+        A frame edge can turn or halt a thing that runs into it; it cannot set a resting one moving,
+        so for a start (`kind`) only contacts count."""
         # a contact acts when it begins: a push that has been going on for a while, or that ends
         # here, is no cause of a change at this frame
         contacts = [h for t in subject for h in self.scene.interactions_near(t, frame) if h.kind in CAUSE_KINDS
                     and abs(h.event.start_frame - frame) <= self.scene.near_frames]
         # touching a frame edge at the turn's own frame outweighs a contact a few frames off: the
         # near window is wide enough to catch a contact just before or after a rebound
-        edge = next((side for t in subject if (side := self.scene.border_contact(t, frame, window_frames=0))), None)
+        edge = None if kind == "start" else \
+            next((side for t in subject if (side := self.scene.border_contact(t, frame, window_frames=0))), None)
         if contacts and not (edge and all(h.frame != frame for h in contacts)):
             h = min(contacts, key=lambda h: abs(h.frame - frame))
             return ("contact", h.partner, h.kind)
         if edge:
             return ("border", edge)
-        for t in subject:
+        for t in subject if kind != "start" else []:
             side = self.scene.border_contact(t, frame)
             if side:
                 return ("border", side)
@@ -628,7 +631,7 @@ class ClaimChecker:
         if not frames:
             return Claims(checked="cause")
         wanted = min(q.ordinal or 1, len(frames)) - 1
-        causes = [self._cause_at(ids, f) for f in frames]
+        causes = [self._cause_at(ids, f, effect.kind) for f in frames]
         others = sorted({t for m, g in groundings if not m.generic for t in g.track_ids} - set(ids))
         if reading.self_cause and not reading.events:
             claimed: tuple = ("self", None)
@@ -683,7 +686,7 @@ class ClaimChecker:
         dependent, touching = [], []
         for h in happened:
             acted_on = h.partner in removed_ids
-            cause = self._cause_at(subject_ids, h.frame)
+            cause = self._cause_at(subject_ids, h.frame, h.kind)
             if acted_on or (cause[0] == "contact" and cause[1] in removed_ids):
                 dependent.append(h)
             elif self._touching(subject_ids, removed_ids, h.frame):

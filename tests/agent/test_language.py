@@ -303,6 +303,19 @@ def test_a_contact_causes_what_happens_where_it_begins_not_where_it_ends():
     assert check_claims("it does so on its own", start, doc)["score"] < 0
 
 
+def test_a_frame_edge_does_not_set_a_resting_thing_moving():
+    from videothought.graph.schema import Event
+
+    doc = scene_document()
+    for node in doc["graph"]["nodes"]:
+        if node.get("track_id") == 2:
+            node["box"] = [50, 0, 58, 8]  # the blue square rests against the top edge
+    doc["events"] = doc["events"] + [Event("start", [2], 22, 22).to_dict()]  # no contact near frame 22
+    question = "Why does the blue square start moving?"
+    assert check_claims("it does so on its own", question, doc)["score"] == 1.0
+    assert check_claims("because it hits the top edge", question, doc)["score"] < 0
+
+
 def test_a_dated_change_the_detector_missed_is_found_in_the_motion():
     doc = scene_document()  # the red circle runs into the blue square at frame 12 ...
     for node in doc["graph"]["nodes"]:
