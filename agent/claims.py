@@ -706,7 +706,7 @@ class ClaimChecker:
                       "counterfactual")
 
     def _stated_change(self, event: EventMention, subject, seconds: float) -> list[Happening]:
-        """A stop, start or turn an option dates ("changes direction at 2.8 seconds") that the event
+        """A stop, start or turn an option dates (it turns "at 2.8 s") that the event
         detector missed: the moment near that time where the subject's motion changes most that way.
         The options of "which would not happen" are things that did happen; this finds where."""
         if event.kind not in ("stop", "start", "turn") or not subject:
