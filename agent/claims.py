@@ -608,9 +608,11 @@ class ClaimChecker:
         if contacts and not (edge and all(h.frame != frame for h in contacts)):
             h = min(contacts, key=lambda h: abs(h.frame - frame))
             return ("contact", h.partner, h.kind)
+        if kind == "start":
+            return ("self", None)
         if edge:
             return ("border", edge)
-        for t in subject if kind != "start" else []:
+        for t in subject:
             side = self.scene.border_contact(t, frame)
             if side:
                 return ("border", side)
@@ -712,13 +714,12 @@ class ClaimChecker:
         if event.kind not in ("stop", "start", "turn") or not subject:
             return []
         frame = self.scene.frame_at(seconds)
-        found = []
         for track in subject:
             if track in self.scene.tracks:
                 moment = self.scene.likeliest_change(track, event.kind, around=frame)
                 if moment is not None:
-                    found.append(Happening(moment, event.kind))
-        return found[:1]
+                    return [Happening(moment, event.kind)]
+        return []
 
     def _touching(self, subject: list[int], others, frame: int) -> bool:
         """Were the boxes of `subject` and of any of `others` within touching distance (a gap under

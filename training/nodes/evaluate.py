@@ -299,7 +299,7 @@ def letter_collapse(chosen: list[int | None], answers: list[int], share: float =
     top_share = picked.count(top) / len(picked)
     baseline = sum(a == top for a in answers) / len(answers)
     accuracy = sum(c == a for c, a in zip(chosen, answers)) / len(answers)
-    return {"trace_top_letter": "ABCDEFGHIJ"[top] if top < 10 else str(top), "trace_top_letter_share": top_share,
+    return {"trace_top_letter": chr(ord("A") + top), "trace_top_letter_share": top_share,
             "trace_top_letter_baseline": baseline,
             "trace_letter_collapse": len(picked) >= 3 and top_share >= share and accuracy <= baseline + 1e-9}
 

@@ -132,6 +132,12 @@ def trl_reward(node: str, name: str, config: rewards.RewardConfig):
     return reward
 
 
+def reward_config(recipe: NodeRecipe) -> rewards.RewardConfig:
+    """The rewards' settings a recipe chooses (GRPO's and rejection sampling's judge alike)."""
+    return rewards.RewardConfig(length_budget_words=recipe.rl.length_budget_words,
+                                steps_need_format=recipe.rl.step_rewards_need_format)
+
+
 def reward_names(recipe: NodeRecipe, node: str) -> list[str]:
     names = list(rewards.NODE_REWARDS[node])
     if recipe.rl.rewards:
@@ -195,8 +201,7 @@ def train_node_grpo(recipe: NodeRecipe, node: str, examples: list[dict], *, resu
     rows = rl_rows(examples, node, recipe.rl.questions, recipe.train.seed)
     dataset = Dataset.from_list([{"prompt": render_prompt(tokenizer, r["prompt"], node), "truth": json.dumps(r["truth"])}
                                  for r in rows])
-    config = rewards.RewardConfig(length_budget_words=recipe.rl.length_budget_words,
-                                    steps_need_format=recipe.rl.step_rewards_need_format)
+    config = reward_config(recipe)
     names = reward_names(recipe, node)
     steps = recipe.node_steps.get(node, recipe.train.max_steps)
 

@@ -121,7 +121,7 @@ class RLSpec:
     temperature: float = 1.0  # sampling temperature of GRPO rollouts and rejection samples
     beta: float = 0.0  # GRPO's KL weight (trl's default 0: no reference forward, which halves CPU time)
     rewards: list[str] | None = None  # GRPO: the rewards used (None: all of the node's); the step-reward ablation
-    # keeps [format, answer]
+    # keeps [answer]
     reward_weights: dict[str, float] | None = None  # GRPO: weight per reward name (missing: 1.0); trl sums the
     # weighted rewards before the group's advantage. The trace's step rewards differ between rollouts far more
     # often than its answer does, so unweighted they decide the advantage (docs/training.md, v3 chain)

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from videothought.training.nodes import rewards
 from videothought.training.nodes.data import read_jsonl, whole_trace, write_jsonl
-from videothought.training.nodes.grpo import load_policy, previous_adapter, render_prompt, rl_rows, run_rl_stage
+from videothought.training.nodes.grpo import (load_policy, previous_adapter, render_prompt, reward_config, rl_rows,
+                                              run_rl_stage)
 from videothought.training.nodes.recipe import NodeRecipe
 from videothought.training.nodes.sft import train_node
 
@@ -91,8 +92,7 @@ def reject_node(recipe: NodeRecipe, node: str, examples: list[dict], *, resume: 
     started = time.perf_counter()
     rows = rl_rows(examples, node, recipe.rl.questions, recipe.train.seed)
     samples_path = out / "samples.jsonl"
-    config = rewards.RewardConfig(length_budget_words=recipe.rl.length_budget_words,
-                                    steps_need_format=recipe.rl.step_rewards_need_format)
+    config = reward_config(recipe)
     if resume and samples_path.is_file():
         records = read_jsonl(samples_path)
         logger.info("%s: reusing %d sampled traces from %s", node, len(records), samples_path)
