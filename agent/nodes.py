@@ -433,6 +433,12 @@ def rank_answers(state: dict, runtime) -> dict:
             "trace": [record.to_dict()]}
 
 
+def parse_yes_no(text: str) -> str | None:
+    """The cognition check's verdict: the first "yes" or "no" word of the LLM's reply, else None."""
+    match = re.search(r"\b(yes|no)\b", text.lower())
+    return match.group(1) if match else None
+
+
 def verify(state: dict, runtime, *, max_retries: int = 2) -> dict:
     """Perception check in code (the answer's objects exist, its events happened, in order), then
     the LLM's yes/no cognition check against the action analysis. On failure, while fewer than
@@ -455,10 +461,6 @@ def verify(state: dict, runtime, *, max_retries: int = 2) -> dict:
         # no claim of it could be checked (supported or refuted) in code.
         neutral = not perception["supported"] and not perception["contradicted"]
         if context.settings.cognition_check and state.get("action_analysis") and answer and neutral:
-            def parse_yes_no(text: str):
-                match = re.search(r"\b(yes|no)\b", text.lower())
-                return match.group(1) if match else None
-
             verdict = generate_parsed(
                 context.lm, lambda strict: prompts.cognition_check(state["question"], state["action_analysis"], answer),
                 parse_yes_no, record, 4, 0, "yes/no verdict",

@@ -4,6 +4,7 @@
     vot train eval-encoder --checkpoint perception/checkpoints/aoe-world-v1 --world data/world-heldout
     vot train nodes --config training/recipes/nodes/lora.yaml [--no-resume]     # stages 1, 2, 4
     vot train eval-nodes --adapters runs/nodes/lora --world runs/worlds/w7 --limit 200 --family heldout
+    vot train probe-node --node verify --train runs/nodes/data/train.jsonl --eval runs/nodes/data/eval-w7-original.jsonl
     accelerate launch -m videothought.training.cli encoder --config R.yaml   # several GPUs
     accelerate launch -m videothought.training.cli nodes --config R.yaml
 """
@@ -55,6 +56,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     evaluate_nodes.add_argument("--out", default=None, help="write the metrics JSON here too")
     evaluate_nodes.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the machine is shared)")
 
+    probe = commands.add_parser("probe-node", help="is a yes/no node's decision in the frozen model? a linear probe")
+    probe.add_argument("--node", default="verify", help="verify, or rank_answers (its rate_candidate rows)")
+    probe.add_argument("--train", required=True, help="node examples (JSONL) the probe is fitted on")
+    probe.add_argument("--eval", required=True, help="node examples (JSONL) of a world never trained on")
+    probe.add_argument("--train-limit", type=int, default=600)
+    probe.add_argument("--eval-limit", type=int, default=200)
+    probe.add_argument("--layers", default="-1,-8,-15", help="hidden-state layers whose last-token states are read")
+    probe.add_argument("--base-model", default="embedded", help="embedded, tiny-random, or a local checkpoint folder")
+    probe.add_argument("--adapters", default=None, help="a stage output: read the states with its node adapter on")
+    probe.add_argument("--seed", type=int, default=0)
+    probe.add_argument("--out", default=None, help="write the result JSON here too")
+    probe.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the machine is shared)")
 
 def run(args: argparse.Namespace) -> int:
     if args.train_command == "encoder":
@@ -65,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         return _train_nodes(args)
     if args.train_command == "eval-nodes":
         return _eval_nodes(args)
+    if args.train_command == "probe-node":
+        return _probe_node(args)
     raise SystemExit(f"vot train: unknown stage {args.train_command!r}")
 
 
@@ -139,6 +154,53 @@ def _train_nodes(args) -> int:
         print(f"vot train nodes: {error}", file=sys.stderr)
         return 2
     print(json.dumps(summary))
+    return 0
+
+
+def _probe_node(args) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from videothought.training.nodes.data import read_jsonl
+    from videothought.training.nodes.evaluate import stage_adapters, write_json
+    from videothought.training.nodes.models import AdapterMismatchError, check_adapter_fits, load_base
+    from videothought.training.nodes.probe import ProbeDataError, labelled_rows, probe_node
+
+    _readable_logs()
+    torch.set_num_threads(args.threads)
+    try:
+        layers = tuple(int(part) for part in args.layers.split(",") if part.strip())
+        for name in ("train", "eval"):
+            if not Path(getattr(args, name)).is_file():
+                raise FileNotFoundError(f"--{name}: no node examples file {getattr(args, name)}")
+        rows = {}
+        for name in ("train", "eval"):
+            try:
+                rows[name] = read_jsonl(Path(getattr(args, name)))
+            except ValueError as error:  # json.JSONDecodeError
+                raise ValueError(f"--{name}: {getattr(args, name)} is not JSON lines ({error})") from None
+        train = labelled_rows(rows["train"], args.node, args.train_limit, args.seed)
+        held = labelled_rows(rows["eval"], args.node, args.eval_limit, args.seed)
+        model, tokenizer = load_base(args.base_model, seed=args.seed)
+        if not layers or any(not -model.config.num_hidden_layers - 1 <= layer <= model.config.num_hidden_layers
+                             for layer in layers):
+            raise ValueError(f"--layers {args.layers!r}: the model has hidden states 0..{model.config.num_hidden_layers}")
+        if args.adapters:
+            from peft import PeftModel
+
+            folder = stage_adapters(args.adapters).get(args.node)
+            if folder is None:
+                raise FileNotFoundError(f"{args.adapters} holds no {args.node!r} adapter")
+            check_adapter_fits(folder, model, expected_node=args.node)
+            model = PeftModel.from_pretrained(model, folder)
+    except (ProbeDataError, FileNotFoundError, AdapterMismatchError, ValueError) as error:
+        print(f"vot train probe-node: {error}", file=sys.stderr)
+        return 2
+    result = {"adapters": args.adapters, **probe_node(model, tokenizer, args.node, train, held, layers=layers, seed=args.seed)}
+    if args.out:
+        write_json(Path(args.out), result)
+    print(json.dumps(result))
     return 0
 
 

@@ -406,6 +406,20 @@ def test_a_trace_that_always_picks_one_letter_is_named_a_collapse():
     assert not letter_collapse([None] * 10, answers)["trace_letter_collapse"]  # nothing parsed: no letter to collapse on
 
 
+def test_verify_verdicts_are_read_as_the_node_reads_them():
+    from videothought.agent.nodes import parse_yes_no
+    from videothought.training.nodes.evaluate import _Confusion
+
+    assert parse_yes_no("no") == "no" and parse_yes_no("Yes, it does") == "yes"
+    assert parse_yes_no(" - the video shows nothing") is None and parse_yes_no("yesterday") is None
+    counts = _Confusion()
+    for verdict, right in (("yes", True), ("no", False), ("no", True), (None, False)):
+        counts.add(said_yes=verdict == "yes", right=right, parsed=verdict is not None)
+    metrics = counts.metrics("verify")
+    # an unparsed verdict on a wrong option is not a right "no": 2 of the 4 checks are right
+    assert metrics == {"verify_precision": 1.0, "verify_recall": 0.5, "verify_accuracy": 0.5, "verify_yes_share": 0.25}
+
+
 def test_tracks_match_true_objects_by_box_overlap():
     from videothought.training.nodes.evaluate import track_to_truth
 

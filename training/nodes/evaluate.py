@@ -89,6 +89,28 @@ def _score(lm, node: str, messages, continuations: list[str]) -> list[float]:
         return lm.score(messages, continuations)
 
 
+class _Confusion:
+    """Counts of a yes/no node's verdicts ("yes" = the shown answer is right); an unparsed verdict is
+    neither a yes nor a right no."""
+
+    def __init__(self):
+        self.tp = self.fp = self.fn = self.tn = self.checks = 0
+
+    def add(self, *, said_yes: bool, right: bool, parsed: bool = True):
+        self.checks += 1
+        self.tp += said_yes and right
+        self.fp += said_yes and not right
+        self.fn += (not said_yes) and right
+        self.tn += (not said_yes) and (not right) and parsed
+
+    def metrics(self, prefix: str) -> dict:
+        tp, fp, fn, tn = self.tp, self.fp, self.fn, self.tn
+        return {f"{prefix}_precision": tp / (tp + fp) if tp + fp else None,
+                f"{prefix}_recall": tp / (tp + fn) if tp + fn else None,
+                f"{prefix}_accuracy": (tp + tn) / max(1, self.checks),
+                f"{prefix}_yes_share": (tp + fp) / max(1, self.checks)}  # 0 or 1: collapsed onto one verdict
+
+
 def parse_targets(text: str, question: str, choices: list[str]) -> list[str]:
     """As identify_targets parses the LLM's list: phrases of words the question or choices use."""
     from videothought.agent.language import candidate_phrases, tokens
@@ -206,22 +228,27 @@ class NodeEvaluation:
         return out
 
     def verify(self, lm) -> dict:
+        """The verdict as the graph's verify node reads it: 4 greedy new tokens, the first yes/no word
+        (agent.nodes.parse_yes_no; no verdict counts as wrong). `verify_scored_*` is the earlier
+        reading, log p(" yes") against log p(" no"), kept for comparison with older tables: it can
+        disagree with the generation (the model may write "no" without the space)."""
         from tqdm.auto import tqdm
 
-        tp = fp = fn = tn = 0
+        from videothought.agent.nodes import parse_yes_no
+
+        generated, scored = _Confusion(), _Confusion()
+        unparsed = 0
         for item in tqdm(self.items, desc="verify", disable=not self.progress):
             analysis = reference_analysis(item.evidence, item.truth_doc)
             wrong = (item.answer + 1) % len(item.choices)
             for index, right in ((item.answer, True), (wrong, False)):
-                yes, no = _score(lm, "verify", prompts.cognition_check(item.question, analysis, item.choices[index]),
-                                 [" yes", " no"])
-                said_yes = yes >= no
-                tp += said_yes and right
-                fp += said_yes and not right
-                fn += (not said_yes) and right
-                tn += (not said_yes) and not right
-        return {"verify_precision": tp / (tp + fp) if tp + fp else None, "verify_recall": tp / (tp + fn) if tp + fn else None,
-                "verify_accuracy": (tp + tn) / max(1, tp + fp + fn + tn)}
+                messages = prompts.cognition_check(item.question, analysis, item.choices[index])
+                verdict = parse_yes_no(_generate(lm, "verify", messages, 4))
+                unparsed += verdict is None
+                generated.add(said_yes=verdict == "yes", right=right, parsed=verdict is not None)
+                yes, no = _score(lm, "verify", messages, [" yes", " no"])
+                scored.add(said_yes=yes >= no, right=right)
+        return {**generated.metrics("verify"), "verify_unparsed": unparsed, **scored.metrics("verify_scored")}
 
     def targets(self, lm) -> dict:
         from tqdm.auto import tqdm
