@@ -14,7 +14,8 @@ then track: the TRACKED STSG, verbalised). References come from the world's trut
     rank (LLM)       rank_answers' batched log-likelihood alone: accuracy by question type
     rank (node)      the node's combined score, STSG evidence + LLM (no rating): accuracy by type
     verify           cognition_check with the reference analysis, right and wrong answers:
-                     verdict "yes" means "the answer is right"; precision / recall of "yes"
+                     verdict "yes" means "the answer is right"; precision / recall of "yes", read
+                     from 4 greedy tokens as the graph's node reads it (verify_scored_*: log p)
     trace            the cold-start reasoner's trace: its Step 4 letter, accuracy (unparsable = wrong), and
                      the mean of each RL reward (rewards.py: format, answer, targets, events, verdict,
                      gated) and the share of traces passing every step
