@@ -155,6 +155,79 @@ def test_grpo_learns_from_differing_rewards_and_resumes_to_the_same_adapter(tmp_
         assert torch.allclose(a[key], b[key], atol=1e-5), key
 
 
+def paired_verify_examples(questions: int = 8) -> list[dict]:
+    """Each question checked twice, as the node data has it: its right option (yes) and a wrong one (no)."""
+    rows = []
+    for i in range(questions):
+        for colour, correct in (("red", True), ("blue", False)):
+            option = f"the {colour} circle"
+            rows.append({"node": "verify", "qid": f"q{i}", "wording": "original", "correct": correct,
+                         "prompt": prompts.cognition_check("Which object moves?", "The red circle moves.", option),
+                         "completion": " yes" if correct else " no", "truth": verify_truth(option, correct)})
+    return rows
+
+
+def test_paired_rows_put_each_questions_two_checks_side_by_side(tmp_path):
+    from videothought.training.nodes.grpo import grpo_config, rl_rows
+
+    rows = paired_verify_examples(8)
+    rows.append({**rows[0], "qid": "lonely"})  # a question with one check only is left out
+    paired = rl_rows(rows, "verify", 11, seed=3, paired=True)
+    assert len(paired) == 10  # the limit rounds down to whole pairs
+    for right, wrong in zip(paired[0::2], paired[1::2]):
+        assert right["qid"] == wrong["qid"] and right["truth"]["correct"] and not wrong["truth"]["correct"]
+    assert [r["qid"] for r in paired[0::2]] != [f"q{i}" for i in range(5)]  # the pairs are shuffled
+    assert "lonely" not in {r["qid"] for r in paired}
+    with pytest.raises(ValueError, match="both a right-option and a wrong-option row"):
+        rl_rows([r for r in rows if r["correct"]], "verify", 8, seed=0, paired=True)
+    assert len(rl_rows(rows, "verify", 11, seed=3)) == 11  # unpaired: rows as before
+    on = recipe(tmp_path, "grpo", init_from="x", rl={"paired": True})
+    assert grpo_config(on, tmp_path / "o", 1).shuffle_dataset is False  # trl must keep the pairs' order
+    assert grpo_config(recipe(tmp_path, "grpo", init_from="x"), tmp_path / "o", 1).shuffle_dataset is True
+    with pytest.raises(RecipeError, match="rl.paired needs an even number of questions a step"):
+        recipe(tmp_path, "grpo", init_from="x", train={"batch_size": 12}, rl={"paired": True})
+    with pytest.raises(RecipeError, match="rl.paired must be true or false"):
+        recipe(tmp_path, "grpo", init_from="x", rl={"paired": "yes"})
+
+
+@pytest.mark.slow
+def test_grpo_kl_reference_is_the_starting_adapter_and_only_the_policy_is_saved(tmp_path, warm_stage):
+    """beta > 0 from a trained adapter: trl's reference is that adapter (a frozen copy, "ref"), not the
+    bare base; the first step's KL is 0; the saved folder holds the policy alone."""
+    import torch
+    from peft import PeftModel
+    from trl.trainer.utils import use_adapter
+
+    from videothought.training.nodes.grpo import grpo_trainer, run_grpo
+    from videothought.training.nodes.models import check_adapter_fits, load_base
+
+    examples = [{**row, "qid": f"p{i // 2}"} for i, row in enumerate(verify_examples())]  # (red, blue), (green, yellow)
+    grpo = recipe(tmp_path, "grpo", init_from=str(warm_stage), train={"max_steps": 2},
+                  rl={"beta": 0.5, "max_completion_length": 2, "paired": True})
+    trainer = grpo_trainer(grpo, "verify", examples)[0]
+    policy = trainer.model
+    assert "ref" in policy.peft_config
+    ids = trainer.processing_class(trainer.train_dataset[0]["prompt"], return_tensors="pt").input_ids
+    with torch.no_grad(), use_adapter(policy, adapter_name="ref"):
+        reference = policy(ids).logits
+    with torch.no_grad(), use_adapter(policy, adapter_name=None):
+        bare = policy(ids).logits
+    base, _ = load_base("tiny-random", seed=0)
+    previous = PeftModel.from_pretrained(base, str(warm_stage / "verify" / "adapter"))
+    with torch.no_grad():
+        expected = previous(ids).logits
+    assert torch.allclose(reference, expected, atol=1e-5)
+    assert not torch.allclose(bare, expected, atol=1e-3)  # the bare base would be the wrong reference
+
+    run_grpo(grpo, examples=examples)
+    history = json.loads((tmp_path / "grpo" / "verify" / "history.json").read_text())["history"]
+    assert history[0]["kl"] == pytest.approx(0.0, abs=1e-6)
+    adapter = tmp_path / "grpo" / "verify" / "adapter"
+    assert not (adapter / "ref").exists()
+    model, _ = load_base("tiny-random", seed=0)
+    check_adapter_fits(adapter, model, expected_node="verify")
+
+
 # ---- stage 5: rejection sampling -----------------------------------------------------------------------------
 def fake_sampler(rows: list[dict], count: int) -> list[list[str]]:
     """Four traces per question: right in every step; a wrong answer; only the format; the right

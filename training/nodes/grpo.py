@@ -21,6 +21,10 @@ Resumable like the SFT stages: trl/transformers checkpoints hold optimiser, sche
 states, so the sampled rollouts after a resume are those of an uninterrupted run. CPU settings:
 fp32, no vLLM (transformers' generate), beta 0 by default (no reference forward), no gradient
 checkpointing, no dataloader workers.
+
+The KL reference (beta > 0) is the stage's starting adapter, not the bare base: trl (1.16) copies a
+pretrained peft policy's adapter into a frozen one named "ref" and reads the reference through it
+(tested: the first step's KL is 0). Only the policy adapter is saved.
 """
 
 from __future__ import annotations
@@ -59,15 +63,27 @@ def ensure_truth(recipe: NodeRecipe, examples: list[dict]) -> list[dict]:
     return examples
 
 
-def rl_rows(examples: list[dict], node: str, limit: int, seed: int) -> list[dict]:
+def rl_rows(examples: list[dict], node: str, limit: int, seed: int, *, paired: bool = False) -> list[dict]:
     """The node's examples that rewards can judge (with truth; rank_answers: its rating prompts),
-    shuffled with `seed`, the first `limit` of them."""
+    shuffled with `seed`, the first `limit` of them.
+
+    paired: rows come as (right option, wrong option) of one question in one wording, side by side,
+    the pairs shuffled; a question without both kinds is left out, and `limit` rounds down to pairs."""
     rows = [e for e in examples if e["node"] == node and "truth" in e and e.get("kind") != "score"]
     if not rows:
         raise ValueError(f"no training examples with truth for node {node!r}: rebuild the node data "
                          f"(vot train nodes --data-only) or check data.seeds")
-    random.Random(seed).shuffle(rows)
-    return rows[:limit]
+    if not paired:
+        random.Random(seed).shuffle(rows)
+        return rows[:limit]
+    by_question: dict[tuple, dict[bool, dict]] = {}
+    for row in rows:
+        by_question.setdefault((row.get("qid"), row.get("wording")), {}).setdefault(bool(row["truth"].get("correct")), row)
+    pairs = [(kinds[True], kinds[False]) for kinds in by_question.values() if len(kinds) == 2]
+    if not pairs:
+        raise ValueError(f"rl.paired: no question of node {node!r} has both a right-option and a wrong-option row")
+    random.Random(seed).shuffle(pairs)
+    return [row for pair in pairs[:limit // 2] for row in pair]
 
 
 def render_prompt(tokenizer, messages: list[dict], node: str) -> str:
@@ -164,7 +180,7 @@ def reward_history(log_history: list[dict], node: str) -> list[dict]:
         if "reward" in record:
             rows.append({"step": record.get("step"), "reward": record["reward"], "reward_std": record.get("reward_std"),
                          "accuracy": record.get(accuracy_key), "loss": record.get("loss"),
-                         "grad_norm": record.get("grad_norm"),
+                         "grad_norm": record.get("grad_norm"), "kl": record.get("kl"), "entropy": record.get("entropy"),
                          **{k.split("/")[1]: v for k, v in record.items() if k.startswith("rewards/") and k.endswith("/mean")}})
     return rows
 
@@ -183,22 +199,18 @@ def grpo_config(recipe: NodeRecipe, output: Path, max_steps: int, weights: list[
                       reward_weights=weights,
                       max_completion_length=rl.max_completion_length, temperature=float(rl.temperature),
                       beta=float(rl.beta), use_vllm=False, log_completions=False, disable_dropout=True,
-                      shuffle_dataset=True)
+                      shuffle_dataset=not rl.paired)  # paired rows keep their order: the pairs are pre-shuffled
 
 
-def train_node_grpo(recipe: NodeRecipe, node: str, examples: list[dict], *, resume: bool = True) -> dict:
-    """GRPO on one node, from the previous stage's adapter; returns its summary."""
+def grpo_trainer(recipe: NodeRecipe, node: str, examples: list[dict]):
+    """trl's GRPOTrainer for one node, from the previous stage's adapter: (trainer, its prompts, the
+    adapter it starts from, the rewards' names, steps)."""
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOTrainer
 
-    out = Path(recipe.output_dir) / node
-    done = finished_summary(out, resume)
-    if done is not None:
-        return done
-    started = time.perf_counter()
     model, tokenizer, source = load_policy(recipe, node)
-    rows = rl_rows(examples, node, recipe.rl.questions, recipe.train.seed)
+    rows = rl_rows(examples, node, recipe.rl.questions, recipe.train.seed, paired=recipe.rl.paired)
     dataset = Dataset.from_list([{"prompt": render_prompt(tokenizer, r["prompt"], node), "truth": json.dumps(r["truth"])}
                                  for r in rows])
     config = reward_config(recipe)
@@ -217,10 +229,22 @@ def train_node_grpo(recipe: NodeRecipe, node: str, examples: list[dict], *, resu
                 logger.warning("%s: reward rose while accuracy fell (collapse?): %s", node, found)
                 self.warned = True
 
+    out = Path(recipe.output_dir) / node
     trainer = GRPOTrainer(model=model, reward_funcs=[trl_reward(node, n, config) for n in names],
                           args=grpo_config(recipe, out / "checkpoints", steps, reward_weights(recipe, names)),
                           train_dataset=dataset,
                           processing_class=tokenizer, callbacks=[WatchCollapse()])
+    return trainer, dataset, source, names, steps
+
+
+def train_node_grpo(recipe: NodeRecipe, node: str, examples: list[dict], *, resume: bool = True) -> dict:
+    """GRPO on one node, from the previous stage's adapter; returns its summary."""
+    out = Path(recipe.output_dir) / node
+    done = finished_summary(out, resume)
+    if done is not None:
+        return done
+    started = time.perf_counter()
+    trainer, dataset, source, names, steps = grpo_trainer(recipe, node, examples)
     last = latest_checkpoint(out / "checkpoints") if resume else None
     if last is not None:
         logger.info("%s: resuming from %s", node, last)
@@ -234,7 +258,8 @@ def train_node_grpo(recipe: NodeRecipe, node: str, examples: list[dict], *, resu
     if trainer.is_world_process_zero():  # under `accelerate launch`, one process writes
         final = out / "adapter"
         final.mkdir(parents=True, exist_ok=True)
-        trainer.model.save_pretrained(str(final), safe_serialization=True)
+        # beta > 0: trl holds the reference as a frozen copy of the starting adapter, named "ref"; only the policy ships
+        trainer.model.save_pretrained(str(final), safe_serialization=True, selected_adapters=["default"])
         write_adapter_card(final, base_identity(trainer.model, recipe.base_model), stage=recipe.stage, node=node,
                            recipe=recipe.source, command=recipe.command, steps=steps, questions=len(dataset),
                            rewards=names, init_from=str(source))

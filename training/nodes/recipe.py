@@ -130,6 +130,8 @@ class RLSpec:
     dpo_beta: float = 0.1  # DPO's temperature on the log-ratio (trl's default)
     length_budget_words: int = 120  # the hacking gate's budget for a trace; reference traces are 40-110 words
     collapse_window: int = 3  # logged points compared when watching reward vs accuracy for a collapse
+    paired: bool = False  # GRPO: a question's checks of its right and of a wrong option go into the same step (rows
+    # kept in pairs, trl's shuffle off), so a yes/no node's verdict prior gets no net push from a step
 
     def __post_init__(self):
         for name in ("questions", "num_generations", "max_completion_length", "samples_per_question",
@@ -143,6 +145,8 @@ class RLSpec:
             raise RecipeError(f"rl.temperature must be in (0, 2], got {self.temperature!r}")
         if float(self.beta) < 0 or float(self.dpo_beta) <= 0:
             raise RecipeError(f"rl.beta must be >= 0 and rl.dpo_beta > 0, got {self.beta!r}, {self.dpo_beta!r}")
+        if not isinstance(self.paired, bool):
+            raise RecipeError(f"rl.paired must be true or false, got {self.paired!r}")
         if not isinstance(self.step_rewards_need_format, bool):
             raise RecipeError(f"rl.step_rewards_need_format must be true or false, got {self.step_rewards_need_format!r}")
         if self.reward_weights is not None:
@@ -209,6 +213,9 @@ class NodeRecipe:
         if self.stage == "grpo" and self.train.batch_size % self.rl.num_generations:
             raise RecipeError(f"train.batch_size {self.train.batch_size} must be a multiple of rl.num_generations "
                               f"{self.rl.num_generations} (GRPO's groups)")
+        if self.stage == "grpo" and self.rl.paired and (self.train.batch_size // self.rl.num_generations) % 2:
+            raise RecipeError(f"rl.paired needs an even number of questions a step: train.batch_size "
+                              f"{self.train.batch_size} / rl.num_generations {self.rl.num_generations} is odd")
         for node in self.export_nodes:
             if node not in (*NODE_NAMES, TRACE_NODE):
                 raise RecipeError(f"export_nodes: unknown node {node!r}; known: {[*NODE_NAMES, TRACE_NODE]}")
