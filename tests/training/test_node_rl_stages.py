@@ -261,6 +261,24 @@ def test_rejection_keeps_traces_whose_every_step_passes(tmp_path, warm_stage):
     assert result["carried"] if "carried" in result else True
 
 
+def test_rejection_on_verify_keeps_each_verdict_with_its_own_option(tmp_path, warm_stage):
+    """A verify question has two rows (its right option and a wrong one): a kept verdict is trained on
+    the prompt it was sampled for, not on its question's other check."""
+    from videothought.training.nodes.data import read_jsonl
+    from videothought.training.nodes.rejection import run_rejection
+
+    stage = recipe(tmp_path, "rejection", init_from=str(warm_stage),
+                   train={"max_steps": 1, "batch_size": 4, "learning_rate": 1.0e-2, "max_length": 320},
+                   rl={"questions": 8, "samples_per_question": 2, "paired": True})
+    result = run_rejection(stage, examples=paired_verify_examples(4),
+                           sampler=lambda rows, n: [[" yes", " no"] for _ in rows])["nodes"]["verify"]
+    assert (result["acceptance"]["sampled"], result["acceptance"]["kept"]) == (16, 8)
+    kept = read_jsonl(tmp_path / "rejection" / "verify" / "kept.jsonl")
+    for example in kept:
+        shown = example["prompt"][-1]["content"]
+        assert ("Answer: the red circle" in shown) == (example["completion"].strip() == "yes"), example
+
+
 def test_model_sampler_draws_n_seeded_traces(tmp_path, warm_stage):
     from videothought.training.nodes.rejection import model_sampler
 

@@ -64,10 +64,11 @@ def judge(node: str, rows: list[dict], completions: list[list[str]], config: rew
     """Every sampled completion with its rewards and whether every step passes. Samples are what the
     model wrote after the primed prompt; records hold them whole (data.whole_trace), as node data does."""
     records = []
-    for row, generated in zip(rows, completions):
+    for index, (row, generated) in enumerate(zip(rows, completions)):
         for text in (whole_trace(node, g) for g in generated):
             scores = rewards.score(node, text, row["truth"], config)
-            records.append({"qid": row["qid"], "wording": row.get("wording"), "completion": text, "rewards": scores,
+            records.append({"row": index, "qid": row["qid"], "wording": row.get("wording"), "completion": text,
+                            "rewards": scores,
                             "accepted": rewards.passes_every_step(node, text, row["truth"], config)})
     return records
 
@@ -90,7 +91,7 @@ def reject_node(recipe: NodeRecipe, node: str, examples: list[dict], *, resume: 
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    rows = rl_rows(examples, node, recipe.rl.questions, recipe.train.seed)
+    rows = rl_rows(examples, node, recipe.rl.questions, recipe.train.seed, paired=recipe.rl.paired)
     samples_path = out / "samples.jsonl"
     config = reward_config(recipe)
     if resume and samples_path.is_file():
@@ -101,9 +102,11 @@ def reject_node(recipe: NodeRecipe, node: str, examples: list[dict], *, resume: 
         records = judge(node, rows, sampler(rows, recipe.rl.samples_per_question), config)
         write_jsonl(samples_path, records)
     stats = acceptance(node, records)
-    prompts = {(r["qid"], r.get("wording")): r["prompt"] for r in rows}
-    kept = [{"node": node, "prompt": prompts[(r["qid"], r["wording"])], "completion": r["completion"], "qid": r["qid"],
-             "wording": r["wording"]} for r in records if r["accepted"]]
+    # a record's prompt is its row's: a verify question has two rows (its right and a wrong option), so
+    # (qid, wording) does not name one prompt; samples written before "row" existed were trace rows, where it does
+    by_question = {(r["qid"], r.get("wording")): r["prompt"] for r in rows}
+    kept = [{"node": node, "prompt": rows[r["row"]]["prompt"] if "row" in r else by_question[(r["qid"], r["wording"])],
+             "completion": r["completion"], "qid": r["qid"], "wording": r["wording"]} for r in records if r["accepted"]]
     write_jsonl(out / "kept.jsonl", kept)
     (out / "acceptance.json").write_text(json.dumps(stats, indent=1))
     logger.info("%s: acceptance %.3f (%d of %d traces; a right answer in %.3f)", node, stats["acceptance_rate"],
