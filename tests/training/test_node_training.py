@@ -90,6 +90,13 @@ def test_shipped_recipes_load_and_start_with_their_command():
     assert stages["grpo"].init_from == stages["coldstart"].output_dir
     assert stages["rejection"].init_from == stages["grpo"].output_dir
     assert stages["dpo"].init_from == stages["rejection"].output_dir
+    verify = {stage: NodeRecipe.load(root / f"{name}.yaml") for stage, name in
+              (("lora", "lora_verify"), ("grpo", "grpo_verify"), ("rejection", "rejection_verify"), ("dpo", "dpo_verify"))}
+    assert verify["lora"].init_from == stages["projector"].output_dir  # the verify node's own chain: 2, 3, 5, 6
+    assert verify["grpo"].init_from == verify["lora"].output_dir
+    assert verify["rejection"].init_from == verify["grpo"].output_dir
+    assert verify["dpo"].init_from == verify["rejection"].output_dir
+    assert all(r.nodes == ["verify"] and r.stage == stage for stage, r in verify.items())
 
 
 def test_recipe_without_its_command_line_is_refused(tmp_path):

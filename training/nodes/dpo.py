@@ -148,7 +148,7 @@ def train_node_dpo(recipe: NodeRecipe, node: str, examples: list[dict], *, resum
     if done is not None:
         return done
     started = time.perf_counter()
-    rows = rl_rows(examples, node, recipe.rl.questions, recipe.train.seed)
+    rows = rl_rows(examples, node, recipe.rl.questions, recipe.train.seed, paired=recipe.rl.paired)
     pairs = preference_pairs(rows, node, recipe.train.seed)
     if not pairs:
         raise ValueError(f"{node}: no preference pairs from {len(rows)} questions (no reference trace passes every reward)")
