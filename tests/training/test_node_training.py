@@ -427,6 +427,19 @@ def test_verify_verdicts_are_read_as_the_node_reads_them():
     assert metrics == {"verify_precision": 1.0, "verify_recall": 0.5, "verify_accuracy": 0.5, "verify_yes_share": 0.25}
 
 
+def test_verdict_ranking_reads_the_order_not_the_prior():
+    from videothought.training.nodes.evaluate import verdict_ranking
+
+    margins = [(0.3, 0.1), (0.2, 0.4), (0.5, 0.5), (0.9, -0.2)]  # (right option, wrong option) log-odds of "yes"
+    ranked = verdict_ranking(margins)
+    assert ranked["verify_pair_accuracy"] == pytest.approx(2.5 / 4)
+    # every right check against every wrong one: 11.5 of the 16 comparisons favour the right option
+    assert ranked["verify_auc"] == pytest.approx(11.5 / 16)
+    shifted = verdict_ranking([(r + 3.0, w + 3.0) for r, w in margins])  # a prior moved onto "yes" everywhere
+    assert shifted == ranked
+    assert verdict_ranking([]) == {"verify_pair_accuracy": None, "verify_auc": None}
+
+
 def test_tracks_match_true_objects_by_box_overlap():
     from videothought.training.nodes.evaluate import track_to_truth
 

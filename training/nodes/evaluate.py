@@ -16,6 +16,8 @@ then track: the TRACKED STSG, verbalised). References come from the world's trut
     verify           cognition_check with the reference analysis, right and wrong answers:
                      verdict "yes" means "the answer is right"; precision / recall of "yes", read
                      from 4 greedy tokens as the graph's node reads it (verify_scored_*: log p)
+                     verify_pair_accuracy / verify_auc: does the right option get the higher
+                     log-odds of "yes" than the wrong one (threshold-free: a moved prior leaves them)
     trace            the cold-start reasoner's trace: its Step 4 letter, accuracy (unparsable = wrong), and
                      the mean of each RL reward (rewards.py: format, answer, targets, events, verdict,
                      gated) and the share of traces passing every step
@@ -110,6 +112,19 @@ class _Confusion:
                 f"{prefix}_recall": tp / (tp + fn) if tp + fn else None,
                 f"{prefix}_accuracy": (tp + tn) / max(1, self.checks),
                 f"{prefix}_yes_share": (tp + fp) / max(1, self.checks)}  # 0 or 1: collapsed onto one verdict
+
+
+def verdict_ranking(margins: list[tuple[float, float]]) -> dict:
+    """Threshold-free readings of a yes/no node, from each question's (right option, wrong option) log-odds
+    of "yes": `verify_pair_accuracy`, the share of questions whose right option gets the higher log-odds
+    (ties count half), and `verify_auc` over every right check against every wrong one. A verdict whose
+    prior moved but whose ranking did not keeps these and changes only the accuracy and the yes share."""
+    if not margins:
+        return {"verify_pair_accuracy": None, "verify_auc": None}
+    pair = sum(1.0 if r > w else 0.5 if r == w else 0.0 for r, w in margins) / len(margins)
+    rights, wrongs = [r for r, _ in margins], [w for _, w in margins]
+    auc = sum(1.0 if r > w else 0.5 if r == w else 0.0 for r in rights for w in wrongs) / (len(rights) * len(wrongs))
+    return {"verify_pair_accuracy": pair, "verify_auc": auc}
 
 
 def parse_targets(text: str, question: str, choices: list[str]) -> list[str]:
@@ -239,9 +254,11 @@ class NodeEvaluation:
 
         generated, scored = _Confusion(), _Confusion()
         unparsed = 0
+        margins: list[tuple[float, float]] = []  # per question: log-odds of "yes" for its right and its wrong option
         for item in tqdm(self.items, desc="verify", disable=not self.progress):
             analysis = reference_analysis(item.evidence, item.truth_doc)
             wrong = (item.answer + 1) % len(item.choices)
+            pair = []
             for index, right in ((item.answer, True), (wrong, False)):
                 messages = prompts.cognition_check(item.question, analysis, item.choices[index])
                 verdict = parse_yes_no(_generate(lm, "verify", messages, 4))
@@ -249,7 +266,10 @@ class NodeEvaluation:
                 generated.add(said_yes=verdict == "yes", right=right, parsed=verdict is not None)
                 yes, no = _score(lm, "verify", messages, [" yes", " no"])
                 scored.add(said_yes=yes >= no, right=right)
-        return {**generated.metrics("verify"), "verify_unparsed": unparsed, **scored.metrics("verify_scored")}
+                pair.append(yes - no)
+            margins.append((pair[0], pair[1]))
+        return {**generated.metrics("verify"), "verify_unparsed": unparsed, **scored.metrics("verify_scored"),
+                **verdict_ranking(margins)}
 
     def targets(self, lm) -> dict:
         from tqdm.auto import tqdm
