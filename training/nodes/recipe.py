@@ -130,8 +130,8 @@ class RLSpec:
     dpo_beta: float = 0.1  # DPO's temperature on the log-ratio (trl's default)
     length_budget_words: int = 120  # the hacking gate's budget for a trace; reference traces are 40-110 words
     collapse_window: int = 3  # logged points compared when watching reward vs accuracy for a collapse
-    paired: bool = False  # GRPO: a question's checks of its right and of a wrong option go into the same step (rows
-    # kept in pairs, trl's shuffle off), so a yes/no node's verdict prior gets no net push from a step
+    paired: bool = False  # GRPO, rejection, DPO: a question's right-option and wrong-option checks are drawn together
+    # (grpo.rl_rows); GRPO keeps them in one step (trl's shuffle off), so a yes/no verdict's prior gets no net push
 
     def __post_init__(self):
         for name in ("questions", "num_generations", "max_completion_length", "samples_per_question",
