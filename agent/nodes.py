@@ -439,6 +439,40 @@ def parse_yes_no(text: str) -> str | None:
     return match.group(1) if match else None
 
 
+def verdict_threshold(lm, node: str = "verify") -> float | None:
+    """The calibrated threshold on the log-odds of "yes" stored in the node adapter's card
+    (`vot train calibrate`), None when the backend has no such adapter or it was not calibrated."""
+    from videothought.agent.llm.protocol import adapter_card
+
+    verdict = adapter_card(lm, node).get("verdict") or {}
+    return float(verdict["threshold"]) if "threshold" in verdict else None
+
+
+def cognition_check(state: dict, context, runtime, answer: str, record) -> dict:
+    """The LLM's yes/no verdict on `answer` against the action analysis. With a calibrated verify
+    adapter, the verdict is its log-odds of " yes" over " no" read against the threshold in the
+    adapter's card (one scoring call): post-training moves the adapter's prior, and the greedy
+    reading against 0 then says "yes" to nearly everything (docs/training.md, "Verify v6"). Without
+    one, the first "yes"/"no" word of 4 greedy tokens."""
+    messages = prompts.cognition_check(state["question"], state["action_analysis"], answer)
+    threshold = verdict_threshold(context.lm)
+    if threshold is not None:
+        scores = llm_score(context.lm, messages, [" yes", " no"], record, frames=watch_frames(state, context))
+        if scores is None:
+            record.errors.append("cognition check could not be scored; relying on the perception check")
+            return {"checked": False, "verdict": None}
+        log_odds = scores[0] - scores[1]
+        return {"checked": True, "verdict": "yes" if log_odds > threshold else "no",
+                "log_odds": round(log_odds, 4), "threshold": threshold}
+    verdict = generate_parsed(
+        context.lm, lambda strict: messages, parse_yes_no, record, 4, 0, "yes/no verdict",
+        frames=watch_frames(state, context), on_text=text_streamer(runtime, "verify"),
+    )
+    if verdict is None:
+        record.errors.append("cognition verdict unparsable; relying on the perception check")
+    return {"checked": verdict is not None, "verdict": verdict}
+
+
 def verify(state: dict, runtime, *, max_retries: int = 2) -> dict:
     """Perception check in code (the answer's objects exist, its events happened, in order), then
     the LLM's yes/no cognition check against the action analysis. On failure, while fewer than
@@ -461,14 +495,7 @@ def verify(state: dict, runtime, *, max_retries: int = 2) -> dict:
         # no claim of it could be checked (supported or refuted) in code.
         neutral = not perception["supported"] and not perception["contradicted"]
         if context.settings.cognition_check and state.get("action_analysis") and answer and neutral:
-            verdict = generate_parsed(
-                context.lm, lambda strict: prompts.cognition_check(state["question"], state["action_analysis"], answer),
-                parse_yes_no, record, 4, 0, "yes/no verdict",
-                frames=watch_frames(state, context), on_text=text_streamer(runtime, "verify"),
-            )
-            cognition = {"checked": verdict is not None, "verdict": verdict}
-            if verdict is None:
-                record.errors.append("cognition verdict unparsable; relying on the perception check")
+            cognition = cognition_check(state, context, runtime, answer, record)
         # The 135M model's "no" is weak evidence: it only fails an answer the STSG cannot check.
         cognition_failed = cognition.get("verdict") == "no" and not perception["supported"]
         passed = bool(answer) and perception["passed"] and not cognition_failed

@@ -4,6 +4,7 @@
     vot train eval-encoder --checkpoint perception/checkpoints/aoe-world-v1 --world data/world-heldout
     vot train nodes --config training/recipes/nodes/lora.yaml [--no-resume]     # stages 1, 2, 4
     vot train eval-nodes --adapters runs/nodes/lora --world runs/worlds/w7 --limit 200 --family heldout
+    vot train calibrate --adapters runs/nodes/dpo-verify --seeds 115-119    # the verify verdict's threshold
     vot train probe-node --node verify --train runs/nodes/data/train.jsonl --eval runs/nodes/data/eval-w7-original.jsonl
     accelerate launch -m videothought.training.cli encoder --config R.yaml   # several GPUs
     accelerate launch -m videothought.training.cli nodes --config R.yaml
@@ -56,6 +57,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     evaluate_nodes.add_argument("--out", default=None, help="write the metrics JSON here too")
     evaluate_nodes.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the machine is shared)")
 
+    calibrate = commands.add_parser("calibrate", help="fit the verify adapter's verdict threshold on calibration seeds")
+    calibrate.add_argument("--adapters", required=True, help="a stage output or shipped adapters folder")
+    calibrate.add_argument("--seeds", default="115-119",
+                           help="calibration world seeds, A-B or A,B,... (never evaluation seeds nor the adapter's "
+                                "training seeds)")
+    calibrate.add_argument("--worlds-dir", default="runs/worlds", help="where the seeds' worlds live (made when missing)")
+    calibrate.add_argument("--videos-per-seed", type=int, default=3)
+    calibrate.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the machine is shared)")
+
     probe = commands.add_parser("probe-node", help="is a yes/no node's decision in the frozen model? a linear probe")
     probe.add_argument("--node", default="verify", help="verify, or rank_answers (its rate_candidate rows)")
     probe.add_argument("--train", required=True, help="node examples (JSONL) the probe is fitted on")
@@ -80,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         return _eval_nodes(args)
     if args.train_command == "probe-node":
         return _probe_node(args)
+    if args.train_command == "calibrate":
+        return _calibrate(args)
     raise SystemExit(f"vot train: unknown stage {args.train_command!r}")
 
 
@@ -270,6 +282,39 @@ def _eval_nodes(args) -> int:
     if args.out:
         write_json(Path(args.out), result)
     print(json.dumps(result))
+    return 0
+
+
+def parse_seeds(text: str) -> list[int]:
+    """"115-119" -> [115, ..., 119]; "115,117" -> [115, 117]; anything else is a ValueError naming it."""
+    try:
+        if "-" in text:
+            first, last = (int(part) for part in text.split("-", 1))
+            seeds = list(range(first, last + 1))
+        else:
+            seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"seeds must be A-B or A,B,...; got {text!r}") from None
+    if not seeds:
+        raise ValueError(f"no seeds in {text!r}")
+    return seeds
+
+
+def _calibrate(args) -> int:
+    import torch
+
+    from videothought.training.nodes.calibrate import CalibrationError, calibrate_adapter
+    from videothought.training.nodes.models import AdapterMismatchError
+
+    _readable_logs()
+    torch.set_num_threads(args.threads)
+    try:
+        verdict = calibrate_adapter(args.adapters, parse_seeds(args.seeds), worlds_dir=args.worlds_dir,
+                                    videos_per_seed=args.videos_per_seed)
+    except (CalibrationError, AdapterMismatchError, ValueError) as error:
+        print(f"vot train calibrate: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(verdict))
     return 0
 
 

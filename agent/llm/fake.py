@@ -45,6 +45,7 @@ class FakeLanguageModel:
     unseen_logprob: float = -5.0
     latency_seconds: float = 0.0  # sleep per call, to exercise timeouts
     adapter_names: tuple[str, ...] = ()
+    adapter_cards: dict[str, dict] = field(default_factory=dict)  # {adapter name: its card}, as local peft has
     accepts_frames: bool = False
     calls: list[dict] = field(default_factory=list)
     active_adapter: str | None = None

@@ -31,6 +31,7 @@ import fcntl
 import importlib.util
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -270,6 +271,26 @@ def _resolve_dtype(dtype: Any):
     return choices[dtype]
 
 
+def _read_adapter_card(folder: Path) -> dict:
+    """An adapter folder's videothought-adapter.json, {} when it has none; malformed is an error naming it."""
+    path = folder / "videothought-adapter.json"
+    if not path.is_file():
+        return {}
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelNotFoundError(f"adapter card {path} is not readable JSON: {error}") from None
+    if not isinstance(card, dict):
+        raise ModelNotFoundError(f"adapter card {path} is not a JSON object")
+    verdict = card.get("verdict")
+    if verdict is not None:  # a yes/no node's calibrated threshold (training/nodes/calibrate.py)
+        threshold = verdict.get("threshold") if isinstance(verdict, dict) else None
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+            raise ModelNotFoundError(f"adapter card {path}: 'verdict' must hold a finite number 'threshold', "
+                                     f"got {verdict!r}")
+    return card
+
+
 class LocalLanguageModel:
     """A transformers causal LM (any save_pretrained folder) implementing LanguageModel.
 
@@ -283,6 +304,7 @@ class LocalLanguageModel:
         self.name = name
         self.active_adapter: str | None = None
         self._adapter_paths: dict[str, str] = {}
+        self._adapter_cards: dict[str, dict] = {}
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.max_context_tokens = int(getattr(model.config, "max_position_embeddings", 0) or 0) or None
@@ -332,6 +354,13 @@ class LocalLanguageModel:
     def adapter_names(self) -> tuple[str, ...]:
         return tuple(self._adapter_paths)
 
+    @property
+    def adapter_cards(self) -> dict[str, dict]:
+        """{adapter name: its card}: the videothought-adapter.json `vot train nodes` writes beside
+        the weights (base model, node, stage, and for a yes/no node its calibrated "verdict"); an
+        adapter without a card maps to {}."""
+        return {name: dict(card) for name, card in self._adapter_cards.items()}
+
     def add_adapter(self, adapter_name: str, path: str | os.PathLike) -> None:
         """Load a peft adapter folder (adapter_config.json + adapter_model.safetensors) under a name."""
         from peft import PeftModel
@@ -345,12 +374,14 @@ class LocalLanguageModel:
             )
         if adapter_name in self._adapter_paths:
             raise LanguageModelError(f"an adapter named {adapter_name!r} is already loaded")
+        card = _read_adapter_card(path)
         if isinstance(self.model, PeftModel):
             self.model.load_adapter(str(path), adapter_name=adapter_name, is_trainable=False)
         else:
             self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=adapter_name, is_trainable=False)
         self.model.eval()
         self._adapter_paths[adapter_name] = str(path)
+        self._adapter_cards[adapter_name] = card
         self.use_adapter(self.active_adapter)  # a new adapter stays inactive
 
     def use_adapter(self, adapter_name: str | None) -> None:

@@ -13,8 +13,9 @@ backend use `call_generate`, which falls back to one piece at the end.
 
 `check_language_model(lm)` checks a user-supplied model against this protocol and raises a
 `LanguageModelError` naming the missing or ill-fitting member; `load_language_model` results pass it.
-Backends with adapters (local peft) expose `adapter_names` and `use_adapter(name | None)`;
-`adapter_scope(lm, node)` activates a node's adapter when the backend has one.
+Backends with adapters (local peft) expose `adapter_names` and `use_adapter(name | None)`, and
+may expose `adapter_cards` ({name: card dict}); `adapter_scope(lm, node)` activates a node's adapter
+when the backend has one, and `adapter_card(lm, node)` reads its card ({} when there is none).
 """
 
 from __future__ import annotations
@@ -346,6 +347,14 @@ class TextStream:
 
 
 # ----------------------------------------------------------------------------- adapters
+
+
+def adapter_card(lm: Any, adapter_name: str) -> dict:
+    """The card of the backend's adapter `adapter_name` (what `vot train nodes` wrote beside its
+    weights), {} when the backend has no such adapter or no cards."""
+    if adapter_name not in (getattr(lm, "adapter_names", ()) or ()):
+        return {}
+    return dict((getattr(lm, "adapter_cards", None) or {}).get(adapter_name) or {})
 
 
 @contextlib.contextmanager

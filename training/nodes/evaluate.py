@@ -17,7 +17,8 @@ then track: the TRACKED STSG, verbalised). References come from the world's trut
                      verdict "yes" means "the answer is right"; precision / recall of "yes", read
                      from 4 greedy tokens as the graph's node reads it (verify_scored_*: log p)
                      verify_pair_accuracy / verify_auc: does the right option get the higher
-                     log-odds of "yes" than the wrong one (threshold-free: a moved prior leaves them)
+                     log-odds of "yes" than the wrong one (threshold-free: a moved prior leaves them);
+                     verify_calibrated_*: the log-odds against the adapter's calibrated threshold
     trace            the cold-start reasoner's trace: its Step 4 letter, accuracy (unparsable = wrong), and
                      the mean of each RL reward (rewards.py: format, answer, targets, events, verdict,
                      gated) and the share of traces passing every step
@@ -247,12 +248,15 @@ class NodeEvaluation:
         """The verdict as the graph's verify node reads it: 4 greedy new tokens, the first yes/no word
         (agent.nodes.parse_yes_no; no verdict counts as wrong). `verify_scored_*` is the earlier
         reading, log p(" yes") against log p(" no"), kept for comparison with older tables: it can
-        disagree with the generation (the model may write "no" without the space)."""
+        disagree with the generation (the model may write "no" without the space). When the verify
+        adapter's card holds a calibrated threshold (`vot train calibrate`), `verify_calibrated_*` reads
+        the same log-odds against it, as the graph's verify node then does."""
         from tqdm.auto import tqdm
 
-        from videothought.agent.nodes import parse_yes_no
+        from videothought.agent.nodes import parse_yes_no, verdict_threshold
 
-        generated, scored = _Confusion(), _Confusion()
+        threshold = verdict_threshold(lm)
+        generated, scored, calibrated = _Confusion(), _Confusion(), _Confusion()
         unparsed = 0
         margins: list[tuple[float, float]] = []  # per question: log-odds of "yes" for its right and its wrong option
         for item in tqdm(self.items, desc="verify", disable=not self.progress):
@@ -266,10 +270,15 @@ class NodeEvaluation:
                 generated.add(said_yes=verdict == "yes", right=right, parsed=verdict is not None)
                 yes, no = _score(lm, "verify", messages, [" yes", " no"])
                 scored.add(said_yes=yes >= no, right=right)
+                if threshold is not None:
+                    calibrated.add(said_yes=yes - no > threshold, right=right)
                 pair.append(yes - no)
             margins.append((pair[0], pair[1]))
-        return {**generated.metrics("verify"), "verify_unparsed": unparsed, **scored.metrics("verify_scored"),
-                **verdict_ranking(margins)}
+        out = {**generated.metrics("verify"), "verify_unparsed": unparsed, **scored.metrics("verify_scored"),
+               **verdict_ranking(margins)}
+        if threshold is not None:
+            out.update({**calibrated.metrics("verify_calibrated"), "verify_threshold": threshold})
+        return out
 
     def targets(self, lm) -> dict:
         from tqdm.auto import tqdm
