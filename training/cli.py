@@ -249,7 +249,7 @@ def _eval_nodes(args) -> int:
         family = None if args.family == "original" else args.family
         items = worded_questions(root, family=family, rewordings=1, include_original=family is None, limit=args.limit)
         evaluation = NodeEvaluation(items, perception_context(args.cache_dir), generate_limit=args.generate_limit)
-        if set(text_metrics) - {"blind", "nextqa"}:  # the question-only metrics need no video
+        if set(text_metrics) - {"blind", "nextqa", "verify"}:  # these read the question and the truth, not the video
             evaluation.prepare()
         try:
             lm = load_stage_lm(args.adapters)

@@ -126,3 +126,43 @@ def test_cli_names_bad_seeds(capsys, tmp_path):
     assert "seeds must be A-B or A,B" in capsys.readouterr().err
     assert main(["calibrate", "--adapters", str(tmp_path / "none"), "--seeds", "120"]) == 2
     assert "no adapters folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"data": {"seeds": [100], "calibration_seeds": [7]}}, "data.calibration_seeds: training seeds [7] are evaluation"),
+    ({"data": {"seeds": [100, 101], "calibration_seeds": {"from": 101, "to": 102}}}, "[101] are training seeds too"),
+    ({"data": {"seeds": [100], "calibration_seeds": [120]}, "nodes": ["rank_answers"]}, "'verify' is not among nodes"),
+])
+def test_recipe_names_bad_calibration_seeds(tmp_path, change, named):
+    from tests.training.test_node_training import tiny_recipe
+    from videothought.training.nodes.recipe import NodeRecipe, RecipeError
+
+    record = tiny_recipe(tmp_path, nodes=["verify"])
+    record.update(change)
+    with pytest.raises(RecipeError) as raised:
+        NodeRecipe.from_dict(record)
+    assert named in str(raised.value)
+
+
+def test_a_verify_stage_with_calibration_seeds_ships_its_threshold(tmp_path):
+    """A tiny-random LoRA stage on verify rows: after training, the stage calibrates its verify adapter
+    and the export carries the threshold in the shipped card."""
+    from tests.training.test_node_training import tiny_recipe
+    from videothought.training.nodes.data import write_jsonl
+    from videothought.training.nodes.pipeline import run_stage
+    from videothought.training.nodes.recipe import NodeRecipe
+
+    rows = [{"node": "verify", "prompt": prompts.cognition_check("Does the ball stop?", f"The ball {verb}.", "it stops"),
+             "completion": " yes" if verb == "stops" else " no - it does not.", "correct": verb == "stops"}
+            for verb in ("stops", "bounces", "turns", "halts") * 4]
+    write_jsonl(tmp_path / "examples.jsonl", rows)
+    record = tiny_recipe(tmp_path, nodes=["verify"], export_to=str(tmp_path / "shipped"),
+                         data={"examples": str(tmp_path / "examples.jsonl"), "seeds": [100], "calibration_seeds": [120],
+                               "videos_per_seed": 1, "worlds_dir": str(tmp_path / "worlds")},
+                         train={"max_steps": 2, "batch_size": 4, "learning_rate": 1e-2, "warmup_steps": 0,
+                                "save_steps": 2, "logging_steps": 1, "seed": 0, "max_length": 256})
+    summary = run_stage(NodeRecipe.from_dict(record), progress=False)
+    verdict = summary["verdict"]
+    assert verdict["seeds"] == [120] and verdict["checks"] >= 20 and verdict["accuracy"] >= 0.5
+    shipped = json.loads((tmp_path / "shipped" / "verify" / "videothought-adapter.json").read_text())
+    assert shipped["verdict"] == verdict and summary["exported"] == ["verify"]

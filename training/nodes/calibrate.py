@@ -107,7 +107,7 @@ def _recipe_seeds(card: dict) -> set[int]:
 
 
 def calibrate_adapter(adapters: str | Path, seeds: list[int], *, worlds_dir: str | Path = "runs/worlds",
-                      videos_per_seed: int = 3, node: str = "verify", min_checks: int = 40, lm=None,
+                      videos_per_seed: int = 3, node: str = "verify", min_checks: int = 20, lm=None,
                       progress: bool = True) -> dict:
     """Fit the threshold of `adapters`' `node` adapter (a stage output or a shipped folder) on the
     calibration seeds' checks and write it into that adapter's card as "verdict". Returns the card's
@@ -144,3 +144,19 @@ def calibrate_adapter(adapters: str | Path, seeds: list[int], *, worlds_dir: str
                 verdict["threshold"], verdict["accuracy"], verdict["accuracy_at_zero"], verdict["yes_share_at_zero"],
                 len(checks), seeds)
     return verdict
+
+
+def calibrate_stage(recipe, *, progress: bool = True) -> dict:
+    """Calibrate the verify adapter a stage just wrote (recipe.data.calibration_seeds), on the
+    recipe's own base model (so CI's tiny random model calibrates too)."""
+    from videothought.agent.llm.local import LocalLanguageModel
+    from videothought.training.nodes.evaluate import stage_adapters
+    from videothought.training.nodes.models import load_base
+
+    model, tokenizer = load_base(recipe.base_model, seed=recipe.train.seed)
+    folder = stage_adapters(recipe.output_dir).get("verify")
+    if folder is None:
+        raise CalibrationError(f"{recipe.output_dir} holds no verify adapter to calibrate")
+    lm = LocalLanguageModel(model, tokenizer, name=recipe.base_model, adapters={"verify": folder})
+    return calibrate_adapter(recipe.output_dir, recipe.data.calibration_seeds, worlds_dir=recipe.data.worlds_dir,
+                             videos_per_seed=recipe.data.videos_per_seed, lm=lm, progress=progress)

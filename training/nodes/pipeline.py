@@ -100,6 +100,10 @@ def run_stage(recipe: NodeRecipe, *, resume: bool = True, progress: bool = True)
 
         ensure_examples(recipe, progress=progress)
         summary = run_sft(recipe, resume=resume)
+    if recipe.data.calibration_seeds:  # before the export: the threshold travels in the adapter's card
+        from videothought.training.nodes.calibrate import calibrate_stage
+
+        summary["verdict"] = calibrate_stage(recipe, progress=progress)
     summary["exported"] = export(recipe)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     return summary

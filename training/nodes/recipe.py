@@ -36,19 +36,30 @@ class DataSpec:
     cache_dir: str = "runs/nodes/stsg-cache"  # tracked STSG documents (JSON), shared by every stage
     examples: str = "runs/nodes/data/train.jsonl"  # node examples, built once and reused
     max_examples_per_node: int = 4000  # the CPU budget: more examples than steps x batch are never seen
+    # seeds whose questions fit the verify adapter's verdict threshold after the stage (training/nodes/calibrate.py);
+    # empty: not calibrated (the node reads the greedy verdict)
+    calibration_seeds: list[int] = field(default_factory=list)
 
     def __post_init__(self):
-        if isinstance(self.seeds, dict):  # {from: 100, to: 139}, inclusive
-            try:
-                self.seeds = list(range(int(self.seeds["from"]), int(self.seeds["to"]) + 1))
-            except (KeyError, TypeError, ValueError):
-                raise RecipeError(f"data.seeds must be a list or {{from: A, to: B}}, got {self.seeds!r}") from None
         from videothought.training.nodes.data import NodeDataError, check_training_seeds
 
-        try:
-            self.seeds = check_training_seeds(self.seeds)
-        except NodeDataError as error:
-            raise RecipeError(f"data.seeds: {error}") from None
+        for name in ("seeds", "calibration_seeds"):
+            value = getattr(self, name)
+            if isinstance(value, dict):  # {from: 100, to: 139}, inclusive
+                try:
+                    value = list(range(int(value["from"]), int(value["to"]) + 1))
+                except (KeyError, TypeError, ValueError):
+                    raise RecipeError(f"data.{name} must be a list or {{from: A, to: B}}, got {value!r}") from None
+            if name == "calibration_seeds" and not value:
+                self.calibration_seeds = []
+                continue
+            try:
+                setattr(self, name, check_training_seeds(value))
+            except NodeDataError as error:
+                raise RecipeError(f"data.{name}: {error}") from None
+        shared = sorted(set(self.seeds) & set(self.calibration_seeds))
+        if shared:
+            raise RecipeError(f"data.calibration_seeds {shared} are training seeds too: calibrate on seeds never trained on")
         for name in ("videos_per_seed", "max_examples_per_node"):
             if int(getattr(self, name)) < 1:
                 raise RecipeError(f"data.{name} must be at least 1, got {getattr(self, name)!r}")
@@ -216,6 +227,9 @@ class NodeRecipe:
         if self.stage == "grpo" and self.rl.paired and (self.train.batch_size // self.rl.num_generations) % 2:
             raise RecipeError(f"rl.paired needs an even number of questions a step: train.batch_size "
                               f"{self.train.batch_size} / rl.num_generations {self.rl.num_generations} is odd")
+        if self.data.calibration_seeds and "verify" not in self.nodes:
+            raise RecipeError(f"data.calibration_seeds calibrate the verify adapter, but 'verify' is not among nodes "
+                              f"{self.nodes}")
         for node in self.export_nodes:
             if node not in (*NODE_NAMES, TRACE_NODE):
                 raise RecipeError(f"export_nodes: unknown node {node!r}; known: {[*NODE_NAMES, TRACE_NODE]}")
