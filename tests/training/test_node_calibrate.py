@@ -166,3 +166,18 @@ def test_a_verify_stage_with_calibration_seeds_ships_its_threshold(tmp_path):
     assert verdict["seeds"] == [120] and verdict["checks"] >= 20 and verdict["accuracy"] >= 0.5
     shipped = json.loads((tmp_path / "shipped" / "verify" / "videothought-adapter.json").read_text())
     assert shipped["verdict"] == verdict and summary["exported"] == ["verify"]
+
+
+def test_eval_nodes_reads_the_verdict_against_the_calibrated_threshold(tmp_path):
+    from videothought.training.nodes.data import ensure_world, worded_questions
+    from videothought.training.nodes.evaluate import NodeEvaluation
+
+    root = ensure_world(tmp_path / "w120", 120, 1)
+    evaluation = NodeEvaluation(worded_questions(root, family=None, rewordings=0, include_original=True, limit=4),
+                                None, progress=False)
+    below, above = evaluation.verify(fake_verifier(1.5)), evaluation.verify(fake_verifier(2.5))  # log-odds 2.0
+    assert below["verify_calibrated_yes_share"] == 1.0 and above["verify_calibrated_yes_share"] == 0.0
+    assert below["verify_calibrated_accuracy"] == above["verify_calibrated_accuracy"] == 0.5  # half the checks are right
+    assert below["verify_threshold"] == 1.5
+    uncalibrated = evaluation.verify(FakeLanguageModel(scores={" yes": -1.0, " no": -3.0}))
+    assert "verify_calibrated_accuracy" not in uncalibrated and uncalibrated["verify_scored_yes_share"] == 1.0
