@@ -97,12 +97,14 @@ def _recipe_seeds(card: dict) -> set[int]:
     """The training seeds of the recipe that wrote an adapter (empty when the card names none readable)."""
     recipe = card.get("recipe")
     if not recipe or not Path(recipe).is_file():
+        logger.warning("the adapter's card names no readable recipe (%r): its training seeds are not checked", recipe)
         return set()
     from videothought.training.nodes.recipe import NodeRecipe, RecipeError
 
     try:
         return set(NodeRecipe.load(recipe).data.seeds)
-    except RecipeError:
+    except RecipeError as error:
+        logger.warning("cannot read the adapter's recipe %s (%s): its training seeds are not checked", recipe, error)
         return set()
 
 
