@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("videothought.evals.cli_eval", "run a benchmark, resumably, with step-wise traces"),
     "report": ("videothought.evals.cli_report", "markdown tables and plots across runs"),
     "serve": ("videothought.evals.serve", "a local web app: chat with a video, live node traces, eval runs"),
+    "llm": ("videothought.agent.llm.server", "serve a language model over the OpenAI-compatible API (vot llm serve)"),
     "bench": ("videothought.cli", "speed and quality benchmarks; prints one JSON object last"),
 }
 

@@ -1,7 +1,8 @@
 """A small, real OpenAI-compatible HTTP server over any of our LanguageModel backends.
 
-    python -m videothought.agent.llm.server --model embedded --port 8000    # the embedded SmolLM2
-    python -m videothought.agent.llm.server --model video:/models/qwen2-vl --port 8000
+    vot llm serve --model embedded --port 8000                              # the embedded SmolLM2
+    vot llm serve --model video:/models/qwen2-vl --port 8000
+    python -m videothought.agent.llm.server --model embedded --port 8000    # the same, without the `vot` script
     VIDEOTHOUGHT_LLM=http://127.0.0.1:8000/v1 vot ask clip.mp4 "..."
 
     with LLMServer(lm) as server:          # in process, on a free loopback port
@@ -9,7 +10,7 @@
 
 Endpoints (the subset of the OpenAI API our client and vLLM-style scorers use):
 
-    GET  /v1/models                  the one served model
+    GET  /v1/models                  the one served model; GET /v1/models/{id} that model (404 for another)
     POST /v1/chat/completions        messages, max_tokens | max_completion_tokens, temperature, stop, stream,
                                      stream_options.include_usage; content may be a list of parts
                                      ({"type": "text"} and {"type": "image_url"} with base64 data URLs)
@@ -29,7 +30,15 @@ as the backend generates them, then `data: [DONE]`; an error after the stream st
 a `data: {"error": ...}` event.
 Not served (a 400 that says so): n > 1, echo with generated tokens, images for a text-only model,
 image URLs that are not data URLs (the server fetches nothing).
-Errors are OpenAI-shaped: {"error": {"message", "type", "code"}}. Requests are served on
+
+`model`: a request naming another model than the served one is refused with 404 and code
+"model_not_found", as the OpenAI API refuses a model it does not have; a request without `model`
+gets the served one (as vLLM does). Every non-streamed answer carries `usage` (prompt_tokens,
+completion_tokens, total_tokens): for scoring, the scored prompt's tokens and 0 completion tokens
+(a chat scoring request counts the context, the video's tokens and the scored message, as the
+backend's `count_prompt_tokens` counts them; a backend without it is counted on the ChatML
+rendering of the text). Streams carry it in a last chunk when `stream_options.include_usage` is set.
+Errors are OpenAI-shaped: {"error": {"message", "type", "param", "code"}}. Requests are served on
 threads, the backend is called under one lock (a torch model is not re-entrant).
 Built on the standard library's ThreadingHTTPServer: no extra dependency.
 """
@@ -44,6 +53,7 @@ import json
 import logging
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +66,7 @@ from videothought.agent.llm.protocol import (
     LanguageModelError,
     accepts_frames,
     call_generate,
+    render_chatml,
     validate_messages,
 )
 
@@ -68,9 +79,10 @@ MAX_IMAGES = 64  # frames per request: a Qwen2-VL context holds far fewer at use
 class RequestError(Exception):
     """A request we refuse: becomes an OpenAI-shaped error response with this status."""
 
-    def __init__(self, message: str, status: HTTPStatus = HTTPStatus.BAD_REQUEST, code: str = "invalid_request"):
+    def __init__(self, message: str, status: HTTPStatus = HTTPStatus.BAD_REQUEST, code: str = "invalid_request",
+                 param: str | None = None):
         super().__init__(message)
-        self.status, self.code = status, code
+        self.status, self.code, self.param = status, code, param
 
 
 def _int_field(body: dict, key: str, default: int, low: int) -> int:
@@ -115,6 +127,15 @@ def _refuse_unsupported(body: dict) -> None:
 
 def _include_usage(body: dict) -> bool:
     return bool((body.get("stream_options") or {}).get("include_usage"))
+
+
+def chat_generation_options(body: dict, frames) -> dict:
+    """A chat request's generation options as keyword arguments of the backend's `generate`
+    (through `call_generate`): the one place they are read from the request, for the streamed
+    and the plain answer alike. A new option (say `response_format`) is read here and passed on."""
+    max_tokens = _int_field(body, "max_completion_tokens", _int_field(body, "max_tokens", 128, 1), 1)
+    return {"max_new_tokens": max_tokens, "temperature": _temperature_field(body), "stop": _stop_field(body),
+            "frames": frames}
 
 
 def image_parts_to_frames(images: list[str]):
@@ -217,12 +238,31 @@ class LLMServer(ThreadingHTTPServer):
 
     # --------------------------------------------------------------- endpoint logic (JSON in, JSON out)
 
+    def model_card(self) -> dict:
+        return {"id": self.model_name, "object": "model", "created": self.created, "owned_by": "videothought"}
+
     def models(self) -> dict:
-        return {"object": "list", "data": [
-            {"id": self.model_name, "object": "model", "created": self.created, "owned_by": "videothought"}
-        ]}
+        return {"object": "list", "data": [self.model_card()]}
+
+    def model(self, model_id: str) -> dict:
+        """GET /v1/models/{id}: the served model, or 404 as for a request that names another."""
+        self.check_model({"model": model_id})
+        return self.model_card()
+
+    def check_model(self, body: dict) -> None:
+        """Refuse a request for a model this server does not serve (404 "model_not_found", as
+        the OpenAI API answers); no `model` at all means the served one."""
+        model = body.get("model")
+        if model is None:
+            return
+        if not isinstance(model, str):
+            raise RequestError(f"'model' must be a string, got {model!r}", param="model")
+        if model != self.model_name:
+            raise RequestError(f"The model `{model}` does not exist: this server serves {self.model_name!r} "
+                               "(GET /v1/models lists it)", HTTPStatus.NOT_FOUND, "model_not_found", param="model")
 
     def chat_completions(self, body: dict) -> dict | EventStream:
+        self.check_model(body)
         _refuse_unsupported(body)
         messages, images = split_content_parts(body.get("messages"))
         frames = None
@@ -237,9 +277,7 @@ class LLMServer(ThreadingHTTPServer):
             raise RequestError(str(error)) from error
         if body.get("prompt_logprobs") is not None:
             return self._chat_prompt_logprobs(body, messages, frames)
-        max_tokens = _int_field(body, "max_completion_tokens", _int_field(body, "max_tokens", 128, 1), 1)
-        options = {"max_new_tokens": max_tokens, "temperature": _temperature_field(body), "stop": _stop_field(body),
-                   "frames": frames}
+        options = chat_generation_options(body, frames)
         ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         if body.get("stream"):
             return EventStream(lambda emit: self._stream_chat(emit, messages, options, ident, created,
@@ -249,7 +287,7 @@ class LLMServer(ThreadingHTTPServer):
         return {
             "id": ident, "object": "chat.completion", "created": created, "model": self.model_name,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": generation.text},
-                         "finish_reason": _finish(generation, max_tokens)}],
+                         "finish_reason": _finish(generation, options["max_new_tokens"])}],
             "usage": _usage(generation),
         }
 
@@ -283,14 +321,24 @@ class LLMServer(ThreadingHTTPServer):
                                "score text through /v1/completions with echo=true")
         with self.lock:
             (tokens,) = scorer(messages[:-1], [messages[-1]["content"]], frames=frames)
+            context_tokens = self._count_prompt_tokens(messages[:-1], frames)
         entries = [None] + [{str(token_id): {"logprob": value, "decoded_token": text}}
                             for token_id, text, value in tokens]
         return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
                 "model": self.model_name, "prompt_logprobs": entries,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "length"}],
-                "usage": None}
+                "usage": _token_usage(context_tokens + len(tokens), 0)}
+
+    def _count_prompt_tokens(self, messages: list[dict], frames) -> int:
+        """The tokens of the prompt the backend built for these messages (and frames): its own
+        count where it offers one, else its tokenizer's count of the ChatML rendering (text only)."""
+        counter = getattr(self.lm, "count_prompt_tokens", None)
+        if counter is not None:
+            return int(counter(messages, frames=frames))
+        return int(self.lm.count_tokens(render_chatml(messages)))
 
     def completions(self, body: dict) -> dict:
+        self.check_model(body)
         _refuse_unsupported(body)
         prompts = body.get("prompt")
         if isinstance(prompts, str):
@@ -306,8 +354,9 @@ class LLMServer(ThreadingHTTPServer):
         if max_tokens == 0:
             if not echo:
                 raise RequestError("max_tokens=0 without echo=true asks for nothing")
+            choices, prompt_tokens = self._echo_logprobs(prompts, logprobs)
             return {"id": ident, "object": "text_completion", "created": created, "model": self.model_name,
-                    "choices": self._echo_logprobs(prompts, logprobs), "usage": None}
+                    "choices": choices, "usage": _token_usage(prompt_tokens, 0)}
         if echo:
             raise RequestError("echo=true is only supported with max_tokens=0 (prompt scoring)")
         complete = getattr(self.lm, "complete", None)
@@ -326,8 +375,7 @@ class LLMServer(ThreadingHTTPServer):
             choices.append({"index": index, "text": generation.text, "logprobs": None,
                             "finish_reason": "length" if generation.completion_tokens >= max_tokens else "stop"})
         return {"id": ident, "object": "text_completion", "created": created, "model": self.model_name,
-                "choices": choices, "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                                              "total_tokens": prompt_tokens + completion_tokens}}
+                "choices": choices, "usage": _token_usage(prompt_tokens, completion_tokens)}
 
     def _stream_completions(self, emit, complete, prompts, options, ident, created, include_usage) -> None:
         def chunk(index: int, text: str, finish: str | None = None) -> dict:
@@ -346,10 +394,11 @@ class LLMServer(ThreadingHTTPServer):
             completion_tokens += generation.completion_tokens
         if include_usage:
             emit({"id": ident, "object": "text_completion", "created": created, "model": self.model_name,
-                  "choices": [], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                                           "total_tokens": prompt_tokens + completion_tokens}})
+                  "choices": [], "usage": _token_usage(prompt_tokens, completion_tokens)})
 
-    def _echo_logprobs(self, prompts: list[str], logprobs: int | None) -> list[dict]:
+    def _echo_logprobs(self, prompts: list[str], logprobs: int | None) -> tuple[list[dict], int]:
+        """The choices of an echo request (each prompt's tokens and log-probs) and the number of
+        prompt tokens scored, for `usage`."""
         token_logprobs = getattr(self.lm, "token_logprobs", None)
         if token_logprobs is None:
             raise RequestError(f"the backend {self.model_name!r} cannot return prompt logprobs")
@@ -363,9 +412,10 @@ class LLMServer(ThreadingHTTPServer):
                 "text_offset": [offset for _, offset, _ in tokens],
                 "top_logprobs": None if not logprobs else [None] + [{t: lp} for t, _, lp in tokens[1:]],
             }})
-        return choices
+        return choices, sum(len(tokens) for tokens in per_prompt)
 
     def tokenize(self, body: dict) -> dict:
+        self.check_model(body)
         prompt = body.get("prompt")
         if not isinstance(prompt, str):
             raise RequestError("'prompt' must be a string")
@@ -378,9 +428,13 @@ def _finish(generation, max_tokens: int) -> str:
     return "length" if generation.completion_tokens >= max_tokens else "stop"
 
 
+def _token_usage(prompt_tokens: int, completion_tokens: int) -> dict:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+
+
 def _usage(generation) -> dict:
-    return {"prompt_tokens": generation.prompt_tokens, "completion_tokens": generation.completion_tokens,
-            "total_tokens": generation.prompt_tokens + generation.completion_tokens}
+    return _token_usage(generation.prompt_tokens, generation.completion_tokens)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -401,9 +455,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _error(self, status: HTTPStatus, message: str, code: str) -> None:
+    def _error(self, status: HTTPStatus, message: str, code: str, param: str | None = None) -> None:
         kind = "invalid_request_error" if status < 500 else "server_error"
-        self._send(status, {"error": {"message": message, "type": kind, "code": code}})
+        self._send(status, {"error": {"message": message, "type": kind, "param": param, "code": code}})
 
     def _read_json(self) -> dict:
         length = self.headers.get("Content-Length")
@@ -447,13 +501,16 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(error, (LanguageModelError, RequestError)):
                 logger.exception("streamed request %s failed", self.path)
             kind = "invalid_request_error" if isinstance(error, (LanguageModelError, RequestError)) else "server_error"
-            emit({"error": {"message": f"{type(error).__name__}: {error}", "type": kind, "code": None}})
+            emit({"error": {"message": f"{type(error).__name__}: {error}", "type": kind, "param": None, "code": None}})
         self._write_chunk(b"data: [DONE]\n\n")
         self._write_chunk(b"")
 
     def _dispatch(self, routes: dict) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         handler = routes.get(path)
+        if handler is None and self.command == "GET" and path.startswith("/v1/models/"):
+            model_id = urllib.parse.unquote(path[len("/v1/models/"):])
+            handler = lambda: self.server.model(model_id)  # noqa: E731
         try:
             if handler is None:
                 raise RequestError(f"no route {self.command} {path}", HTTPStatus.NOT_FOUND, "not_found")
@@ -463,7 +520,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send(HTTPStatus.OK, answer)
         except RequestError as error:
-            self._error(error.status, str(error), error.code)
+            self._error(error.status, str(error), error.code, error.param)
         except LanguageModelError as error:  # the backend refused the request (bad messages, too long, ...)
             self._error(HTTPStatus.BAD_REQUEST, str(error), "backend_refused")
         except Exception as error:  # noqa: BLE001 - a server reports, it does not die
@@ -483,27 +540,52 @@ class _Handler(BaseHTTPRequestHandler):
         })
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m videothought.agent.llm.server", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="a model spec for load_language_model (default: embedded)")
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
-    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    parser.add_argument("--served-name", default=None, help="the model id reported by /v1/models")
+# ----------------------------------------------------------------------------- `vot llm serve`
+
+
+def add_serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None, help="a model spec for load_language_model: embedded (the "
+                        "default), a local HF folder, video:/path, fake")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free port)")
+    parser.add_argument("--served-name", default=None, help="the model id reported by /v1/models and required "
+                        "of requests that name one (default: the backend's name)")
     parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """`vot llm ACTION`: `serve` is the one action."""
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add_serve_options(actions.add_parser(
+        "serve", help="serve a model over the OpenAI-compatible HTTP API (chat, completions, scoring, streaming)",
+        description="Serve a model over the OpenAI-compatible HTTP API until interrupted."))
+
+
+def run(args: argparse.Namespace) -> int:
+    return serve_command(args, prog=f"vot llm {args.action}")
+
+
+def serve_command(args: argparse.Namespace, *, prog: str) -> int:
+    """Load the model, bind, print one `serving NAME at URL` line, serve until Ctrl-C."""
+    import sys
+
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")  # a no-op under `vot`, which set it up
+    logging.getLogger().setLevel(args.log_level.upper())
     from videothought.agent.llm import load_language_model
 
     if args.model and args.model.startswith(("http://", "https://")):
-        parser.exit(2, "llm.server: refusing to proxy another HTTP server; give a local model spec\n")
+        print(f"{prog}: refusing to proxy another HTTP server; give a local model spec", file=sys.stderr)
+        return 2
     try:
         lm = load_language_model(args.model)
     except LanguageModelError as error:
-        parser.exit(2, f"llm.server: {error}\n")
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 2
     try:
         server = LLMServer(lm, args.host, args.port, model_name=args.served_name)
     except OSError as error:
-        parser.exit(2, f"llm.server: cannot listen on {args.host}:{args.port}: {error}\n")
+        print(f"{prog}: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 2
     # One line on stdout that a parent process can wait for (the port may have been 0).
     print(f"serving {server.model_name} at {server.url}", flush=True)
     try:
@@ -513,6 +595,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m videothought.agent.llm.server [options]`: `vot llm serve` without the `vot` script."""
+    parser = argparse.ArgumentParser(prog="python -m videothought.agent.llm.server", description=__doc__.splitlines()[0])
+    add_serve_options(parser)
+    return serve_command(parser.parse_args(argv), prog="llm.server")
 
 
 if __name__ == "__main__":

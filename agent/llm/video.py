@@ -259,6 +259,12 @@ class VideoLanguageModel:
             raise LanguageModelError(f"count_tokens needs a str, got {type(text).__name__}")
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def count_prompt_tokens(self, prompt: list[dict] | str, *, frames=None) -> int:
+        """Tokens of the prompt `generate` and `score` build from these messages and frames, the
+        video's tokens included: what our server reports as a scoring request's usage."""
+        _, _, num_video_tokens = self._video(frames)
+        return len(self._prompt_ids(prompt, num_video_tokens))
+
     def _video(self, frames):
         frames = self.frames if frames is None else frames
         return self.encode_frames(frames) if frames is not None else (None, None, None)

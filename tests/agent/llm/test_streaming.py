@@ -108,7 +108,7 @@ class FailsMidway(Handshake):
 def test_a_failure_mid_stream_is_reported_in_the_stream():
     with LLMServer(FailsMidway()) as server:
         with pytest.raises(openai.APIError, match="ran out of memory"):
-            list(official_client(server).chat.completions.create(model="x", messages=CHAT, stream=True))
+            list(official_client(server).chat.completions.create(model="handshake", messages=CHAT, stream=True))
         client = HTTPLanguageModel(server.url, max_retries=2, retry_backoff_seconds=0.01)
         seen = []
         with pytest.raises(LanguageModelError, match="failed mid-stream.*ran out of memory"):
