@@ -3,6 +3,7 @@ real perception and STSG, a scripted fake LLM. Checks that the agent's state and
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -24,8 +25,10 @@ def vot(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_world_generator_and_agent_through_the_runner(tmp_path):
-    pytest.importorskip("videothought.agent.graph")
-    pytest.importorskip("videothought.evals.world.cli")
+    # The modules the subprocesses run, imported here so that a broken import fails the test with
+    # its own traceback instead of a bare exit status.
+    importlib.import_module("videothought.agent.graph")
+    importlib.import_module("videothought.evals.world.cli")
     made = vot("world", "generate", "--out", str(tmp_path / "world"), "--videos", "1", "--seconds", "2",
                "--questions-per-video", "3", "--seed", "3", "--no-progress")  # fmt: skip
     assert made.returncode == 0, made.stderr[-2000:]

@@ -162,7 +162,7 @@ def test_shipped_recipes_parse_and_start_with_their_command():
 
 
 def test_fresh_frames_come_from_new_world_scenes_with_their_regions(examples):
-    pytest.importorskip("videothought.evals.world.render")
+    import videothought.evals.world.render  # noqa: F401  (fresh scenes are rendered by it: a broken import fails)
     batch = sample_image_batch(examples, np.random.default_rng(5), 4, (64, 128), fresh_fraction=0.5)
     assert len(batch.frames) == 4
     fresh = batch.frames[2:]

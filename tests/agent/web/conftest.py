@@ -13,9 +13,6 @@ import pytest
 
 from tests.agent.graph.helpers import DocumentBuilder
 
-pytest.importorskip("starlette")
-pytest.importorskip("uvicorn")
-
 
 class FlakyFakeLanguageModel:
     """FakeLanguageModel that raises BackendUnavailableError from generate/score while `failing`."""

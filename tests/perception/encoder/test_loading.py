@@ -244,7 +244,7 @@ def test_shipped_encoder_grounds_a_red_disc_and_a_blue_square_by_text(monkeypatc
 @needs_shipped_checkpoint
 def test_shipped_encoder_labels_objects_of_an_unseen_world_scene(monkeypatch):
     """Colour + shape of the mostly visible objects in a scene rendered now (seed 4242, never trained on)."""
-    world = pytest.importorskip("videothought.evals.world.dataset")
+    from videothought.evals.world import dataset as world
     from videothought.evals.world.config import WorldParams
     from videothought.training.encoder.data import VOCABULARY
 
