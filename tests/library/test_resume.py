@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.index.conftest import FakeText
-from videothought.agent.index import IndexSettings, Library
+from tests.library.conftest import FakeText
+from videothought.library import IndexSettings, Library
 
 SETTINGS = IndexSettings(segment_seconds=2.0, index_fps=5.0)
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 # The child indexes with the default proposer slowed down, so the parent can kill it between segments.
 CHILD = """
 import sys, time
-from tests.agent.index.conftest import FakeText
-from videothought.agent.index import IndexSettings, Library
+from tests.library.conftest import FakeText
+from videothought.library import IndexSettings, Library
 from videothought.perception.proposals import default_proposer
 
 class Slow:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from videothought.agent.index import IndexSettings, Library
+from videothought.library import IndexSettings, Library
 from videothought.evals.datasets import load_world
 from videothought.evals.long_videos import evidence_segments
 from videothought.evals.world import generate_world
