@@ -79,7 +79,8 @@ class GroundTruth:
         video = {"path": path, "fps": self.spec.fps, "num_frames": self.spec.num_frames,
                  "width": self.spec.width, "height": self.spec.height}
         events = [Event.from_dict(e) for e in self.events]
-        return STSG.from_observations(self.observations, events, video=video, tracks=self.tracks).to_dict()
+        return STSG.from_observations(self.observations, events, video=video, tracks=self.tracks,
+                                      vocabulary=world_vocabulary()).to_dict()
 
     def regions(self, frame_index: int, *, visible_only: bool = True) -> list[dict]:
         """Object boxes in one frame with their colour+shape label: training regions for the encoder."""
@@ -88,6 +89,16 @@ class GroundTruth:
              "colour": o.attributes["colour"], "shape": o.attributes["shape"], "visible": o.visible}
             for o in self.per_frame[frame_index].values() if o.visible or not visible_only
         ]
+
+
+def world_vocabulary() -> dict[str, list[str]]:
+    """What the world can contain (graph/schema.py "vocabulary"): every colour-shape label, its
+    colours, shapes and sizes. A reader learns from it that "a pink star" is something this world
+    could show, so that none in a video means there is none, not that it cannot be seen."""
+    from .config import OBJECT_COLOURS, SHAPES, SIZES
+
+    labels = [f"{colour} {shape}" for colour in OBJECT_COLOURS for shape in SHAPES]
+    return {"label": labels, "colour": list(OBJECT_COLOURS), "shape": list(SHAPES), "size": list(SIZES)}
 
 
 def _visibility_events(series: dict[int, list[tuple[int, dict]]], spec: SceneSpec) -> list[dict]:
