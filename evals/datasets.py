@@ -13,6 +13,8 @@ Formats (each loader reads the dataset's own files, unchanged):
     egoschema  JSON list of {q_uid, question, "option 0".."option 4", [answer]} with the
                answers inline or in a {q_uid: index} file
     generic    any rows (.jsonl/.json/.csv/.parquet) described by lmms-eval-style templates
+    real       the project's real-footage dev set (evals/real/): questions.jsonl + clips.json
+               naming each clip by file name and sha256 (see evals/real/dataset.py)
 
 A task is one YAML file (evals/tasks/<name>.yaml, or a user's own path) naming the format,
 the split and the files; `load_task("nextqa", "/data/nextqa")` reads it and the data.
@@ -39,7 +41,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
-FORMATS = ("world", "nextqa", "videomme", "mvbench", "egoschema", "generic")
+FORMATS = ("world", "nextqa", "videomme", "mvbench", "egoschema", "generic", "real")
 
 # NExT-QA's type codes -> the question families the world uses too.
 NEXTQA_TYPES = {
@@ -656,6 +658,9 @@ def load_task(
             answers=answers if answers is not None and answers.is_file() else None,
             extension=extension,
         )
+    elif fmt == "real":
+        samples = load_real(root, questions=files.get("questions", "questions.jsonl"),
+                            clips=files.get("clips", "clips.json"))
     else:
         data_files = spec.get("data_files") or {}
         rows_name = data_files.get(split) if isinstance(data_files, dict) else None
@@ -693,6 +698,13 @@ def _check_unique(samples: Iterable[Sample], name: str) -> None:
         seen.add(sample.key)
 
 
+def load_real(root: str | os.PathLike, **kwargs) -> list[Sample]:
+    """The real-footage dev set (evals/real/dataset.py; imported here at call time, it builds on this module)."""
+    from videothought.evals.real.dataset import load_real as load
+
+    return load(root, **kwargs)
+
+
 LOADERS: dict[str, Callable[..., list[Sample]]] = {
     "world": load_world,
     "nextqa": load_nextqa,
@@ -700,4 +712,5 @@ LOADERS: dict[str, Callable[..., list[Sample]]] = {
     "mvbench": load_mvbench,
     "egoschema": load_egoschema,
     "generic": load_generic,
+    "real": load_real,
 }
