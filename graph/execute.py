@@ -252,7 +252,15 @@ class Executor:
 # ---- operators ----------------------------------------------------------------------------------
 @operation("find")
 def _find(run: Run, given, args) -> Value:
-    return Value("objects", tuple(run.objects(_description(args))))
+    """The tracks a description names. When none meets every word, the tracks that meet the most
+    of them stand in (a mislabelled "orange hexagon" the tracker called red), marked approximate:
+    `count` and `exists` read the strict answer, none."""
+    description = _description(args)
+    found = run.objects(description)
+    if found or len(description.get("adj") or []) + bool(description.get("name")) < 2:
+        return Value("objects", tuple(found))
+    closest = run.grounder.closest(description)
+    return Value("objects", tuple(closest), presupposed=("approximate",) if closest else None)
 
 
 @operation("filter")
@@ -280,7 +288,7 @@ def occurrences_of(scene: SceneQuery, track: int) -> list[Occurrence]:
         if attributes.get("cause"):
             cause = (attributes["cause"], attributes.get("cause_track_id"), attributes.get("wall"))
         found.append(Occurrence(kind, track, partner, event.start_frame, event.end_frame, False, cause))
-    return sorted(found, key=lambda o: (o.frame, o.kind))
+    return sorted(found, key=lambda o: o.frame)
 
 
 def all_occurrences(scene: SceneQuery, subjects: list[int] | None = None) -> list[Occurrence]:
@@ -294,7 +302,8 @@ def all_occurrences(scene: SceneQuery, subjects: list[int] | None = None) -> lis
             first = event.track_ids[0]
             found += [o for o in occurrences_of(scene, first) if o.frame == event.start_frame
                       and o.end_frame == event.end_frame and _kind_of_event(o.kind) == event.type]
-    return sorted(set(found), key=lambda o: (o.frame, o.kind, o.subject))
+    # repeats dropped keeping the STSG's own order among ties (two turns in one frame stay in order)
+    return sorted(dict.fromkeys(found), key=lambda o: o.frame)
 
 
 def _kind_of_event(kind: str) -> str:
@@ -310,13 +319,15 @@ def _events(run: Run, given: Value | None, args) -> Value:
         found = [o for t in run.scene.tracks for o in occurrences_of(run.scene, t) if o.kind == "pushed"]
     if kind is not None:
         found = [o for o in found if o.kind == kind]
+    partners: set[int] = set()
     if args.get("with"):
         partners = set(run.objects(args["with"]))
         found = [o for o in found if o.partner in partners]
     if args.get("side"):
         found = [o for o in found if edge_of(run.scene, o) == args["side"]]
-    presupposed = (kind, tuple(subjects)) if subjects and kind in ("stop", "start", "turn") else None
-    return Value("events", sorted(found, key=lambda o: (o.frame, o.kind, o.subject)), presupposed=presupposed)
+    partners = tuple(sorted(partners)) if args.get("with") else None
+    presupposed = (kind, tuple(subjects), partners) if subjects and kind in PRESUMABLE else None
+    return Value("events", sorted(found, key=lambda o: o.frame), presupposed=presupposed)
 
 
 def edge_of(scene: SceneQuery, occurrence: Occurrence) -> str | None:
@@ -374,16 +385,35 @@ def distinct(scene: SceneQuery, found: list[Occurrence]) -> list[Occurrence]:
     return kept
 
 
+PRESUMABLE = ("stop", "start", "turn", "enter", "exit", "appear", "disappear", "collide", "push", "pushed",
+              "approach")  # events a question may take for granted ("right after it enters, ...")
+
+
 def _presumed(run: Run, given: Value) -> list[Occurrence]:
-    """A stop, start or turn the question takes for granted that the detector missed: the moment
-    its subject's motion changes most that way."""
-    if not given.presupposed:
+    """An event the question takes for granted that the detector missed, found in the tracks: a stop,
+    start or turn where the subject's motion changes most that way; an entrance or appearance where
+    it is first seen, an exit or disappearance where it is last seen; a contact where it comes
+    closest to the partner (when they do touch). Marked inferred."""
+    if not given.presupposed or given.presupposed == ("approximate",):
         return []
-    kind, subjects = given.presupposed
-    for track in subjects:
-        frame = run.scene.likeliest_change(track, kind) if track in run.scene.tracks else None
+    kind, subjects, partners = given.presupposed
+    scene = run.scene
+    for track in (t for t in subjects if t in scene.tracks):
+        facts = scene.tracks[track]
+        frame, partner = None, None
+        if kind in ("stop", "start", "turn"):
+            frame = scene.likeliest_change(track, kind)
+        elif kind in ("enter", "appear"):
+            frame = facts.first_frame
+        elif kind in ("exit", "disappear"):
+            frame = facts.last_frame if scene.until_frame is None or facts.last_frame < scene.until_frame - 1 else None
+        elif partners:
+            closest = [(reasoning.closest_approach(scene, track, other), other) for other in partners if other != track]
+            closest = [(c, other) for c, other in closest if c is not None and c[0] <= 0]
+            if closest:
+                (_, frame), partner = min(closest)
         if frame is not None:
-            return [Occurrence(kind, track, None, frame, frame, inferred=True)]
+            return [Occurrence(kind, track, partner, frame, frame, inferred=True)]
     return []
 
 
@@ -424,14 +454,23 @@ def _occurrences(given: Value) -> list[Occurrence]:
     return [given.data] if given.type == "event" else list(given.data)
 
 
+def _roles(given: Value, role: str) -> Value:
+    """The subjects (partners) of the events; of one picked event, the other events it was picked
+    from stay as ordered alternatives ("which object enters first": the second to enter is next)."""
+    of = lambda o: o.subject if role == "subject" else o.partner
+    found = tuple(sorted({of(o) for o in _occurrences(given) if of(o) is not None}))
+    alternatives = [(of(o),) for o in given.candidates if of(o) is not None] if given.type == "event" else []
+    return Value("objects", found, candidates=alternatives)
+
+
 @operation("subject")
 def _subject(run: Run, given: Value, args) -> Value:
-    return Value("objects", tuple(sorted({o.subject for o in _occurrences(given)})))
+    return _roles(given, "subject")
 
 
 @operation("partner")
 def _partner(run: Run, given: Value, args) -> Value:
-    return Value("objects", tuple(sorted({o.partner for o in _occurrences(given) if o.partner is not None})))
+    return _roles(given, "partner")
 
 
 def identities(scene: SceneQuery, ids: list[int]) -> list[list[int]]:
@@ -467,16 +506,21 @@ def identities(scene: SceneQuery, ids: list[int]) -> list[list[int]]:
     return list(groups.values())
 
 
+def _strict(given: Value) -> list:
+    """The value's own data, or nothing for a stand-in (an approximate description)."""
+    return [] if given.presupposed == ("approximate",) else list(given.data)
+
+
 @operation("count")
 def _count(run: Run, given: Value, args) -> Value:
     if given.type == "objects":
-        return Value("number", len(identities(run.scene, list(given.data))))
+        return Value("number", len(identities(run.scene, _strict(given))))
     return Value("number", len(distinct(run.scene, given.data)))
 
 
 @operation("exists")
 def _exists(run: Run, given: Value, args) -> Value:
-    return Value("bool", bool(given.data))
+    return Value("bool", bool(_strict(given)) if given.type == "objects" else bool(given.data))
 
 
 def relative_size(run: Run, track: int) -> str:
@@ -674,12 +718,23 @@ def _score_text(executor, value: Value, wanted, options) -> float | None:
 
 
 def _score_objects(executor, value: Value, wanted, options) -> float | None:
+    """The option names one of the objects found: agrees. When no option names any of them (a track
+    the tracker made of nothing, named nothing a user would), the next object in the order they were
+    picked from that some option names stands in, at half weight."""
     named = _ground_option(executor, _option_words(wanted))
     if named is None:
         return None
     if not value.data:
         return -1.0 if named else None
-    return 1.0 if named & set(value.data) else -1.0
+    if named & set(value.data):
+        return 1.0
+    option_tracks = [_ground_option(executor, _option_words(next(iter(o.values())))) or set() for o in options]
+    if any(tracks & set(value.data) for tracks in option_tracks):
+        return -1.0
+    for alternative in value.candidates:
+        if any(tracks & set(alternative) for tracks in option_tracks):
+            return 0.5 if named & set(alternative) else -1.0
+    return -1.0
 
 
 def kind_matches(wanted: str, seen: str) -> float:
@@ -726,7 +781,17 @@ def _score_event(executor, value: Value, pattern: dict, options) -> float:
     fit = max((occurrence_fits(executor, c, pattern) for c in near), default=0.0)
     if fit:
         return fit
-    return 0.3 if any(occurrence_fits(executor, c, pattern) for c in relevant) else -1.0
+    if any(occurrence_fits(executor, c, pattern) for c in relevant):
+        return 0.3
+    if not any(occurrence_fits(executor, c, {"kind": k}) for c in candidates for k in kinds) \
+            and pattern["kind"] in ("stop", "start", "turn") and pattern.get("with") is None:
+        # no option's kind was detected at all: a change the detector missed, in the subject's motion
+        # right after (before) the anchor, stands in at half weight
+        subject = value.data.subject
+        if subject in scene.tracks and scene.likeliest_change(subject, pattern["kind"], around=value.data.frame,
+                                                               within_frames=2 * scene.near_frames) is not None:
+            return 0.5
+    return -1.0
 
 
 def _score_events(executor, value: Value, pattern: dict, options) -> float:

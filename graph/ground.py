@@ -177,6 +177,28 @@ class DescriptionGrounder:
             ids = self._by_size(ids, size)
         return Grounded(tuple(ids), None, tuple(matched))
 
+    def closest(self, description: dict) -> list[int]:
+        """The tracks that meet the most of a description's words (at least half of them, the name
+        if it is one of them): a stand-in when no track meets them all."""
+        words = ([(description["name"], True)] if description.get("name") else []) + \
+            [(w, False) for w in description.get("adj") or []]
+        scored: dict[int, int] = {}
+        readable = 0
+        for word, noun in words:
+            readings = [r for r in self.read_word(word, noun=noun) if r[0] != "size" and r != ("label", GENERIC_LABEL)]
+            if not readings:
+                continue
+            readable += 1
+            for track in self.scene.tracks:
+                if any(self._has(track, a, v) for a, v in readings):
+                    scored[track] = scored.get(track, 0) + (2 if noun else 1)
+        if not scored or readable < 2:
+            return []
+        best = max(scored.values())
+        if best * 2 < readable + bool(description.get("name")):
+            return []
+        return sorted(t for t, score in scored.items() if score == best)
+
     def _has(self, track_id: int, attribute: str, value: str) -> bool:
         facts = self.scene.tracks[track_id]
         if attribute == "label":

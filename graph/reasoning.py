@@ -87,6 +87,23 @@ def closest_gap(scene, track: int, other: int) -> float | None:
     return float((np.linalg.norm(centre_a - centre_b, axis=1) - radius_a - radius_b).min())
 
 
+def closest_approach(scene, track: int, other: int) -> tuple[float, int] | None:
+    """(the smallest gap between two tracks' boxes in pixels, negative when overlapping; the frame
+    of it), None when they are never seen together."""
+    a, b = scene.boxes(track), scene.boxes(other)
+    if not len(a) or not len(b):
+        return None
+    frames = np.intersect1d(a[:, 0], b[:, 0])
+    if not len(frames):
+        return None
+    rows_a, rows_b = a[np.isin(a[:, 0], frames)], b[np.isin(b[:, 0], frames)]  # (K, 5) each, same frames
+    centre = lambda rows: (rows[:, 1:3] + rows[:, 3:5]) / 2  # (K, 2)
+    radius = lambda rows: np.maximum(rows[:, 3] - rows[:, 1], rows[:, 4] - rows[:, 2]) / 2  # (K,)
+    gaps = np.linalg.norm(centre(rows_a) - centre(rows_b), axis=1) - radius(rows_a) - radius(rows_b)  # (K,)
+    best = int(np.argmin(gaps))
+    return float(gaps[best]), int(frames[best])
+
+
 def edge_behaviour(scene, track: int) -> tuple[float, float]:
     """What this track and the others did at the frame edge so far, as (turn, exit) weights in [0, 1]
     (the likelier one is 1). Learned from the video itself: a frame edge is the camera's, not a wall,
