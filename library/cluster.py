@@ -3,7 +3,7 @@
     from videothought.library.cluster import ray_session
     with ray_session("auto") as ray:          # the cluster `ray start --head` runs on this machine
         ...
-    with ray_session(None, num_cpus=2):       # a local cluster of 2 CPUs, on loopback, for this run
+    with ray_session(None, num_cpus=2):       # a local cluster of 2 CPUs, for this run alone
 
 Indexing (library/distributed.py), `vot eval --ray` (evals/ray_eval.py) and node data
 generation (training/nodes/data.py) share it. Ray is an optional extra (`pip install
@@ -74,17 +74,21 @@ def import_spec(spec: str, what: str):
 @contextlib.contextmanager
 def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator[object]:
     """The `ray` module, connected: to `address` ("auto", "HOST:PORT", "ray://..."), or to a new
-    local cluster (address None or "local") of `num_cpus` CPUs bound to loopback. A session
+    local cluster (address None or "local") of `num_cpus` CPUs. A session
     already connected in this process (a test's cluster) is used as it is and left running;
-    one this call opened is shut down on exit."""
+    one this call opened is shut down on exit.
+
+    A local cluster listens on this machine's address, not loopback: Ray 2.60 resolves
+    127.0.0.1 to the node's address (ray._private.services.resolve_ip_for_localhost) so that
+    other nodes could join. Its token authentication (on by default in this Ray; the token is
+    ~/.ray/auth_token) refuses drivers and nodes that lack the token."""
     ray = require("ray", extra="ray", feature="--ray")
     if ray.is_initialized():
         yield ray
         return
     options = {"include_dashboard": False, "logging_level": logging.WARNING, "configure_logging": False}
     if address in (None, LOCAL):
-        # loopback only: a local cluster for one run has no business listening on the network
-        ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **options)
+        ray.init(num_cpus=num_cpus, **options)
         logger.info("started a local Ray cluster (%s CPUs)", num_cpus or "all")
     else:
         ray.init(address=address, **options)

@@ -135,9 +135,10 @@ def _chunks(segments: list[int], size: int) -> list[list[int]]:
 
 
 def _message(path: str, error: BaseException) -> str:
+    """The worker's error as one line that names the file (VideoErrors start with it already)."""
     error = task_error(error)
-    text = f"{type(error).__name__}: {error}"
-    return text if path in text else f"{path}: {text}"
+    text = str(error)
+    return text if path in text else f"{path}: {type(error).__name__}: {text}"
 
 
 def add_videos_ray(library: Library, paths: list[str], *, settings: IndexSettings = IndexSettings(),

@@ -43,6 +43,10 @@ class VideoError(Exception):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):
+        # rebuilt from (path, problem), not from the message: a Ray worker's error reaches the driver whole
+        return type(self), (self.path, self.problem)
+
 
 class VideoNotFoundError(VideoError, FileNotFoundError):
     pass
