@@ -7,7 +7,8 @@ videothought.evals.serve). Run folders are read with evals.runner.read_records /
 summaries are evals.metrics.summarize, comparisons evals.metrics.first_divergence and
 divergence_summary, so the page shows exactly the numbers `vot report` prints.
 
-Run names are paths relative to the runs folder, checked as text before use (see media.py).
+Run names are paths relative to the runs folder, checked as text before use (agent/web/media.py's
+resolve_inside, its refusals naming the runs folder).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def _task_name(manifest: dict) -> str | None:
 
 
 def run_folder(root: Path, name: str) -> Path:
-    path = root.resolve() if name == "." else resolve_inside(root, name)
+    path = root.resolve() if name == "." else resolve_inside(root, name, folder="the runs folder")
     if not (path / "run.json").is_file():
         raise MediaError(f"{name!r} is not a run folder under the runs folder (no run.json)", status=404)
     return path

@@ -1,9 +1,10 @@
 """The Starlette app: a static page, a JSON API, and one server-sent-event stream per chat thread.
 
     GET  /                                   the page (static/index.html, app.js, style.css)
-    GET  /api/media                          sample clips, media files, the upload limit
+    GET  /api/media                          sample clips, media files (a sample's own file listed once,
+                                             as the sample), the upload limit
     PUT  /api/upload?name=clip.mp4           raw body = the file; stored in media/uploads if it is a video
-    GET  /api/threads                        chat threads, newest first
+    GET  /api/threads                        chat threads, newest first, with their first question
     POST /api/threads        {"video": {"kind": "sample"|"media", "name"}}    -> a new thread
     GET  /api/threads/{id}                   the thread and its turns
     POST /api/threads/{id}/ask   {"question", "choices": [...]}               -> the queued turn
@@ -18,7 +19,13 @@
 
 Every error is JSON {"error": message} with a 4xx status for the request's fault and 500 for
 ours; the server keeps running either way. Starlette (the core FastAPI is built on) and uvicorn
-are the only dependencies: see the README's "Web app" section for why not Gradio.
+are the only dependencies: see docs/web.md for why not Gradio.
+
+Every request passes `request_refusal` first, as Jupyter's server checks its requests: the Host
+header must name this server (else a page on another domain that rebinds its DNS to 127.0.0.1
+could read the chats), a state-changing request (POST, PUT, PATCH, DELETE) that carries an
+Origin must come from this app's own origin, and a POST must be application/json or multipart
+(a cross-origin form or `fetch` can send text/plain without asking the server first).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import json
 import logging
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from videothought.agent.web.chat import ChatError, ChatService, ChatStore
 from videothought.agent.web.config import WebConfig
@@ -40,6 +48,68 @@ _PICTURE = re.compile(r"^[A-Za-z0-9_.-]+\.png$")
 _THREAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 POLL_SECONDS = 0.15  # how often the event stream looks for new rows and LLM text
 KEEPALIVE_SECONDS = 15.0  # a comment line keeps proxies from closing an idle stream
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+POST_BODY_TYPES = ("application/json", "multipart/form-data")  # what no cross-origin page sends without a preflight
+
+
+def host_name(host: str) -> str | None:
+    """The name in a Host (or Origin netloc) value: "Example.com:7860" -> "example.com",
+    "[::1]:7860" -> "::1"; None when it is not a host[:port]."""
+    try:
+        parts = urlsplit("//" + host)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return None
+    if not parts.hostname or parts.path or parts.query or parts.username is not None:
+        return None
+    return parts.hostname
+
+
+def request_refusal(config: WebConfig, method: str, headers: dict[str, str]) -> tuple[int, str] | None:
+    """(status, message) when a request is refused, else None. `headers` have lower-case names.
+
+    Host: one of config.host_allowed's names (DNS rebinding sends the attacker's domain).
+    Origin, on POST/PUT/PATCH/DELETE: absent (a script or curl) or this app's own origin,
+    scheme http(s) with the Host's name and port. Content-Type, on POST: JSON or multipart."""
+    host = headers.get("host", "")
+    name = host_name(host) if host else None
+    if name is None:
+        return 400, f"the request's Host header is missing or malformed ({host!r})"
+    if not config.host_allowed(name):
+        return 403, (f"this app does not answer to the name {name!r}: it is reached as localhost, 127.0.0.1, ::1 or "
+                     f"{config.host!r} (a page that renamed this machine is refused; `vot serve --allow-host NAME` "
+                     "adds a name)")
+    if method in STATE_CHANGING:
+        origin = headers.get("origin")
+        if origin is not None:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or parts.netloc.lower() != host.lower():
+                return 403, f"a {method} from the page at {origin!r} is refused: only this app's own page ({host}) may change it"
+    if method == "POST":
+        media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type not in POST_BODY_TYPES:
+            return 415, f"a POST must send application/json (or multipart/form-data), not {media_type or 'no Content-Type'}"
+    return None
+
+
+class RequestGuard:
+    """ASGI middleware: every HTTP request passes `request_refusal` before the app sees it."""
+
+    def __init__(self, app, config: WebConfig):
+        self.app, self.config = app, config
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+            refusal = request_refusal(self.config, scope["method"], headers)
+            if refusal is not None:
+                from starlette.responses import JSONResponse
+
+                status, message = refusal
+                logger.warning("refused %s %s: %s", scope["method"], scope["path"], message)
+                await JSONResponse({"error": message}, status_code=status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(config: WebConfig, *, context_factory=None, start_worker: bool = True, run_browser=None):
@@ -50,6 +120,7 @@ def create_app(config: WebConfig, *, context_factory=None, start_worker: bool = 
     `compare_runs`, `compare_question`): evaluation is not the agent's business, so it is passed
     in (the `vot serve` command passes its run browser); without one those pages answer 404."""
     from starlette.applications import Starlette
+    from starlette.middleware import Middleware
     from starlette.requests import Request
     from starlette.responses import FileResponse, JSONResponse, StreamingResponse
     from starlette.routing import Mount, Route
@@ -89,7 +160,10 @@ def create_app(config: WebConfig, *, context_factory=None, start_worker: bool = 
 
     async def media(request: Request):
         samples = service.samples()
-        return JSONResponse({"samples": sorted(samples), "files": list_media(config.media_dir),
+        # A media folder that holds the sample clips (say, the shared data folder) lists each once, as a sample.
+        sample_files = {path.resolve() for path in samples.values()}
+        files = [f for f in list_media(config.media_dir) if (config.media_dir / f["name"]).resolve() not in sample_files]
+        return JSONResponse({"samples": sorted(samples), "files": files,
                              "max_upload_bytes": config.max_upload_bytes, "media_dir": str(config.media_dir)})
 
     async def upload(request: Request):
@@ -143,10 +217,11 @@ def create_app(config: WebConfig, *, context_factory=None, start_worker: bool = 
                 after = row["seq"]
                 data = json.dumps({"turn": row["turn"], **row["payload"]})
                 yield f"id: {row['seq']}\nevent: {row['kind']}\ndata: {data}\n\n"
-            version, turn, text = live.snapshot()
-            if version != seen_version and not rows:
-                seen_version = version
-                yield f"event: live\ndata: {json.dumps({'turn': turn, 'text': text})}\n\n"
+            snapshot = live.snapshot()
+            if snapshot["version"] != seen_version and not rows:
+                seen_version = snapshot["version"]
+                data = {"turn": snapshot["turn"], "node": snapshot["node"], "text": snapshot["text"]}
+                yield f"event: live\ndata: {json.dumps(data)}\n\n"
             now = asyncio.get_running_loop().time()
             if now - last_beat > KEEPALIVE_SECONDS:
                 last_beat = now
@@ -190,10 +265,13 @@ def create_app(config: WebConfig, *, context_factory=None, start_worker: bool = 
     async def not_found(request: Request, exc):
         return JSONResponse({"error": f"no such page: {request.url.path}"}, status_code=404)
 
+    async def wrong_method(request: Request, exc):
+        return JSONResponse({"error": f"{request.method} is not served at {request.url.path}"}, status_code=405)
+
     routes = [
         Route("/", index),
         Route("/api/media", guarded(media)),
-        Route("/api/upload", guarded(upload), methods=["PUT", "POST"]),
+        Route("/api/upload", guarded(upload), methods=["PUT"]),
         Route("/api/threads", guarded(threads), methods=["GET", "POST"]),
         Route("/api/threads/{thread_id}", guarded(thread)),
         Route("/api/threads/{thread_id}/ask", guarded(ask), methods=["POST"]),
@@ -225,7 +303,8 @@ def create_app(config: WebConfig, *, context_factory=None, start_worker: bool = 
         finally:
             await on_shutdown()
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: wrong_method},
+                    middleware=[Middleware(RequestGuard, config=config)])
     app.state.service = service
     app.state.store = store
     app.state.config = config
@@ -238,7 +317,9 @@ def serve(config: WebConfig, *, context_factory=None, run_browser=None) -> None:
 
     if not config.loopback:
         logger.warning("serving on %s: anyone who can reach this address can read the media folder and run "
-                       "models; use the default 127.0.0.1 unless you mean it", config.host)
+                       "models; use the default 127.0.0.1 unless you mean it. Host names answered: localhost, "
+                       "127.0.0.1, ::1, %s%s", config.host, ", ".join(config.allowed_hosts) or "(no --allow-host)",
+                       ", any IP address" if config.host in ("0.0.0.0", "::", "") else "")
     app = create_app(config, context_factory=context_factory, run_browser=run_browser)
 
     class Server(uvicorn.Server):

@@ -12,8 +12,12 @@ when the server stopped is queued again at start, and a turn that failed (a back
 away mid-run) can be retried; both resume from the checkpoint instead of starting over.
 
 Events are rows in SQLite (the page replays them after a reload, then follows new ones over
-server-sent events). The LLM's text while a node runs is not stored: it is a per-thread "live"
-buffer the event stream sends as it grows, cleared when the node's record arrives.
+server-sent events). Each node announces itself as it starts (a "status" event naming the node:
+the page shows what is running, not what last finished); its trace record follows when it ends.
+The LLM's text while a node runs is not stored: it is a per-thread "live" buffer, labelled with
+the running node, that the event stream sends as it grows, cleared when the node's record arrives.
+A page that reloads or closes mid-run only drops its event stream: the run goes on in the worker,
+and the reloaded page replays the stored events and follows the rest.
 
 One worker thread runs the turns one at a time: the models live in one run context and a CPU
 runs one graph at a time anyway.
@@ -99,7 +103,9 @@ class ChatStore:
         return rows[0]
 
     def threads(self) -> list[dict]:
-        return self._rows("SELECT t.*, (SELECT COUNT(*) FROM turns WHERE thread_id = t.id) AS turns "
+        """Every thread, newest first, with its number of turns and its first question (None before one)."""
+        return self._rows("SELECT t.*, (SELECT COUNT(*) FROM turns WHERE thread_id = t.id) AS turns, "
+                          "(SELECT question FROM turns WHERE thread_id = t.id ORDER BY id LIMIT 1) AS first_question "
                           "FROM threads t ORDER BY created DESC")
 
     # turns ------------------------------------------------------------------------------
@@ -157,9 +163,11 @@ def _json_default(value: Any):
 
 @dataclass
 class LiveText:
-    """What the LLM has written so far in the node that is running (not stored; cleared per node)."""
+    """What the LLM has written so far in the node that is running (not stored; cleared per node),
+    and which node that is."""
 
     turn: int = 0
+    node: str | None = None
     text: str = ""
     version: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -167,18 +175,56 @@ class LiveText:
     def append(self, turn: int, piece: str) -> None:
         with self.lock:
             if turn != self.turn:
-                self.turn, self.text = turn, ""
+                self.turn, self.text, self.node = turn, "", None
             self.text += piece
             self.version += 1
 
-    def clear(self, turn: int) -> None:
+    def clear(self, turn: int, node: str | None = None) -> None:
+        """Empty the buffer; `node` is the node whose text comes next (None between nodes)."""
         with self.lock:
-            self.turn, self.text = turn, ""
+            self.turn, self.text, self.node = turn, "", node
             self.version += 1
 
-    def snapshot(self) -> tuple[int, int, str]:
+    def finish(self, turn: int, node: str) -> None:
+        """`node`'s record arrived: its text is done (the next node's, if it already started, stays)."""
         with self.lock:
-            return self.version, self.turn, self.text
+            if self.turn != turn or self.node in (node, None):
+                self.turn, self.text, self.node = turn, "", None
+                self.version += 1
+
+    def snapshot(self) -> dict:
+        """{"version", "turn", "node", "text"} at one moment."""
+        with self.lock:
+            return {"version": self.version, "turn": self.turn, "node": self.node, "text": self.text}
+
+
+def announcing_nodes(on_start: Callable[[str], None]) -> dict[str, Callable]:
+    """The graph's node functions (videothought.agent.nodes.NODES), each calling `on_start(name)`
+    before it runs: passed to `build_vot_graph(nodes=...)`, they tell the page which node is
+    running. Each wrapper keeps its node's signature (functools.wraps), so LangGraph still hands
+    it the runtime and build_vot_graph still gives verify its `max_retries`."""
+    from videothought.agent.nodes import NODES
+
+    def announcing(name: str, function: Callable) -> Callable:
+        @functools.wraps(function)
+        def node(state, *args, **kwargs):
+            on_start(name)
+            return function(state, *args, **kwargs)
+
+        return node
+
+    return {name: announcing(name, function) for name, function in NODES.items()}
+
+
+def verification_summary(verification: dict | None) -> dict:
+    """What the page says about an answer's check: `status` supported / refuted / unchecked (an
+    answer nothing checked, or a state that does not say, is "unchecked": never "verified"),
+    `source` program / llm (where the answer came from, when the state says) and the `reason`."""
+    verification = verification or {}
+    status, source, reason = verification.get("status"), verification.get("source"), verification.get("reason")
+    return {"status": status if status in ("supported", "refuted", "unchecked") else "unchecked",
+            "source": source if source in ("program", "llm") else None,
+            "reason": str(reason) if reason else None}
 
 
 class StreamingLanguageModel:
@@ -254,6 +300,7 @@ class ChatService:
         self._saver = None
         self._sessions: dict[str, Any] = {}
         self._worker: threading.Thread | None = None
+        self._running: tuple[str, int] | None = None  # (thread id, turn id) of the run in the worker
         self.stopping = threading.Event()  # set when the server shuts down: event streams end at once
 
     # public API --------------------------------------------------------------------------
@@ -371,7 +418,15 @@ class ChatService:
         context = self.context_factory()
         self._lm = StreamingLanguageModel(context.lm)
         self._context = context.with_overrides(lm=self._lm)
-        self._graph = build_vot_graph(max_retries=self.config.max_retries)
+        self._graph = build_vot_graph(nodes=announcing_nodes(self._node_started), max_retries=self.config.max_retries)
+
+    def _node_started(self, node: str) -> None:
+        """A node of the running turn starts: the page's status names it, its LLM text is labelled with it."""
+        if self._running is None:
+            return
+        thread_id, turn_id = self._running
+        self.live_text(thread_id).clear(turn_id, node)
+        self.store.add_event(thread_id, turn_id, "status", {"text": f"running {node}", "node": node})
 
     def _run_turn(self, turn_id: int) -> None:
         from videothought.agent.run import run_question
@@ -393,9 +448,10 @@ class ChatService:
             self._lm.sink = lambda piece: live.append(turn_id, piece)
 
             def on_step(node: str, record) -> None:
-                live.clear(turn_id)
+                live.finish(turn_id, node)
                 emit("record", {"node": node, "record": record.to_dict(), "text": _format_record(record)})
 
+            self._running = (thread_id, turn_id)
             result = run_question(turn["question"], video_path=thread["video_path"], choices=turn["choices"],
                                   context=context, thread_id=thread_id, graph=self._graph,
                                   checkpointer=self._saver, history=history, on_step=on_step)
@@ -411,9 +467,11 @@ class ChatService:
             emit("error", {"message": message, "retry": True})
             return
         finally:
+            self._running = None
             if self._lm is not None:
                 self._lm.sink = None
         targets = [t.get("phrase") for t in result.state.get("targets", []) if t.get("track_ids")]
+        emit("status", {"text": "drawing the frames that matter"})
         try:
             visuals = draw_visuals(result.state, thread["video_path"], self.config.state_dir / "pictures" / thread_id,
                                    prefix=f"turn{turn_id}", frames_shown=self.config.frames_shown)
@@ -422,12 +480,11 @@ class ChatService:
         except Exception as error:  # pictures are a bonus: the answer stands without them
             logger.warning("could not draw the pictures of turn %d: %s", turn_id, error)
             emit("status", {"text": f"no pictures: {type(error).__name__}: {error}"})
-        verification = result.verification or {}
         # Errors the nodes caught and worked around (a backend that failed, unparsable output):
         # the page repeats them under the answer so a fallback answer is not taken for the model's.
         warnings = [f"{record.get('node')}: {error}" for record in result.trace for error in record.get("errors", [])]
         emit("answer", {"answer": result.answer, "answer_index": result.answer_index, "warnings": warnings[:6],
-                        "verified": verification.get("passed"), "llm_calls": result.llm_calls,
+                        "verification": verification_summary(result.verification), "llm_calls": result.llm_calls,
                         "graph_seconds": round(result.latency_seconds, 2),
                         "wall_seconds": round(time.perf_counter() - started, 2), "resumed": result.resumed})
         self.store.set_turn(turn_id, status="done", answer=result.answer, targets=targets)

@@ -22,6 +22,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "(default MEDIA/.vot-web)")
     parser.add_argument("--max-upload-mb", type=float, default=512, help="largest upload in MiB (default 512)")
     parser.add_argument("--num-frames", type=int, default=None, help="frames handed to the tracker")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="a host name the app answers to besides localhost, 127.0.0.1, ::1 and --host "
+                        "(a reverse proxy's or this machine's DNS name); repeatable. Requests under other names are "
+                        "refused (DNS rebinding)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
 
 
@@ -34,7 +38,8 @@ def run(args: argparse.Namespace, *, run_browser=None) -> int:
         logging.getLogger("videothought").setLevel(logging.INFO)
     try:
         config = WebConfig(media_dir=args.media, runs_dir=args.runs, state_dir=args.state, lm=args.lm, host=args.host,
-                           port=args.port, max_upload_bytes=int(args.max_upload_mb * 2**20), num_frames=args.num_frames)
+                           port=args.port, max_upload_bytes=int(args.max_upload_mb * 2**20), num_frames=args.num_frames,
+                           allowed_hosts=tuple(args.allow_host))
     except ValueError as error:
         print(f"vot serve: {error}", file=sys.stderr)
         return 2

@@ -35,40 +35,49 @@ class MediaError(ValueError):
         self.status = status
 
 
-def check_relative_name(name: str) -> PurePosixPath:
-    """The name as a relative POSIX path, or MediaError when it could leave the folder. No file system access."""
+def check_relative_name(name: str, folder: str = "the media folder") -> PurePosixPath:
+    """The name as a relative POSIX path, or MediaError when it could leave the folder. No file
+    system access. `folder` names the folder in the message ("the runs folder", ...)."""
     if not isinstance(name, str) or not name.strip():
         raise MediaError("no file name given")
     if any(ord(c) < 32 for c in name) or "\\" in name or ":" in name:
-        raise MediaError(f"{name!r} is not a file name inside the media folder (control characters, '\\' or ':')")
+        raise MediaError(f"{name!r} is not a name inside {folder} (control characters, '\\' or ':')")
     path = PurePosixPath(name)
     if path.is_absolute() or any(part in ("..", "") for part in name.split("/")) or not path.parts:
-        raise MediaError(f"{name!r} is outside the media folder: give a path relative to it, without '..'")
+        raise MediaError(f"{name!r} is outside {folder}: give a path relative to it, without '..'")
     return path
 
 
-def resolve_inside(root: Path, name: str) -> Path:
+def resolve_inside(root: Path, name: str, folder: str = "the media folder") -> Path:
     """root / name, refused (MediaError) unless the name is lexically relative and the file,
-    symlinks resolved, lies inside root."""
-    relative = check_relative_name(name)
+    symlinks resolved, lies inside root. `folder` names root in the message."""
+    relative = check_relative_name(name, folder)
     root = root.resolve()
     path = (root / relative).resolve()
-    if path != root and root not in path.parents:
-        raise MediaError(f"{name!r} is outside the media folder (a link out of it)")
+    if not _inside(root, path):
+        raise MediaError(f"{name!r} is outside {folder} (a link out of it)")
     return path
+
+
+def _inside(root: Path, path: Path) -> bool:
+    """Whether the resolved `path` is the resolved `root` or lies under it."""
+    return path == root or root in path.parents
 
 
 def list_media(root: Path) -> list[dict]:
     """Video files under the media folder: [{"name": relative path, "bytes": size}], sorted by name.
-    Hidden folders (the app's own state) are skipped."""
+    Hidden folders (the app's own state) are skipped, and so are links out of the folder: a file
+    the user could not pick (resolve_inside refuses it) is not offered."""
     if not root.is_dir():
         return []
-    found = []
+    found, resolved_root = [], root.resolve()
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         for file_name in sorted(files):
             if file_name.lower().endswith(VIDEO_SUFFIXES) and not file_name.startswith("."):
                 path = Path(folder) / file_name
+                if not _inside(resolved_root, path.resolve()) or not path.is_file():
+                    continue
                 found.append({"name": path.relative_to(root).as_posix(), "bytes": path.stat().st_size})
     return found
 

@@ -1,5 +1,6 @@
 // The page of `vot serve`: chat threads that follow the server's event stream, and the eval-run browser.
 // Everything the server sends is put into the page as text (never as HTML): model output is untrusted.
+// Children are put in with `el` or `fill`, which skip null: the DOM's own append turns null into "null".
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -20,6 +21,12 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+function fill(node, ...children) {
+  // node.replaceChildren(...children) without the absent ones (null, undefined, false).
+  node.replaceChildren(...children.flat().filter((c) => c !== undefined && c !== null && c !== false));
+  return node;
+}
+
 async function api(path, options = {}) {
   const response = await fetch(path, options);
   let data = null;
@@ -35,6 +42,7 @@ function showError(id, message) {
 }
 
 function short(value, limit = 300) {
+  if (value === null || value === undefined) return "–";  // a value that is absent reads as a dash, not "null"
   const text = typeof value === "string" ? value : JSON.stringify(value);
   return text.length > limit ? text.slice(0, limit) + "…" : text;
 }
@@ -43,7 +51,20 @@ function short(value, limit = 300) {
 // Generic: the record's fields and every output key with its value. Known keys get a nicer view.
 
 const KNOWN = new Set(["targets", "grounded", "partial_stsg", "action_analysis", "candidate_scores", "ranking",
-                       "candidates", "passed", "route", "answer", "answer_index"]);
+                       "candidates", "passed", "status", "route", "answer", "answer_index"]);
+
+// What the page says of an answer's check. The graph state's `verification` carries `status`
+// (supported / refuted / unchecked) and `source` (program / llm: where the answer came from); an
+// answer whose status is absent was checked by nothing the page knows of: "unchecked", never "verified".
+const STATUS_TEXT = { supported: "supported by the scene graph", refuted: "refuted by the scene graph", unchecked: "unchecked" };
+const SOURCE_TEXT = { program: "answered by the program on the scene graph", llm: "answered by the LLM" };
+
+function verificationText(verification) {
+  const v = verification || {};
+  const parts = [STATUS_TEXT[v.status] || STATUS_TEXT.unchecked];
+  if (SOURCE_TEXT[v.source]) parts.push(SOURCE_TEXT[v.source]);
+  return parts.join(" · ") + (v.reason ? ` (${v.reason})` : "");
+}
 
 function renderGrounded(grounded) {
   // {phrase: [track ids]}: which tracks each target phrase was grounded to.
@@ -96,10 +117,12 @@ function renderOutputs(outputs, inputs) {
       outputs.candidates || (inputs || {}).candidates || (inputs || {}).choices));
   }
   if ("answer" in outputs) add("answer", el("dd", { text: `${outputs.answer}${outputs.answer_index !== undefined ? `  (choice ${outputs.answer_index})` : ""}` }));
-  if ("passed" in outputs) {
+  if ("passed" in outputs || "status" in outputs) {
     const route = outputs.route && outputs.route !== "end" ? outputs.route : null;
-    add("verdict", el("dd", {}, el("span", { class: `badge ${outputs.passed ? "ok" : "bad"}`, text: outputs.passed ? "passed" : "failed" }),
-      route ? el("span", { class: "badge warn", text: `loops back to ${route}` }) : null));
+    const status = "status" in outputs ? el("span", { class: `badge ${outputs.status === "supported" ? "ok" : outputs.status === "refuted" ? "bad" : "warn"}`,
+                                                      text: STATUS_TEXT[outputs.status] || STATUS_TEXT.unchecked }) : null;
+    const passed = "passed" in outputs ? el("span", { class: `badge ${outputs.passed ? "ok" : "bad"}`, text: outputs.passed ? "check passed" : "check failed" }) : null;
+    add("verdict", el("dd", {}, status, passed, route ? el("span", { class: "badge warn", text: `loops back to ${route}` }) : null));
   } else if ("route" in outputs) {
     add("route", el("dd", { text: String(outputs.route) }));
   }
@@ -154,11 +177,19 @@ async function loadMedia(select) {
   chat.maxUpload = data.max_upload_bytes;
 }
 
+function threadLabel(thread) {
+  // "sample: vtest.avi" over "Dec 3, 2026, 14:05 · “What are the people doing?” +1"
+  const when = new Date(thread.created * 1000).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  const first = thread.first_question ? `“${short(thread.first_question, 70)}”` : "no question yet";
+  const more = thread.turns > 1 ? ` +${thread.turns - 1}` : "";
+  return [el("div", { class: "thread-video", text: thread.label }), el("div", { class: "note", text: `${when} · ${first}${more}` })];
+}
+
 async function loadThreads() {
   const data = await api("/api/threads");
-  $("threads").replaceChildren(...data.threads.map((t) =>
-    el("li", { class: chat.thread && chat.thread.id === t.id ? "active" : "", "data-thread": t.id, text: `${t.label} (${t.turns})`,
-               onclick: () => openThread(t.id) })));
+  fill($("threads"), data.threads.map((t) =>
+    el("li", { class: chat.thread && chat.thread.id === t.id ? "active" : "", "data-thread": t.id, title: t.first_question || "",
+               onclick: () => openThread(t.id) }, threadLabel(t))));
 }
 
 async function upload(file) {
@@ -230,62 +261,81 @@ function turnBox(turnId) {
     turn = { root, question: el("div", { class: "question" }), status: el("div", { class: "status" }),
              trace: el("div", { class: "trace" }), live: el("div", { class: "live", hidden: true }),
              visuals: el("div", { class: "visuals" }), answer: el("div"), error: el("div") };
-    root.append(turn.question, turn.status, turn.trace, turn.live, turn.visuals, turn.answer, turn.error);
+    root.append(turn.question, turn.trace, turn.status, turn.live, turn.visuals, turn.answer, turn.error);
     $("conversation").append(root);
     chat.turns.set(turnId, turn);
   }
   return turn;
 }
 
+function setStatus(turn, text, node) {
+  // The node that is running (from its start event), or a plain status line; "" clears it.
+  turn.status.textContent = node ? `running ${node}…` : text || "";
+  turn.status.dataset.running = node || "";
+  turn.status.classList.toggle("running", Boolean(node));
+}
+
+function reveal(element) {
+  // Scroll `element`'s bottom into view above the sticky ask form, which would otherwise cover it.
+  element.style.scrollMarginBottom = `${$("ask-form").offsetHeight + 12}px`;
+  element.scrollIntoView({ block: "end" });
+}
+
 function onEvent(kind, data) {
   if (kind === "live" && !chat.turns.has(data.turn)) return;  // text of no turn on this page (the idle buffer)
   const turn = turnBox(data.turn);
   if (kind === "turn") {
-    turn.question.replaceChildren(el("span", { text: data.question }),
+    fill(turn.question, el("span", { text: data.question }),
       data.choices.length ? el("span", { class: "choices", text: `  — ${data.choices.join(" | ")}` }) : null);
     turn.error.replaceChildren();
     setBusy(true);
   } else if (kind === "status") {
-    turn.status.textContent = data.text;
+    setStatus(turn, data.text, data.node);
     turn.error.replaceChildren();
   } else if (kind === "live") {
-    turn.live.textContent = data.text ? `LLM: ${data.text}` : "";
+    // The LLM's text as it is generated, labelled with the node that asked for it.
+    turn.live.textContent = data.text ? `LLM${data.node ? ` in ${data.node}` : ""}: ${data.text}` : "";
+    turn.live.dataset.node = data.node || "";
     turn.live.hidden = !data.text;
+    if (data.text) { reveal(turn.live); return; }
   } else if (kind === "record") {
     turn.live.hidden = true;
-    turn.status.textContent = `${data.node} finished`;
     turn.trace.append(renderRecord(data.record, data.text, turn.trace.children.length));
   } else if (kind === "visuals") {
     const base = `/api/pictures/${encodeURIComponent(chat.thread.id)}/`;
-    turn.visuals.replaceChildren(
-      ...(data.frames || []).map((f) => el("figure", {}, el("img", { src: base + f.file, alt: `frame ${f.frame_index}` }),
+    fill(turn.visuals,
+      (data.frames || []).map((f) => el("figure", {}, el("img", { src: base + f.file, alt: `frame ${f.frame_index}` }),
         el("figcaption", { text: `frame ${f.frame_index}${f.seconds !== null && f.seconds !== undefined ? ` (${f.seconds} s)` : ""}` }))),
       data.timeline ? el("figure", {}, el("img", { class: "timeline", src: base + data.timeline, alt: "STSG timeline" }),
         el("figcaption", { text: (data.targets || []).some((t) => (t.track_ids || []).length)
           ? "STSG timeline of the grounded targets" : "STSG timeline (no target was grounded: every track)" })) : null);
   } else if (kind === "answer") {
-    turn.status.textContent = "";
-    const verified = data.verified === true ? "verified" : data.verified === false ? "not verified" : "";
-    turn.answer.replaceChildren(el("div", { class: "answer", id: `answer-${data.turn}` },
+    setStatus(turn, "");
+    turn.live.hidden = true;
+    const status = (data.verification || {}).status || "unchecked";
+    const cost = `${data.resumed ? "resumed from a checkpoint · " : ""}${data.llm_calls} LLM calls · ${data.wall_seconds} s`;
+    fill(turn.answer, el("div", { class: "answer", id: `answer-${data.turn}` },
       el("strong", { text: "Answer: " }), el("span", { class: "answer-text", text: data.answer || "(no answer)" }),
-      el("span", { class: "note", text: `   ${verified}${data.resumed ? ", resumed from a checkpoint" : ""} · ${data.llm_calls} LLM calls · ${data.wall_seconds} s` })),
+      el("div", { class: `verification ${status}`, "data-status": status, text: verificationText(data.verification) }),
+      el("div", { class: "note", text: cost })),
       (data.warnings || []).length ? el("div", { class: "error step-errors", role: "alert" },
         el("div", { text: "Steps that failed or fell back (their records are marked red):" }), data.warnings.map((w) => el("div", { text: w }))) : null);
     setBusy(false);
     loadThreads();
   } else if (kind === "error") {
     turn.live.hidden = true;
-    turn.status.textContent = "";
-    turn.error.replaceChildren(el("div", { class: "error turn-error", role: "alert" }, el("span", { text: data.message }), " ",
+    setStatus(turn, "");
+    fill(turn.error, el("div", { class: "error turn-error", role: "alert" }, el("span", { text: data.message }), " ",
       data.retry ? el("button", { class: "secondary", text: "Retry", onclick: () => retry(data.turn) }) : null));
     setBusy(false);
   }
-  turn.root.scrollIntoView({ block: "end" });
+  reveal(turn.root);
 }
 
 async function retry(turnId) {
   try {
-    await api(`/api/threads/${encodeURIComponent(chat.thread.id)}/turns/${turnId}/retry`, { method: "POST" });
+    await api(`/api/threads/${encodeURIComponent(chat.thread.id)}/turns/${turnId}/retry`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
     setBusy(true);
   } catch (error) {
     showError("chat-error", error.message);
@@ -302,7 +352,9 @@ async function ask(event) {
   try {
     await api(`/api/threads/${encodeURIComponent(chat.thread.id)}/ask`, {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ question, choices }) });
+    // Both fields are cleared: a follow-up must not silently reuse this question's choices.
     $("question").value = "";
+    $("choices").value = "";
   } catch (error) {
     setBusy(false);
     showError("chat-error", error.message);
@@ -444,9 +496,18 @@ function renderStepper(record) {
   const sample = record.sample || {};
   detail.replaceChildren(
     el("h3", { text: sample.question || record.key }),
-    el("div", { class: "note", text: `choices: ${(sample.choices || []).join(" | ") || "(open)"} · gold: ${sample.answer ?? sample.answer_index ?? "–"} · answer: ${record.answer ?? "–"} · ${record.status}${record.error ? ` (${record.error})` : ""}` }),
+    el("div", { class: "note", id: "question-note", text: `choices: ${(sample.choices || []).join(" | ") || "(open)"} · gold: ${goldText(sample)} · answer: ${record.answer ?? "–"} · ${record.status}${record.error ? ` (${record.error})` : ""}` }),
     stepper, el("div", { class: "trace", id: "question-trace" }, cards));
   show(null);
+}
+
+function goldText(sample) {
+  // The gold answer's text ("the red circle (choice 1)"), not its bare index.
+  const choices = sample.choices || [];
+  const index = sample.answer_index;
+  if (Number.isInteger(index) && index >= 0 && index < choices.length) return `${choices[index]} (choice ${index})`;
+  if (typeof sample.answer === "string" && sample.answer) return sample.answer;
+  return "–";
 }
 
 async function openQuestion(key, row) {
@@ -498,6 +559,9 @@ document.addEventListener("DOMContentLoaded", async () => {
   } catch (error) {
     showError("chat-error", error.message);
   }
+  // A reload or a closed tab drops only this page's event stream; the run goes on in the server,
+  // and the reloaded page replays what happened and follows the rest.
+  window.addEventListener("pagehide", () => { if (chat.source) chat.source.close(); });
   const saved = localStorage.getItem("vot.thread");
   if (saved) openThread(saved);
   if (localStorage.getItem("vot.tab") === "runs") showTab("runs");

