@@ -1,5 +1,6 @@
-"""The README's "What the offline default sees": the open-vocabulary snippet runs as written
-(on a tiny random OWLv2 saved to disk), and the names it uses exist."""
+"""docs/perception.md's "What the offline default sees" (linked from the README's swap table):
+the open-vocabulary snippet runs as written (on a tiny random OWLv2 saved to disk), and the
+names it uses exist."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from tests.graph.scenes import Mover, render  # noqa: E402
 from tests.perception.test_detectors import tiny_owlv2  # noqa: E402
 from videothought.perception.video import write_video  # noqa: E402
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "perception.md"
 
 
 def section() -> str:
     text = README.read_text(encoding="utf-8")
     match = re.search(r"## What the offline default sees\n(.*?)\n## ", text, re.DOTALL)
-    assert match, "README.md lost its section 'What the offline default sees'"
+    assert match, "docs/perception.md lost its section 'What the offline default sees'"
     return match.group(1)
 
 

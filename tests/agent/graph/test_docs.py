@@ -1,4 +1,4 @@
-"""The README snippet (replace a node, add one) runs as written, with a fake LM and a hand-written STSG."""
+"""The snippet of docs/agent.md (replace a node, add one) runs as written, with a fake LM and a hand-written STSG."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from tests.agent.graph.helpers import DocumentBuilder
 from tests.conftest import moving_square_frames
 from videothought.agent.context import VoTContext
 from videothought.agent.llm import FakeLanguageModel
-from tests.readme import README
+from tests.readme import snippet_file
 from tests.readme import snippet as readme_snippet
 from videothought.perception.video import write_video
 
@@ -27,7 +27,7 @@ def test_snippet_replaces_a_node_and_adds_an_ocr_node(tmp_path, monkeypatch):
     code = snippet().replace('"clip.mp4"', repr(str(video))).replace("context=default_context()", "context=TEST_CONTEXT")
     monkeypatch.chdir(tmp_path)  # runs.sqlite lands here
     namespace = {"TEST_CONTEXT": context}
-    exec(compile(code, str(README), "exec"), namespace)
+    exec(compile(code, str(snippet_file('custom-graph')), "exec"), namespace)
     result = namespace["result"]
     nodes = [record["node"] for record in result["trace"]]
     assert nodes == ["identify_targets", "track", "ocr", "analyze_actions", "rank_answers", "verify"]

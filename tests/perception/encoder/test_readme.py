@@ -1,4 +1,4 @@
-"""The README's encoder snippet runs as written, on a small written video, with the shipped checkpoint."""
+"""The encoder snippet (docs/perception.md) runs as written, on a small written video, with the shipped checkpoint."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 from tests.conftest import moving_square_frames
 from videothought.perception.encoder.loading import DEFAULT_CHECKPOINT
-from tests.readme import README
+from tests.readme import snippet_file
 from tests.readme import snippet as readme_snippet
 from videothought.perception.video import write_video
 
@@ -32,7 +32,7 @@ def test_snippet_runs_and_gives_the_documented_shapes(tmp_path, monkeypatch):
     video = write_video(tmp_path / "clip.mp4", moving_square_frames(20), fps=10.0)  # 64x48, a red square
     code = snippet().replace('"clip.mp4"', repr(str(video)))
     namespace: dict = {}
-    exec(compile(code, str(README), "exec"), namespace)
+    exec(compile(code, str(snippet_file('encoder')), "exec"), namespace)
     encoder = namespace["encoder"]
     d = encoder.dimension
     assert d == 128
