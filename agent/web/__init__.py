@@ -8,7 +8,8 @@ Modules:
     media    the media folder: listing, lexical path checks, uploads (size-limited, probed)
     chat     chat threads in SQLite; one worker runs turns through the VoT graph (LangGraph stream,
              SqliteSaver checkpoints) and records every node's trace record as an event
-    app      the Starlette app: JSON API, server-sent events, static page
+    app      the Starlette app: JSON API, server-sent events, static page; every request's Host,
+             Origin and content type checked first (request_refusal), as Jupyter's server does
     cli      `vot serve`
 
 Nothing here formats traces or draws STSGs itself: it calls videothought.agent.trace and
