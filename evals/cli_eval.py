@@ -4,6 +4,7 @@
     vot eval --task world --data runs/world --ablate analyze_actions --out runs/eval-no-actions
     vot eval --task my_task.yaml --graph mypkg.graphs:build --context mypkg.graphs:context --out runs/mine
     accelerate launch --num_processes 2 -m videothought.cli eval --task world ... (or --shard i/n)
+    vot eval --task world --data runs/world --out runs/eval-world --ray [auto|HOST:PORT] [--workers N]
 
 Rerunning the same command skips finished questions. The last stdout line is one JSON
 summary object; the progress bar (with running accuracy) goes to stderr.
@@ -36,6 +37,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="run the graph without NODE (repeatable); the factory must take ablate=")
     parser.add_argument("--shard", help="i/n: this process answers questions i, i+n, ... (default: accelerate's "
                         "process index when launched with accelerate, else all)")
+    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help="answer on Ray workers (evals/ray_eval.py): no value starts a local cluster; 'auto' "
+                             "joins the one running here; HOST:PORT joins that one. Same run directory and records")
+    parser.add_argument("--workers", type=int, default=None, help="with --ray: workers (default: the cluster's CPUs)")
     parser.add_argument("--retry-errors", action="store_true", help="rerun questions whose record is an error")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--out", required=True, help="the run directory (created; a rerun resumes it)")
@@ -61,7 +66,12 @@ def run(args: argparse.Namespace) -> int:
             retry_errors=args.retry_errors,
             progress=not args.no_progress,
         )
-        summary = run_task(task, args.out, options)
+        if args.ray is not None:
+            from videothought.evals.ray_eval import run_task_ray
+
+            summary = run_task_ray(task, args.out, options, address=args.ray, workers=args.workers)
+        else:
+            summary = run_task(task, args.out, options)
     except (DatasetError, RunnerError) as error:
         print(f"vot eval: {error}", file=sys.stderr)
         return 2

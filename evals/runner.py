@@ -316,13 +316,15 @@ def build_context(spec: str | None, graph_spec: str, graph=None):
     return factory() if callable(factory) else factory
 
 
-def open_checkpointer(path: Path):
-    """A real LangGraph SqliteSaver on `path` (one per process: SQLite and many writers do not mix)."""
+def open_checkpointer(path: Path, timeout_seconds: float = 5.0):
+    """A real LangGraph SqliteSaver on `path` (one per process). Several processes may share the
+    file (`vot eval --ray`'s workers on one machine: WAL, each write waits up to timeout_seconds
+    for the others'); processes on several machines may not (SQLite over a network file system)."""
     import sqlite3
 
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    connection = sqlite3.connect(str(path), check_same_thread=False)
+    connection = sqlite3.connect(str(path), check_same_thread=False, timeout=timeout_seconds)
     saver = SqliteSaver(connection)
     saver.setup()
     return saver, connection
@@ -466,6 +468,54 @@ def make_record(position: int, sample: Sample, state: dict, *, status: str, erro
     }
 
 
+def answer_question(graph, context, long_videos: LongVideoContexts, task_name: str, position: int, sample: Sample,
+                    done: dict[str, dict], *, shard: tuple[int, int], recursion_limit: int) -> dict:
+    """One question through the graph (continuing its checkpoint, if any) as its scored record.
+    `done` holds this run's records so far (a follow-up turn reads its conversation's). A
+    question that raises is recorded as an error with where it failed; the run goes on.
+    The serial loop below and the Ray workers (evals/ray_eval.py) both answer with this."""
+    thread_id = f"{task_name}:{sample.key}"
+    config = {"configurable": {"thread_id": thread_id}, "recursion_limit": recursion_limit}
+    question_started, cpu_started = time.perf_counter(), time.process_time()
+    status, error, how = "ok", None, "fresh"
+    try:
+        question_context = long_videos.context_for(sample, context)
+        graph_input = conversations.graph_input(sample, done, question_context)
+        state, how = invoke_resumable(graph, graph_input, config, question_context)
+    except Exception as failure:  # one bad question must not end the run; it is recorded
+        logger.info("question %s failed", sample.key, exc_info=True)
+        state, status, error = {}, "error", f"{type(failure).__name__}: {failure}"
+        where = traceback.extract_tb(failure.__traceback__)[-1]
+        error += f" (at {Path(where.filename).name}:{where.lineno} in {where.name})"
+        with contextlib.suppress(Exception):  # keep the steps that did run, for the trace
+            state = dict(graph.get_state(config).values)
+    return conversations.score_turn(make_record(
+        position, sample, state, status=status, error=error, shard=shard, how=how,
+        wall_seconds=time.perf_counter() - question_started, cpu_seconds=time.process_time() - cpu_started,
+    ))
+
+
+def run_manifest(task: Task, options: RunOptions) -> dict:
+    """run.json: what ran (a rerun with other settings is refused)."""
+    return {
+        "task": task.name,
+        "format": task.format,
+        "split": task.split,
+        "data_root": str(task.data_root),
+        "graph": options.graph,
+        "context": options.context,
+        "ablate": sorted(options.ablate),
+        "questions": len(task.samples),
+    }
+
+
+def todo_samples(selected: list[tuple[int, Sample]], finished: dict[str, dict], retry_errors: bool
+                 ) -> list[tuple[int, Sample]]:
+    """The selected questions with no record yet (or an error record, with retry_errors)."""
+    return [(position, sample) for position, sample in selected
+            if sample.key not in finished or (retry_errors and finished[sample.key].get("status") != "ok")]
+
+
 def run_task(task: Task, run_dir: str | os.PathLike, options: RunOptions | None = None) -> dict:
     """Answer every question of this process's shard that RUN_DIR has no record of. Returns the summary."""
     from tqdm import tqdm
@@ -479,26 +529,10 @@ def run_task(task: Task, run_dir: str | os.PathLike, options: RunOptions | None 
     if launched:
         with contextlib.suppress(FileNotFoundError):
             (run_dir / f"done{_suffix(index, count)}").unlink()
-    write_manifest(
-        run_dir,
-        {
-            "task": task.name,
-            "format": task.format,
-            "split": task.split,
-            "data_root": str(task.data_root),
-            "graph": options.graph,
-            "context": options.context,
-            "ablate": sorted(options.ablate),
-            "questions": len(task.samples),
-        },
-    )
+    write_manifest(run_dir, run_manifest(task, options))
     selected = shard_samples(task.samples, index, count)
     finished = {r["key"]: r for r in read_records(run_dir)}
-    todo = [
-        (position, sample)
-        for position, sample in selected
-        if sample.key not in finished or (options.retry_errors and finished[sample.key].get("status") != "ok")
-    ]
+    todo = todo_samples(selected, finished, options.retry_errors)
     already = len(selected) - len(todo)
     started = time.perf_counter()
     done = {sample.key: finished[sample.key] for _, sample in selected if sample.key in finished}
@@ -515,35 +549,17 @@ def run_task(task: Task, run_dir: str | os.PathLike, options: RunOptions | None 
             bar.set_postfix_str(_running_accuracy(done.values()))
             with ResultLog(run_dir / f"results{_suffix(index, count)}.jsonl") as log, bar:
                 for position, sample in todo:
-                    thread_id = f"{task.name}:{sample.key}"
-                    config = {"configurable": {"thread_id": thread_id}, "recursion_limit": options.recursion_limit}
-                    question_started, cpu_started = time.perf_counter(), time.process_time()
-                    status, error, how = "ok", None, "fresh"
-                    try:
-                        question_context = long_videos.context_for(sample, context)
-                        graph_input = conversations.graph_input(sample, done, question_context)
-                        state, how = invoke_resumable(graph, graph_input, config, question_context)
-                    except Exception as failure:  # one bad question must not end the run; it is recorded
-                        logger.info("question %s failed", sample.key, exc_info=True)
-                        state, status, error = {}, "error", f"{type(failure).__name__}: {failure}"
-                        where = traceback.extract_tb(failure.__traceback__)[-1]
-                        error += f" (at {Path(where.filename).name}:{where.lineno} in {where.name})"
-                        with contextlib.suppress(Exception):  # keep the steps that did run, for the trace
-                            state = dict(graph.get_state(config).values)
-                    record = conversations.score_turn(make_record(
-                        position, sample, state, status=status, error=error, shard=(index, count), how=how,
-                        wall_seconds=time.perf_counter() - question_started,
-                        cpu_seconds=time.process_time() - cpu_started,
-                    ))
+                    record = answer_question(graph, context, long_videos, task.name, position, sample, done,
+                                             shard=(index, count), recursion_limit=options.recursion_limit)
                     log.append(record)
-                    _forget_thread(checkpointer, thread_id)
+                    _forget_thread(checkpointer, f"{task.name}:{sample.key}")
                     done[sample.key] = record
                     bar.update(1)
                     bar.set_postfix_str(_running_accuracy(done.values()))
         finally:
             connection.close()
     records = [done[s.key] for _, s in selected if s.key in done]
-    summary = _summary(task.name, run_dir, f"{index}/{count}", records, len(selected), already, len(todo), started)
+    summary = summary_of(task.name, run_dir, f"{index}/{count}", records, len(selected), already, len(todo), started)
     if launched:
         # accelerate: every process marks its shard done; the main one waits for all and prints the whole run.
         _write_text(run_dir / f"done{_suffix(index, count)}", launch_id)
@@ -552,11 +568,11 @@ def run_task(task: Task, run_dir: str | os.PathLike, options: RunOptions | None 
         _wait_for_markers(run_dir, count, launch_id)
         finished = {r["key"]: r for r in read_records(run_dir)}
         everything = [finished[s.key] for s in task.samples if s.key in finished]
-        summary = _summary(task.name, run_dir, f"all/{count}", everything, len(task.samples), already, len(todo), started)
+        summary = summary_of(task.name, run_dir, f"all/{count}", everything, len(task.samples), already, len(todo), started)
     return summary | {"main_process": True}
 
 
-def _summary(name: str, run_dir: Path, shard: str, records: list[dict], questions: int, already: int, ran: int,
+def summary_of(name: str, run_dir: Path, shard: str, records: list[dict], questions: int, already: int, ran: int,
              started: float) -> dict:
     summary = run_metrics.summarize(records)
     return {
