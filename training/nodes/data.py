@@ -64,6 +64,17 @@ def check_training_seeds(seeds) -> list[int]:
 
 
 # ---- worlds and tracked STSGs -----------------------------------------------------------------
+def ensure_worlds(worlds: list[tuple[Path, int]], videos: int, ray_address: str | None = None) -> list[Path]:
+    """ensure_world for each (root, seed); with ray_address (default: $VIDEOTHOUGHT_RAY) the
+    missing worlds render as Ray tasks (training/nodes/data_ray.py)."""
+    from videothought.training.nodes.data_ray import ensure_worlds_ray, ray_address_from_env
+
+    ray_address = ray_address or ray_address_from_env()
+    if ray_address:
+        return ensure_worlds_ray(worlds, videos, address=ray_address)
+    return [ensure_world(root, seed, videos) for root, seed in worlds]
+
+
 def ensure_world(root: Path, seed: int, videos: int) -> Path:
     """The world folder of one seed, generated when missing (`vot world generate`'s files)."""
     from videothought.evals.world import generate_world
@@ -403,16 +414,26 @@ def node_examples(item: WordedQuestion, state: dict, rng: random.Random) -> list
 
 
 def build_examples(items: list[WordedQuestion], context, *, seed: int = 0,
-                   progress: bool = True) -> list[dict]:
+                   progress: bool = True, ray_address: str | None = None) -> list[dict]:
     """Run the code nodes for every worded question (tracking each video once, cached) and write
-    every node's examples. Questions whose video cannot be tracked are skipped (logged)."""
+    every node's examples. Questions whose video cannot be tracked are skipped (logged).
+
+    ray_address (default: $VIDEOTHOUGHT_RAY): the code nodes run on Ray workers
+    (training/nodes/data_ray.py); the examples are the same rows."""
     from tqdm.auto import tqdm
 
+    from videothought.training.nodes.data_ray import code_node_states, ray_address_from_env
+
+    ray_address = ray_address or ray_address_from_env()
+    states = code_node_states(items, context.cache_dir, address=ray_address) if ray_address else None
     rng = random.Random(seed)
     out: list[dict] = []
-    for item in tqdm(items, desc="node examples", disable=not progress, unit="question"):
+    for position, item in enumerate(tqdm(items, desc="node examples", disable=not progress, unit="question")):
         try:
-            state = code_nodes(item.question, item.choices, item.video_path, context)
+            state = code_nodes(item.question, item.choices, item.video_path, context) if states is None \
+                else states[position]
+            if isinstance(state, str):  # a Ray worker's error for this question
+                raise RuntimeError(state)
         except Exception as error:  # one bad video must not lose the others
             logger.warning("%s (%s): code nodes failed: %s", item.qid, item.wording, error)
             continue

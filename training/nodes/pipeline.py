@@ -31,7 +31,7 @@ def ensure_examples(recipe: NodeRecipe, *, progress: bool = True) -> Path:
     """The recipe's node examples (JSONL), built from its training worlds when missing."""
     from videothought.training.nodes.data import (
         build_examples,
-        ensure_world,
+        ensure_worlds,
         perception_context,
         worded_questions,
         write_jsonl,
@@ -41,9 +41,19 @@ def ensure_examples(recipe: NodeRecipe, *, progress: bool = True) -> Path:
     if path.is_file():
         return path
     started = time.perf_counter()
+    if recipe.nodes == ["writer"]:  # question -> program: text only, no video is tracked
+        from videothought.training.nodes.writer_data import writer_examples
+
+        worlds = [(Path(recipe.data.worlds_dir) / f"w{seed}", seed) for seed in recipe.data.seeds]
+        rows = writer_examples(ensure_worlds(worlds, recipe.data.videos_per_seed), rewordings=recipe.data.rewordings,
+                               paraphrases=recipe.data.paraphrases, seed=recipe.train.seed)
+        write_jsonl(path, rows)
+        logger.info("wrote %d writer examples to %s in %.0f s", len(rows), path, time.perf_counter() - started)
+        return path
     items = []
-    for seed in recipe.data.seeds:
-        root = ensure_world(Path(recipe.data.worlds_dir) / f"w{seed}", seed, recipe.data.videos_per_seed)
+    # $VIDEOTHOUGHT_RAY set: worlds render and videos are tracked on Ray (training/nodes/data_ray.py)
+    worlds = [(Path(recipe.data.worlds_dir) / f"w{seed}", seed) for seed in recipe.data.seeds]
+    for root in ensure_worlds(worlds, recipe.data.videos_per_seed):
         items += worded_questions(root, family="train", rewordings=recipe.data.rewordings, include_original=True)
     rows = build_examples(items, perception_context(recipe.data.cache_dir), seed=recipe.train.seed, progress=progress)
     write_jsonl(path, rows)
