@@ -25,7 +25,10 @@ runs one graph at a time anyway.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
+import inspect
 import json
 import logging
 import queue
@@ -198,22 +201,45 @@ class LiveText:
             return {"version": self.version, "turn": self.turn, "node": self.node, "text": self.text}
 
 
-def announcing_nodes(on_start: Callable[[str], None]) -> dict[str, Callable]:
-    """The graph's node functions (videothought.agent.nodes.NODES), each calling `on_start(name)`
-    before it runs: passed to `build_vot_graph(nodes=...)`, they tell the page which node is
-    running. Each wrapper keeps its node's signature (functools.wraps), so LangGraph still hands
-    it the runtime and build_vot_graph still gives verify its `max_retries`."""
-    from videothought.agent.nodes import NODES
+_NODE_STARTS = contextvars.ContextVar("videothought_web_node_starts", default=None)
+_node_starts_hook = threading.Lock()
+_node_starts_registered = False
 
-    def announcing(name: str, function: Callable) -> Callable:
-        @functools.wraps(function)
-        def node(state, *args, **kwargs):
-            on_start(name)
-            return function(state, *args, **kwargs)
 
-        return node
+def watching_node_starts(on_start: Callable[[str], None]):
+    """A context manager: inside it, every LangGraph node that starts (of any graph, whatever its
+    nodes) calls `on_start(node name)` before it runs, so the page can say which node is running.
 
-    return {name: announcing(name, function) for name, function in NODES.items()}
+    It is a LangChain callback handler, added to every run started in this context through
+    langchain_core's `register_configure_hook` (the mechanism tracers use): `run_question` and the
+    graph stay as they are. A node's own run is the one whose name is its `langgraph_node`."""
+    global _node_starts_registered
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.tracers.context import register_configure_hook
+
+    with _node_starts_hook:
+        if not _node_starts_registered:
+            register_configure_hook(_NODE_STARTS, inheritable=True)
+            _node_starts_registered = True
+
+    class NodeStarts(BaseCallbackHandler):
+        run_inline = True  # called in the node's thread, before the node runs
+
+        def on_chain_start(self, serialized, inputs, *, run_id, parent_run_id=None, tags=None, metadata=None,
+                           **kwargs) -> None:
+            node = (metadata or {}).get("langgraph_node")
+            if node and kwargs.get("name") == node:
+                on_start(node)
+
+    @contextlib.contextmanager
+    def scope():
+        token = _NODE_STARTS.set(NodeStarts())
+        try:
+            yield
+        finally:
+            _NODE_STARTS.reset(token)
+
+    return scope()
 
 
 def verification_summary(verification: dict | None) -> dict:
@@ -232,17 +258,38 @@ class StreamingLanguageModel:
 
     Generation goes through videothought.agent.llm.protocol.call_generate, so a backend that
     streams (`on_text`) feeds the page token by token and one that does not still shows its
-    reply once it is complete. Everything else is the wrapped model's."""
+    reply once it is complete. `generate` takes the keywords the wrapped model's `generate` takes
+    (and `on_text`): a caller that asks whether the model takes one (the program writer asks for
+    `json_schema`) gets the wrapped model's answer. Everything else is the wrapped model's."""
 
     def __init__(self, lm):
         self._lm = lm
         self.sink: Callable[[str], None] | None = None
+        self.generate = self._mirrored_generate()
 
     @property
     def wrapped(self):
         return self._lm
 
-    def generate(self, messages, *, on_text=None, **kwargs):
+    def _mirrored_generate(self) -> Callable:
+        """`_generate` under the wrapped generate's signature, with `on_text` added when it lacks one."""
+        try:
+            signature = inspect.signature(self._lm.generate)
+        except (TypeError, ValueError):  # a builtin or C callable: take anything, as it may
+            return self._generate
+        parameters = list(signature.parameters.values())
+        kinds = {p.kind for p in parameters}
+        if "on_text" not in signature.parameters and inspect.Parameter.VAR_KEYWORD not in kinds:
+            on_text = inspect.Parameter("on_text", inspect.Parameter.KEYWORD_ONLY, default=None)
+            parameters.append(on_text)
+
+        def generate(messages, *args, **kwargs):
+            return self._generate(messages, *args, **kwargs)
+
+        generate.__signature__ = signature.replace(parameters=parameters)
+        return generate
+
+    def _generate(self, messages, *args, on_text=None, **kwargs):
         from videothought.agent.llm.protocol import call_generate
 
         sink = self.sink
@@ -254,6 +301,9 @@ class StreamingLanguageModel:
                 sink(piece)
 
         wanted = on_text is not None or sink is not None
+        if args:  # keywords given by position: name them, as the wrapped signature does
+            bound = inspect.signature(self._lm.generate).bind_partial(messages, *args)
+            kwargs = {**{k: v for k, v in bound.arguments.items() if k != "messages"}, **kwargs}
         return call_generate(self._lm, messages, on_text=forward if wanted else None, **kwargs)
 
     def score(self, prompt, continuations, **kwargs):
@@ -300,7 +350,6 @@ class ChatService:
         self._saver = None
         self._sessions: dict[str, Any] = {}
         self._worker: threading.Thread | None = None
-        self._running: tuple[str, int] | None = None  # (thread id, turn id) of the run in the worker
         self.stopping = threading.Event()  # set when the server shuts down: event streams end at once
 
     # public API --------------------------------------------------------------------------
@@ -418,15 +467,7 @@ class ChatService:
         context = self.context_factory()
         self._lm = StreamingLanguageModel(context.lm)
         self._context = context.with_overrides(lm=self._lm)
-        self._graph = build_vot_graph(nodes=announcing_nodes(self._node_started), max_retries=self.config.max_retries)
-
-    def _node_started(self, node: str) -> None:
-        """A node of the running turn starts: the page's status names it, its LLM text is labelled with it."""
-        if self._running is None:
-            return
-        thread_id, turn_id = self._running
-        self.live_text(thread_id).clear(turn_id, node)
-        self.store.add_event(thread_id, turn_id, "status", {"text": f"running {node}", "node": node})
+        self._graph = build_vot_graph(max_retries=self.config.max_retries)
 
     def _run_turn(self, turn_id: int) -> None:
         from videothought.agent.run import run_question
@@ -447,14 +488,18 @@ class ChatService:
             live.clear(turn_id)
             self._lm.sink = lambda piece: live.append(turn_id, piece)
 
+            def on_start(node: str) -> None:  # the page's status names it; its LLM text is labelled with it
+                live.clear(turn_id, node)
+                emit("status", {"text": f"running {node}", "node": node})
+
             def on_step(node: str, record) -> None:
                 live.finish(turn_id, node)
                 emit("record", {"node": node, "record": record.to_dict(), "text": _format_record(record)})
 
-            self._running = (thread_id, turn_id)
-            result = run_question(turn["question"], video_path=thread["video_path"], choices=turn["choices"],
-                                  context=context, thread_id=thread_id, graph=self._graph,
-                                  checkpointer=self._saver, history=history, on_step=on_step)
+            with watching_node_starts(on_start):
+                result = run_question(turn["question"], video_path=thread["video_path"], choices=turn["choices"],
+                                      context=context, thread_id=thread_id, graph=self._graph,
+                                      checkpointer=self._saver, history=history, on_step=on_step)
         except Exception as error:
             if self.stopping.is_set():  # the server is going down under the run: it resumes at the next start
                 logger.info("turn %d of %s stopped with the server; it resumes at the next start", turn_id, thread_id)
@@ -467,7 +512,6 @@ class ChatService:
             emit("error", {"message": message, "retry": True})
             return
         finally:
-            self._running = None
             if self._lm is not None:
                 self._lm.sink = None
         targets = [t.get("phrase") for t in result.state.get("targets", []) if t.get("track_ids")]
@@ -483,11 +527,12 @@ class ChatService:
         # Errors the nodes caught and worked around (a backend that failed, unparsable output):
         # the page repeats them under the answer so a fallback answer is not taken for the model's.
         warnings = [f"{record.get('node')}: {error}" for record in result.trace for error in record.get("errors", [])]
+        # The turn is done before the page hears so: a page that reloads on the answer sees it done.
+        self.store.set_turn(turn_id, status="done", answer=result.answer, targets=targets)
         emit("answer", {"answer": result.answer, "answer_index": result.answer_index, "warnings": warnings[:6],
                         "verification": verification_summary(result.verification), "llm_calls": result.llm_calls,
                         "graph_seconds": round(result.latency_seconds, 2),
                         "wall_seconds": round(time.perf_counter() - started, 2), "resumed": result.resumed})
-        self.store.set_turn(turn_id, status="done", answer=result.answer, targets=targets)
 
     def _context_for(self, thread: dict, emit):
         """The run context for the thread's video: long videos are indexed once into the app's
