@@ -42,8 +42,11 @@ function showError(id, message) {
 }
 
 function short(value, limit = 300) {
-  if (value === null || value === undefined) return "–";  // a value that is absent reads as a dash, not "null"
-  const text = typeof value === "string" ? value : JSON.stringify(value);
+  // Structured values as compact JSON, an absent value (null) as a dash: "[–, 0.8]", not "[null,0.8]".
+  // Strings (model output among them) are shown as they are.
+  if (value === null || value === undefined) return "–";
+  const text = typeof value === "string" ? value
+    : JSON.stringify(value, (key, v) => (v === null ? "\u0000–" : v)).replace(/"\\u0000–"/g, "–");
   return text.length > limit ? text.slice(0, limit) + "…" : text;
 }
 
