@@ -1,5 +1,16 @@
-"""The Video-of-Thought graph: five nodes in order, a bounded verification loop, and a
-candidate-proposing step for open-ended questions.
+"""The Video-of-Thought graph: its nodes in order, a bounded verification loop, and a
+candidate-proposing step for open-ended questions. Two readers of the question:
+
+reader="program" (the default): the LLM writes the question's program, the STSG executes it
+(agent/program_nodes.py):
+
+    START ─► track ─► identify_targets ─► analyze_actions ─┬─► rank_answers ─► verify ─► END
+                          ▲  (writes the program)   (runs it) │ (choices == [])  ▲      │
+                          │                                   └► propose_candidates      │
+                          └──────── the program failed or refutes every option ◄─────────┘
+                                    (retries sample another program; the best attempt is kept)
+
+reader="rules": the frozen baseline, a hand-written English reader (agent/nodes.py, claims.py):
 
     START ─► identify_targets ─► track ─► analyze_actions ─┬─► rank_answers ─► verify ─► END
                                               ▲            │ (choices == [])   ▲   │
@@ -8,8 +19,8 @@ candidate-proposing step for open-ended questions.
                                                    rank_answers ◄── claim refuted ──┘
 
 `build_vot_graph` returns the uncompiled StateGraph: replace a node (`nodes={"track": mine}`),
-remove one (`ablate=["analyze_actions"]`, wired around), or add one with `insert_node`, then
-compile with any checkpointer:
+remove one (`ablate=["verify"]`, wired around), or add one with `insert_node`, then compile with
+any checkpointer:
 
     app = build_vot_graph().compile(checkpointer=SqliteSaver(...))
     app.invoke({"question": ..., "choices": [...], "video_path": ...},
@@ -25,10 +36,13 @@ from collections.abc import Callable
 from langgraph.graph import END, START, StateGraph
 
 from videothought.agent import nodes as vot_nodes
+from videothought.agent import program_nodes
 from videothought.agent.context import VoTContext
 from videothought.agent.state import VoTState
 
 NODE_ORDER = ("identify_targets", "track", "analyze_actions", "propose_candidates", "rank_answers", "verify")
+PROGRAM_ORDER = ("track", "identify_targets", "analyze_actions", "propose_candidates", "rank_answers", "verify")
+READERS = ("program", "rules")
 REQUIRED = ("rank_answers",)  # the node that picks the answer cannot be removed
 
 
@@ -37,30 +51,23 @@ def build_vot_graph(
     nodes: dict[str, Callable] | None = None,
     max_retries: int = 2,
     ablate: list[str] | tuple = (),
+    reader: str = "program",
 ) -> StateGraph:
     """The uncompiled VoT StateGraph (state VoTState, context_schema VoTContext).
 
     nodes: replacement functions by node name, each `(state, runtime) -> dict`.
     max_retries: how many times verify may route back before the graph ends with its answer.
     ablate: node names to remove; the graph is wired around them (the eval runner's --ablate).
+    reader: "program" (the LLM writes a program the STSG executes) or "rules" (the frozen
+        hand-written reader, a baseline).
     """
+    if reader not in READERS:
+        raise ValueError(f"reader must be one of {READERS}, got {reader!r}")
     if max_retries < 0:
         raise ValueError(f"max_retries must be >= 0, got {max_retries!r}")
-    functions = dict(vot_nodes.NODES)
-    for name, function in (nodes or {}).items():
-        if name not in functions:
-            raise ValueError(f"unknown node {name!r} to replace; the graph's nodes are {list(NODE_ORDER)} "
-                             "(add new ones with insert_node)")
-        if not callable(function):
-            raise TypeError(f"node {name!r} must be a callable (state, runtime) -> dict, got {function!r}")
-        functions[name] = function
-    unknown = [name for name in ablate if name not in NODE_ORDER]
-    if unknown:
-        raise ValueError(f"cannot ablate {unknown}: the graph's nodes are {list(NODE_ORDER)}")
-    for name in REQUIRED:
-        if name in ablate:
-            raise ValueError(f"cannot ablate {name!r}: it chooses the answer")
-
+    if reader == "program":
+        return _program_graph(nodes or {}, max_retries, list(ablate))
+    functions = _checked_nodes(vot_nodes.NODES, nodes or {}, list(ablate), NODE_ORDER)
     order = [name for name in NODE_ORDER if name not in ablate]
     graph = StateGraph(VoTState, context_schema=VoTContext)
     for name in order:
@@ -87,6 +94,52 @@ def build_vot_graph(
             "rank_answers": "rank_answers",
         }
         graph.add_conditional_edges("verify", route_after_verify, {**back, "end": END})
+    else:
+        graph.add_edge("rank_answers", END)
+    return graph
+
+
+def _checked_nodes(functions: dict[str, Callable], replacements: dict[str, Callable], ablate: list[str],
+                   order: tuple[str, ...]) -> dict[str, Callable]:
+    functions = dict(functions)
+    for name, function in replacements.items():
+        if name not in functions:
+            raise ValueError(f"unknown node {name!r} to replace; the graph's nodes are {list(order)} "
+                             "(add new ones with insert_node)")
+        if not callable(function):
+            raise TypeError(f"node {name!r} must be a callable (state, runtime) -> dict, got {function!r}")
+        functions[name] = function
+    unknown = [name for name in ablate if name not in order]
+    if unknown:
+        raise ValueError(f"cannot ablate {unknown}: the graph's nodes are {list(order)}")
+    for name in REQUIRED:
+        if name in ablate:
+            raise ValueError(f"cannot ablate {name!r}: it chooses the answer")
+    return functions
+
+
+def _program_graph(replacements: dict[str, Callable], max_retries: int, ablate: list[str]) -> StateGraph:
+    """The program path (see the module docstring); verify routes back to the writer."""
+    functions = _checked_nodes(program_nodes.NODES, replacements, ablate, PROGRAM_ORDER)
+    order = [name for name in PROGRAM_ORDER if name not in ablate]
+    graph = StateGraph(VoTState, context_schema=VoTContext)
+    for name in order:
+        function = functions[name]
+        if name == "verify" and "max_retries" in inspect.signature(function).parameters:
+            function = functools.wraps(function)(functools.partial(function, max_retries=max_retries))
+        graph.add_node(name, function)
+    main = [name for name in order if name != "propose_candidates"]
+    chain = [START] + main  # START, then the main nodes in order
+    for before, after in zip(chain, chain[1:]):
+        if after == "rank_answers" and "propose_candidates" in order:
+            graph.add_conditional_edges(before, route_open_ended, {"propose": "propose_candidates",
+                                                                   "rank": "rank_answers"})
+            graph.add_edge("propose_candidates", "rank_answers")
+        else:
+            graph.add_edge(before, after)
+    if "verify" in order:
+        back = "identify_targets" if "identify_targets" in order else END
+        graph.add_conditional_edges("verify", program_nodes.route_after_verify, {"identify_targets": back, "end": END})
     else:
         graph.add_edge("rank_answers", END)
     return graph

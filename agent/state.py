@@ -27,6 +27,19 @@ Added by the graph builder (compatible: all optional):
     history        Session.chat: earlier turns [{"question", "answer", "targets"}] of the thread
     attempt        verify: the attempt the next node runs in (0 first, then 1, 2, ...)
     turn_start     run: len(trace) when this question started (a thread can hold several turns)
+
+The program path (agent/program_nodes.py, the default graph):
+    scene_names    track: the names the scene's perception can give ("colour: red, ...; shape: ...")
+    program        identify_targets: the written program (graph/program.py stored form), or None
+    program_error  identify_targets: why no program (unparsable, ill-typed, backend failure)
+    execution      analyze_actions: {"status": "ok"|"unknown", "reason", "steps", "tracks", "frames", ...}
+    option_scores  analyze_actions: per option, the executor's score in [-1, 1], or None (not comparable)
+    value_text     analyze_actions: the executed value said as a user would ("the blue star")
+    verdict        rank_answers: {"status": "supported"|"refuted"|"unchecked", "source": "program"|
+                   "program+llm"|"llm", "reason"}
+    attempts       verify: every attempt's answer, verdict and program (retries sample a new program)
+    verification   verify: the best attempt's verdict + {"passed" (== supported), "route", "focus":
+                   {"track_ids", "frame"} the answer is about, for a later turn's "it" / "after that"}
 """
 
 from __future__ import annotations
@@ -65,6 +78,15 @@ class VoTState(TypedDict, total=False):
     history: list[dict]
     attempt: int
     turn_start: int
+    # the program path
+    scene_names: str
+    program: dict | None
+    program_error: str | None
+    execution: dict
+    option_scores: list
+    value_text: str | None
+    verdict: dict
+    attempts: list[dict]
 
 
 @dataclass

@@ -87,6 +87,17 @@ class SceneNames:
                 label_words.append(" ".join(words))
         return cls(sorted(set(label_words)), {k: sorted(set(map(str.lower, v))) for k, v in sorted(attributes.items())})
 
+    @classmethod
+    def from_vocabulary(cls, vocabulary: dict | None) -> SceneNames:
+        """What a perception can name, from its vocabulary alone (no scene): a prompt's names before
+        any video is seen, or for training text."""
+        from videothought.graph.query import SceneQuery
+        from videothought.graph.stsg import STSG
+
+        import networkx as nx
+
+        return cls.from_query(SceneQuery(STSG(nx.MultiDiGraph())), vocabulary or {})
+
     def text(self) -> str:
         """One line per kind of name, for the writer's prompt: "label: person, face; colour: red, ..."."""
         parts = []

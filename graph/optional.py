@@ -35,6 +35,9 @@ EXTRAS: dict[str, Extra] = {
         "replace the opencv-python-headless 4 this project needs"),
     "onnxruntime": Extra("ocr", "pip install 'videothought[ocr]'", "running the PP-OCR models"),
     "motmetrics": Extra(None, "pip install motmetrics", "tracking metrics (MOTA, IDF1)"),
+    "xgrammar": Extra(None, "pip install --no-deps xgrammar==0.2.9 apache-tvm-ffi==0.1.15.post2",
+                      "JSON-Schema-constrained decoding of the program writer on local models; --no-deps: its "
+                      "metadata pulls triton, a GPU compiler a CPU never uses"),
     "torch": Extra(None, "pip install torch", "neural models"),
     "trackers": Extra(None, "pip install --no-deps trackers supervision defusedxml pyDeprecate",
                       "Roboflow's trackers, for comparison; --no-deps: they pull opencv-python 5"),

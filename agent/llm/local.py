@@ -415,9 +415,44 @@ class LocalLanguageModel:
             raise LanguageModelError(f"count_tokens needs a str, got {type(text).__name__}")
         return len(self.encode(text))
 
-    def generate(self, messages, *, max_new_tokens=128, temperature=0.0, stop=None, on_text=None) -> Generation:
+    def generate(self, messages, *, max_new_tokens=128, temperature=0.0, stop=None, on_text=None,
+                 json_schema: dict | None = None, seed: int | None = None) -> Generation:
+        """The protocol's generate. `json_schema`: the reply is a JSON document that fits it
+        (constrained decoding, agent/llm/constrained.py); `seed` fixes a sampled reply."""
+        if json_schema is not None:
+            return self.complete_json(self.render(messages), json_schema, max_new_tokens=max_new_tokens,
+                                      temperature=temperature, seed=seed, on_text=on_text)
         return self.complete(self.render(messages), max_new_tokens=max_new_tokens, temperature=temperature, stop=stop,
-                             on_text=on_text)
+                             on_text=on_text, seed=seed)
+
+    def complete_json(self, prompt: str, json_schema: dict, *, max_new_tokens=256, temperature=0.0,
+                      seed: int | None = None, on_text=None) -> Generation:
+        """Continue raw prompt text with a JSON document that fits `json_schema`: every token is
+        drawn from those the schema's grammar allows (xgrammar). A reply cut by `max_new_tokens`
+        before the document ends is returned as it is, with a warning: it will not parse."""
+        from videothought.agent.llm.constrained import SchemaDecoder
+
+        check_generation_args(max_new_tokens, temperature, None)
+        if not isinstance(json_schema, dict):
+            raise LanguageModelError(f"json_schema must be a JSON Schema dict, got {type(json_schema).__name__}")
+        start = time.perf_counter()
+        prompt_ids = self.encode(prompt)
+        self._check_length(len(prompt_ids) + max_new_tokens, "prompt + max_new_tokens")
+        decoder = SchemaDecoder.for_tokenizer(self.tokenizer, int(self.model.config.vocab_size))
+        stream = TextStream(on_text) if on_text is not None else None
+        on_token = (lambda ids: stream.feed(self.tokenizer.decode(ids, skip_special_tokens=True))) if stream else None
+        try:
+            reply = decoder.decode(self.model, prompt_ids, json_schema, max_new_tokens=max_new_tokens,
+                                   temperature=temperature, seed=seed, on_token=on_token)
+        except ValueError as error:  # xgrammar refuses the schema itself
+            raise LanguageModelError(f"{self.name}: cannot decode under this JSON Schema: {error}") from error
+        text = self.tokenizer.decode(reply.token_ids, skip_special_tokens=True)
+        if not reply.complete:
+            logger.warning("%s: the JSON reply reached max_new_tokens=%d before it ended", self.name, max_new_tokens)
+        if stream is not None:
+            stream.finish(text)
+        return Generation(text=text, prompt_tokens=len(prompt_ids), completion_tokens=len(reply.token_ids),
+                          latency_seconds=time.perf_counter() - start)
 
     def complete(self, prompt: str, *, max_new_tokens=128, temperature=0.0, stop=None, seed: int | None = None,
                  on_text=None) -> Generation:

@@ -33,6 +33,7 @@ class DataSpec:
     seeds: list[int] = field(default_factory=lambda: list(range(100, 140)))
     videos_per_seed: int = 3  # 40 seeds x 3 videos x 8 questions = 960 questions
     rewordings: int = 2  # "train"-family wordings per question, besides the world's own wording
+    paraphrases: int = 0  # the writer: paraphrase-generator wordings per question (evals/world/paraphrase.py)
     cache_dir: str = "runs/nodes/stsg-cache"  # tracked STSG documents (JSON), shared by every stage
     examples: str = "runs/nodes/data/train.jsonl"  # node examples, built once and reused
     max_examples_per_node: int = 4000  # the CPU budget: more examples than steps x batch are never seen
@@ -63,8 +64,9 @@ class DataSpec:
         for name in ("videos_per_seed", "max_examples_per_node"):
             if int(getattr(self, name)) < 1:
                 raise RecipeError(f"data.{name} must be at least 1, got {getattr(self, name)!r}")
-        if int(self.rewordings) < 0:
-            raise RecipeError(f"data.rewordings must be >= 0, got {self.rewordings!r}")
+        for name in ("rewordings", "paraphrases"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise RecipeError(f"data.{name} must be an integer >= 0, got {getattr(self, name)!r}")
 
 
 @dataclass
@@ -204,10 +206,15 @@ class NodeRecipe:
         if self.stage in ("lora", "coldstart", *RL_STAGES) and not self.nodes:
             raise RecipeError(f"stage {self.stage!r} needs nodes: the adapters to train")
         from videothought.training.nodes.data import NODE_NAMES, TRACE_NODE
+        from videothought.training.nodes.writer_data import NODE as WRITER
 
+        known = (*NODE_NAMES, TRACE_NODE, WRITER)
         for node in self.nodes:
-            if node not in (*NODE_NAMES, TRACE_NODE):
-                raise RecipeError(f"nodes: unknown node {node!r}; known: {[*NODE_NAMES, TRACE_NODE]}")
+            if node not in known:
+                raise RecipeError(f"nodes: unknown node {node!r}; known: {list(known)}")
+        if WRITER in self.nodes and len(self.nodes) > 1:
+            raise RecipeError(f"the writer trains on its own data (question -> program): give it a recipe of its own, "
+                              f"not with {[n for n in self.nodes if n != WRITER]}")
         if self.stage in RL_STAGES and not self.init_from:
             raise RecipeError(f"stage {self.stage!r} needs init_from: the previous stage's output it starts from")
         if self.stage in RL_STAGES:
@@ -231,8 +238,8 @@ class NodeRecipe:
             raise RecipeError(f"data.calibration_seeds calibrate the verify adapter, but 'verify' is not among nodes "
                               f"{self.nodes}")
         for node in self.export_nodes:
-            if node not in (*NODE_NAMES, TRACE_NODE):
-                raise RecipeError(f"export_nodes: unknown node {node!r}; known: {[*NODE_NAMES, TRACE_NODE]}")
+            if node not in known:
+                raise RecipeError(f"export_nodes: unknown node {node!r}; known: {list(known)}")
         if self.export_nodes and not self.export_to:
             raise RecipeError("export_nodes needs export_to: the folder they are shipped in")
         for node, steps in self.node_steps.items():

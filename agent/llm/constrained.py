@@ -1,0 +1,128 @@
+"""JSON-Schema-constrained decoding for local transformers models, with xgrammar (the grammar
+engine vLLM and SGLang use): every reply parses and fits the schema, whatever the model.
+
+    decoder = SchemaDecoder.for_tokenizer(tokenizer, vocab_size=model.config.vocab_size)
+    ids = decoder.decode(model, prompt_ids, schema, max_new_tokens=160, temperature=0.0)
+
+Each step the grammar matcher gives a bitmask of the tokens that keep the reply a prefix of some
+document the schema accepts; the logits of every other token are set to -inf before the argmax
+(or the sample). Text the grammar forces ('{"program":[{"op":"' after the first brace) is
+*jumped*: appended as tokens in one forward pass instead of one pass per token. A reply that
+reaches `max_new_tokens` before the grammar ends is cut, and the caller is told (`complete` False):
+a schema-valid document needs the grammar to end.
+
+The KV cache is the model's own (transformers DynamicCache): prompt once, then one token (or one
+forced chunk) per forward.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+from dataclasses import dataclass
+
+from videothought.graph.optional import require
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ConstrainedReply:
+    token_ids: list[int]
+    complete: bool  # the grammar reached its end (the reply is a whole document)
+    forward_passes: int  # model calls after the prompt (jumped text costs one per chunk)
+    jumped_tokens: int  # tokens appended without sampling: text the grammar forced
+
+
+class SchemaDecoder:
+    """Compiles schemas for one tokenizer (cached) and decodes under them."""
+
+    _by_tokenizer: dict[int, SchemaDecoder] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, tokenizer, vocab_size: int):
+        xgr = require("xgrammar", extra=None)
+        self.xgr = xgr
+        self.tokenizer = tokenizer
+        self.vocab_size = vocab_size
+        self.info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size)
+        self.compiler = xgr.GrammarCompiler(self.info)
+        self._compiled: dict[str, object] = {}
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer, vocab_size: int) -> SchemaDecoder:
+        key = id(tokenizer)
+        with cls._lock:
+            if key not in cls._by_tokenizer:
+                cls._by_tokenizer[key] = cls(tokenizer, vocab_size)
+            return cls._by_tokenizer[key]
+
+    def compile(self, schema: dict):
+        """The compiled grammar of a JSON Schema (compact JSON: no spaces after ',' and ':')."""
+        key = json.dumps(schema)  # property order matters: the grammar writes keys in schema order
+        if key not in self._compiled:
+            self._compiled[key] = self.compiler.compile_json_schema(
+                key, any_whitespace=False, separators=(",", ":"), strict_mode=True)
+        return self._compiled[key]
+
+    def decode(self, model, prompt_ids: list[int], schema: dict, *, max_new_tokens: int, temperature: float = 0.0,
+               seed: int | None = None, jump_forward: bool = True, on_token=None) -> ConstrainedReply:
+        """Generate under the schema. `on_token(token_ids_so_far)` is called after each step."""
+        import torch
+
+        xgr = self.xgr
+        matcher = xgr.GrammarMatcher(self.compile(schema))
+        bitmask = xgr.allocate_token_bitmask(1, self.info.vocab_size)
+        generator = None
+        if temperature > 0:
+            generator = torch.Generator().manual_seed(seed if seed is not None else 0)
+        device = model.device
+        produced: list[int] = []
+        passes, jumped = 0, 0
+        feed = torch.tensor([prompt_ids], device=device)  # (1, P): the prompt, then what each step appends
+        past = None
+        with torch.inference_mode():
+            while len(produced) < max_new_tokens and not matcher.is_terminated():
+                output = model(input_ids=feed, past_key_values=past, use_cache=True)
+                past = output.past_key_values
+                passes += 1
+                logits = output.logits[0, -1, :].float()  # (V,)
+                if logits.shape[0] > self.info.vocab_size:
+                    logits = logits[: self.info.vocab_size]
+                matcher.fill_next_token_bitmask(bitmask)
+                logits = logits[None]  # (1, V)
+                xgr.apply_token_bitmask_inplace(logits, bitmask.to(logits.device))
+                if generator is None:
+                    token = int(torch.argmax(logits, dim=-1))
+                else:
+                    probabilities = torch.softmax(logits / temperature, dim=-1)
+                    token = int(torch.multinomial(probabilities[0], 1, generator=generator))
+                if not matcher.accept_token(token):
+                    raise RuntimeError(f"the grammar refused token {token} it allowed")  # an xgrammar bug
+                appended = [token]
+                if matcher.is_terminated():
+                    break  # the stop token ends the reply; it is not part of the text
+                produced.append(token)
+                if jump_forward and len(produced) < max_new_tokens:
+                    forced = matcher.find_jump_forward_string()
+                    if forced:
+                        forced_ids = self.tokenizer.encode(forced, add_special_tokens=False)
+                        forced_ids = forced_ids[: max_new_tokens - len(produced)]
+                        text = self.tokenizer.decode(forced_ids)
+                        if forced_ids and forced.startswith(text) and matcher.accept_string(text):
+                            produced += forced_ids
+                            appended += forced_ids
+                            jumped += len(forced_ids)
+                if on_token is not None:
+                    on_token(produced)
+                feed = torch.tensor([appended], device=device)
+        return ConstrainedReply(produced, matcher.is_terminated(), passes, jumped)
+
+
+@functools.lru_cache(maxsize=1)
+def xgrammar_available() -> bool:
+    from videothought.graph.optional import available
+
+    return available("xgrammar")

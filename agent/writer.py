@@ -1,0 +1,179 @@
+"""The program writer: the LLM reads a question (and its options) into a program of the typed
+language in graph/program.py, under constrained decoding against the language's JSON Schema.
+
+    written = write_program(lm, "What colour is the ball that stops?", ["red", "blue", ...],
+                            names="colour: red, blue, ...; shape: circle, ...")
+    written.program       # a checked graph.program.Program, or None
+    written.error         # why not (unparsable, ill-typed), for the trace
+
+Two prompt styles, one language:
+    compact   the question, its options and the names perception can give here; what the trained
+              writer adapter (`vot train nodes`, adapter "writer") was trained on
+    few-shot  the same, after the language's reference (generated from the operator table) and a
+              few worked examples: what an untrained or large model reads, zero-shot from the schema
+
+Backends that take `json_schema=` (local models with xgrammar, OpenAI-compatible servers through
+`response_format`) always return schema-valid JSON; others are asked in words and their reply's
+first JSON object is parsed. Types, step references and option counts are checked by
+`parse_program` either way: a reply that fails is an error, never a silent guess.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+
+from videothought.graph.program import Program, ProgramError, parse_program, reference, writer_schema
+
+logger = logging.getLogger(__name__)
+
+ADAPTER = "writer"  # the post-trained writer's adapter name (agent/adapters/writer)
+MAX_PROGRAM_TOKENS = 320  # the longest gold program with five event options is ~210 tokens
+SYSTEM = ("You write a program that answers a question about a video, as JSON. The program runs on the "
+          "video's scene graph: tracked objects, their names and attributes, and events.")
+
+# Worked examples for the few-shot prompt: general questions about any video, not a benchmark's.
+EXAMPLES = [
+    ("What colour is the ball that stops first?", ["red", "blue", "green"], "colour: red, blue, green; shape: circle",
+     {"program": [{"op": "find", "name": "circle"}, {"op": "events", "kind": "stop"}, {"op": "first"},
+                  {"op": "subject"}, {"op": "attribute", "name": "colour"}],
+      "options": [{"text": "red"}, {"text": "blue"}, {"text": "green"}]}),
+    ("How many people walk to the left?", ["one", "two", "three"], "label: person; upper_colour: red, blue",
+     {"program": [{"op": "find", "name": "person"}, {"op": "moving", "direction": "left"}, {"op": "count"}],
+      "options": [{"number": 1}, {"number": 2}, {"number": 3}]}),
+    ("What does the big box do right after it hits the wall?", ["it stops", "it bumps into the red ball"],
+     "colour: red, yellow; shape: square, circle",
+     {"program": [{"op": "find", "name": "square", "adj": ["large"]}, {"op": "events", "kind": "turn"},
+                  {"op": "first"}, {"op": "after", "of": 0}, {"op": "first"}],
+      "options": [{"event": {"kind": "stop"}}, {"event": {"kind": "collide", "with": {"name": "circle", "adj": ["red"]}}}]}),
+    ("Why does the yellow ball stop?", ["it runs into the box", "it stops by itself", "it reaches the left side"],
+     "colour: yellow, red; shape: circle, square",
+     {"program": [{"op": "find", "name": "circle", "adj": ["yellow"]}, {"op": "events", "kind": "stop"},
+                  {"op": "first"}, {"op": "cause"}],
+      "options": [{"cause": {"by": "collide", "with": {"name": "square"}}}, {"cause": {"by": "self"}},
+                  {"cause": {"by": "edge", "side": "left"}}]}),
+    ("Who enters first?", [], "label: person; upper_colour: red, blue",
+     {"program": [{"op": "events", "kind": "enter"}, {"op": "first"}, {"op": "subject"}]}),
+]
+
+
+@dataclass
+class Written:
+    """One writing: the checked program (or None), the raw reply, why it failed, what it cost."""
+
+    program: Program | None
+    text: str
+    error: str | None = None
+    style: str = "compact"
+    constrained: bool = False
+    prompt: list[dict] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"program": self.program.to_dict() if self.program else None, "text": self.text, "error": self.error,
+                "style": self.style, "constrained": self.constrained}
+
+
+def question_text(question: str, choices: list[str], names: str, history: list[dict] | None = None) -> str:
+    """The user message: the names perception can give in this video, earlier turns, the question, its options."""
+    lines = [f"Names: {names or 'none'}"]
+    for turn in (history or [])[-2:]:
+        lines.append(f"Earlier: {turn.get('question', '')} -> {turn.get('answer', '')}")
+    lines.append(f"Question: {question}")
+    if choices:
+        lines.append("Options:")
+        lines += [f"{i + 1}. {c}" for i, c in enumerate(choices)]
+    return "\n".join(lines)
+
+
+def writer_messages(question: str, choices: list[str], names: str, *, history: list[dict] | None = None,
+                    style: str = "compact") -> list[dict]:
+    """The chat messages of one writing, in `style` ("compact" or "few-shot")."""
+    if style not in ("compact", "few-shot"):
+        raise ValueError(f"style must be 'compact' or 'few-shot', got {style!r}")
+    system = SYSTEM
+    if style == "few-shot":
+        shots = "\n\n".join(f"{question_text(q, c, n)}\nProgram: {json.dumps(p, separators=(',', ':'))}"
+                            for q, c, n, p in EXAMPLES)
+        system = (f"{SYSTEM}\n\n{reference()}\n\nGive one option value per option, in order, of the kind the "
+                  f"program's answer has. Name objects with the names listed when they mean the same.\n\n"
+                  f"Examples:\n\n{shots}")
+    return [{"role": "system", "content": system},
+            {"role": "user", "content": question_text(question, choices, names, history)}]
+
+
+def prompt_style(lm) -> str:
+    """"compact" when the backend carries the trained writer adapter (its card may say otherwise), else "few-shot"."""
+    from videothought.agent.llm.protocol import adapter_card
+
+    card = adapter_card(lm, ADAPTER)
+    if not card:
+        return "few-shot"
+    return str(card.get("prompt_style") or "compact")
+
+
+def first_json_object(text: str) -> str | None:
+    """The first balanced {...} of a reply (for backends that cannot be constrained)."""
+    start = text.find("{")
+    while start >= 0:
+        depth, in_string, escaped = 0, False, False
+        for position in range(start, len(text)):
+            char = text[position]
+            if in_string:
+                escaped = char == "\\" and not escaped
+                if char == '"' and not escaped:
+                    in_string = False
+                continue
+            if char == '"':
+                in_string = True
+            elif char == "{":
+                depth += 1
+            elif char == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[start:position + 1]
+        start = text.find("{", start + 1)
+    return None
+
+
+def write_program(lm, question: str, choices: list[str], names: str, *, history: list[dict] | None = None,
+                  style: str | None = None, temperature: float = 0.0, seed: int | None = None,
+                  max_new_tokens: int = MAX_PROGRAM_TOKENS, on_text=None, frames=None) -> Written:
+    """One writing by `lm` (its "writer" adapter active when it has one). Never raises for a bad
+    reply or a failing backend: `Written.error` says what went wrong."""
+    import time
+
+    from videothought.agent.llm.protocol import adapter_scope, call_generate, takes_keyword
+
+    style = style or prompt_style(lm)
+    messages = writer_messages(question, choices, names, history=history, style=style)
+    schema = writer_schema(len(choices))
+    constrained = takes_keyword(lm.generate, "json_schema")
+    kwargs: dict = {"max_new_tokens": max_new_tokens, "temperature": temperature, "stop": None}
+    if constrained:
+        kwargs["json_schema"] = schema
+    if seed is not None and takes_keyword(lm.generate, "seed"):
+        kwargs["seed"] = seed
+    start = time.perf_counter()
+    try:
+        with adapter_scope(lm, ADAPTER):
+            generation = call_generate(lm, messages, on_text=on_text, frames=frames, **kwargs)
+    except Exception as error:  # a failing backend is recorded, the node goes on without a program
+        return Written(None, "", f"the writer's backend failed: {type(error).__name__}: {error}", style, constrained,
+                       messages, seconds=time.perf_counter() - start)
+    text = generation.text.strip()
+    written = Written(None, text, None, style, constrained, messages, generation.prompt_tokens,
+                      generation.completion_tokens, time.perf_counter() - start)
+    candidate = text if constrained else first_json_object(re.sub(r"^```(?:json)?|```$", "", text.strip()))
+    if candidate is None:
+        written.error = f"no JSON object in the writer's reply: {text[:120]!r}"
+        return written
+    try:
+        written.program = parse_program(candidate, num_options=len(choices))
+    except ProgramError as error:
+        written.error = f"the written program is not valid: {error}"
+    return written
