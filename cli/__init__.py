@@ -40,6 +40,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "video": ("videothought.perception.bench", "our reader vs raw decord vs PyAV; segment-iteration memory"),
     "world": ("videothought.evals.world.bench", "synthetic world rendering speed"),
     "tracking": ("videothought.perception.bench_tracking", "tracker and STSG quality and speed on world videos"),
+    "events": ("videothought.evals.real.bench_events", "event precision/recall: hand-labelled vtest minute and world truth"),
     "encoder": ("videothought.perception.encoder.bench", "packed vs padded, vs ViT, AoE vs MoE"),
     "grounding": ("videothought.evals.bench_grounding", "target grounding P/R with and without encoder region embeddings"),
     "index": ("videothought.library.bench", "indexing throughput: serial vs Ray workers, identical library, record bytes"),

@@ -21,6 +21,7 @@ import numpy as np
 
 from videothought.graph.draw import overlay_frames
 from videothought.graph.events import EventConfig
+from videothought.graph.schema import check_vocabulary
 from videothought.graph.stsg import STSG
 from videothought.perception.proposals import check_frames, default_proposer, proposer_vocabulary
 from videothought.perception.tracker import default_tracker
@@ -38,12 +39,16 @@ def track_frames(
     video: dict | None = None,
     event_config: EventConfig = EventConfig(),
     timings: dict | None = None,
+    describe: bool | str = "auto",
 ) -> STSG:
     """Track objects through `frames` and build their STSG (events detected).
 
     frame_indices: index of each frame in its video (T,), strictly increasing.
     fps: the video's frame rate (frame index / fps = seconds), not the sampling rate.
     timings: if given, filled with seconds spent in "proposals", "tracking", "stsg", "events".
+    describe: describe tracks as a user would and re-link a person's tracks (perception.people:
+        clothing colours, size, walking direction, identity); "auto" does it when the
+        proposer can name people (real footage), not on the synthetic world's shapes.
     """
     frames = check_frames(frames)
     frame_indices = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
@@ -68,7 +73,14 @@ def track_frames(
     info["sampled_frames"] = [int(f) for f in frame_indices]
     # What this perception can name, asked after propose(): a proposer that picks per clip
     # (AutoProposer) answers for the branch it took.
-    stsg = STSG.from_observations(observations, video=info, vocabulary=proposer_vocabulary(proposer))
+    vocabulary = proposer_vocabulary(proposer)
+    stsg = STSG.from_observations(observations, video=info, vocabulary=vocabulary)
+    if describe == "auto":
+        from videothought.perception.people import is_person
+
+        describe = any(is_person({"label": label}) for label in (vocabulary or {}).get("label") or [])
+    if describe:
+        describe_people(stsg, frames, frame_indices, proposer)
     after_stsg = time.perf_counter()
     stsg.detect_events(event_config)
     if timings is not None:
@@ -76,6 +88,23 @@ def track_frames(
                        stsg=after_stsg - after_tracking, events=time.perf_counter() - after_stsg)
     logger.info("tracked %d frames: %r", len(frames), stsg)
     return stsg
+
+
+def describe_people(stsg: STSG, frames: np.ndarray, frame_indices, proposer=None) -> None:
+    """perception.people's description and identities written into `stsg` (track attributes and
+    vocabulary). The background for clothing pixels is the proposer's own (a static camera's
+    median frame) when it has one, else none (the middle of each box is read)."""
+    from videothought.perception.people import apply_description, describe_tracks, description_vocabulary, relink_tracks
+
+    background = None
+    source = getattr(getattr(proposer, "real", proposer), "motion", None)
+    if source is not None and hasattr(source, "background"):
+        background = source.background(frames)
+    described = describe_tracks(frames, frame_indices, stsg, background=background)
+    apply_description(stsg, described, relink_tracks(stsg, described))
+    vocabulary = dict(stsg.vocabulary or {"label": sorted({str(i.get("label", "object")) for i in stsg.track_info.values()})})
+    vocabulary.update(description_vocabulary())
+    stsg.vocabulary = check_vocabulary(vocabulary)
 
 
 def track_video(

@@ -242,7 +242,50 @@ def _hsv_histogram(frame: np.ndarray, box) -> np.ndarray:
     return (histogram / max(1e-9, float(np.linalg.norm(histogram)))).astype(np.float32)
 
 
-def _foreground_detections(frame, mask, min_area, close_pixels, label="object") -> list[Detection]:
+def split_columns(crop: np.ndarray, max_aspect: float, *, valley_ratio: float = 0.65,
+                  min_part_ratio: float = 0.2, min_body_ratio: float = 0.5) -> list[tuple[int, int]]:
+    """Column ranges [x0, x1) of a blob mask (h, w) cut into upright parts.
+
+    A blob wider than `max_aspect` x its height (people walking side by side merge into one
+    such blob) is cut at its emptiest column, where the column count of the mask falls to
+    `valley_ratio` of the lower side's peak (two overlapping bodies leave a valley of ~0.5),
+    keeping parts at least `min_part_ratio` x the height wide and tall enough to be a body
+    (a peak of `min_body_ratio` x the height on both sides: an arm or a shadow is no body);
+    each part is cut again while it is still too wide.
+
+        count  ▁▃▇█▇▅▂▁▂▆█▇▃▁          two bodies, one blob
+                      ^ cut here (the valley between them)
+    """
+    height, width = crop.shape
+    if height == 0 or width <= max_aspect * height:
+        return [(0, width)]
+    counts = crop.sum(axis=0).astype(np.float64)  # (w,)
+    if width >= 5:
+        counts = np.convolve(counts, np.ones(3) / 3, mode="same")
+    least = max(1, int(round(min_part_ratio * height)))
+    best, best_score = None, 1.0
+    for x in range(least, width - least):
+        left, right = counts[:x].max(), counts[x:].max()
+        if min(left, right) < min_body_ratio * height:
+            continue
+        score = counts[x] / max(min(left, right), 1e-9)  # 0: an empty column between two parts
+        if score <= valley_ratio and score < best_score:
+            best, best_score = x, score
+    if best is None:
+        return [(0, width)]
+    parts = []
+    for x0, x1 in ((0, best), (best, width)):
+        rows = np.flatnonzero(crop[:, x0:x1].any(axis=1))
+        part_height = int(rows[-1] - rows[0] + 1) if len(rows) else 0
+        sub = crop[rows[0] : rows[-1] + 1, x0:x1] if len(rows) else crop[:, x0:x1]
+        parts += [(x0 + a, x0 + b) for a, b in split_columns(
+            sub, max_aspect, valley_ratio=valley_ratio, min_part_ratio=min_part_ratio,
+            min_body_ratio=min_body_ratio)] if part_height else []
+    return parts
+
+
+def _foreground_detections(frame, mask, min_area, close_pixels, label="object",
+                           split_aspect: float | None = None) -> list[Detection]:
     import cv2
 
     height, width = frame.shape[:2]
@@ -253,10 +296,18 @@ def _foreground_detections(frame, mask, min_area, close_pixels, label="object") 
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
     detections = []
-    for box, crop, _, area in _components(mask, min_area):
-        fill = area / max(1.0, (box[2] - box[0]) * (box[3] - box[1]))
-        detections.append(Detection(box=box, score=min(1.0, 0.3 + fill), label=label,
-                                    appearance=_hsv_histogram(frame, box)))
+    for box, crop, (x, y), area in _components(mask, min_area):
+        pieces = [(0, crop.shape[1])] if split_aspect is None else split_columns(crop, split_aspect)
+        for x0, x1 in pieces:
+            part = crop[:, x0:x1]
+            rows = np.flatnonzero(part.any(axis=1))
+            columns = np.flatnonzero(part.any(axis=0))
+            if not len(rows) or part.sum() < min_area / 2:
+                continue
+            piece = (float(x + x0 + columns[0]), float(y + rows[0]), float(x + x0 + columns[-1] + 1), float(y + rows[-1] + 1))
+            fill = float(part.sum()) / max(1.0, (piece[2] - piece[0]) * (piece[3] - piece[1]))
+            detections.append(Detection(box=piece, score=min(1.0, 0.3 + fill), label=label,
+                                        appearance=_hsv_histogram(frame, piece)))
     return sanitize_detections(detections, width, height)
 
 
@@ -270,11 +321,17 @@ class BackgroundSubtractionProposer:
     min_area_fraction: float = 0.0005  # of the frame: 200 px on 768x576
     close_pixels: int = 3  # closing radius: rejoins a person cut by thin background-coloured parts
     max_background_frames: int = 50  # the median is taken over at most this many frames (spread evenly)
+    # None: one detection per blob. A number: blobs wider than this x their height are cut at
+    # their emptiest columns (split_columns): people side by side merge into one wide blob,
+    # one upright person is about 0.3-0.5 as wide as tall.
+    split_aspect: float | None = None
 
     def __post_init__(self):
         if not 0 < self.threshold < 255 or not 0 <= self.min_area_fraction < 1:
             raise ValueError(f"need 0 < threshold < 255 and 0 <= min_area_fraction < 1, got "
                              f"{self.threshold!r}, {self.min_area_fraction!r}")
+        if self.split_aspect is not None and not self.split_aspect > 0:
+            raise ValueError(f"split_aspect must be None or > 0, got {self.split_aspect!r}")
 
     def background(self, frames: np.ndarray) -> np.ndarray:
         frames = check_frames(frames)
@@ -289,7 +346,8 @@ class BackgroundSubtractionProposer:
         out = []
         for frame in frames:
             difference = np.abs(frame.astype(np.int16) - background.astype(np.int16)).max(-1)  # (H, W)
-            out.append(_foreground_detections(frame, difference > self.threshold, min_area, self.close_pixels))
+            out.append(_foreground_detections(frame, difference > self.threshold, min_area, self.close_pixels,
+                                              split_aspect=self.split_aspect))
         return out
 
     def vocabulary(self) -> dict:

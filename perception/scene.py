@@ -183,7 +183,9 @@ def _correlation(a: np.ndarray | None, b: np.ndarray | None) -> float:
 class RealSceneProposer:
     """People, faces, text and moving things in real footage (see the module docstring)."""
 
-    motion: BackgroundSubtractionProposer = field(default_factory=BackgroundSubtractionProposer)
+    # Blobs wider than 0.55 x their height are cut into upright parts where a valley separates
+    # them: two people side by side (one walking person is 0.3-0.5 as wide as tall).
+    motion: BackgroundSubtractionProposer = field(default_factory=lambda: BackgroundSubtractionProposer(split_aspect=0.55))
     people: HOGPeopleProposer = field(default_factory=lambda: HOGPeopleProposer(scale_step=1.1))
     faces: FaceProposer | None = field(default_factory=FaceProposer)
     text: TextProposer | None = field(default_factory=TextProposer)  # None, or skipped when OCR is not installed
@@ -250,13 +252,16 @@ class RealSceneProposer:
             else:
                 mine = []
             height = person.box[3] - person.box[1]
-            if mine:
-                boxes = np.array([b.box for b in mine])
-                union = (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
-            if mine and union[3] - union[1] >= 0.4 * height:
-                box = tuple(float(v) for v in union)
+            bodies = [box for box in _column_groups([b.box for b in mine]) if box[3] - box[1] >= 0.4 * height]
+            if bodies:
                 free = [b for b in free if all(b is not m for m in mine)]
-            elif person.score < self.min_still_person_score:
+                # Side-by-side blobs under one detector box are several people (the detector's
+                # window spans both); stacked fragments of one person were joined above.
+                for box in bodies:
+                    found.append(Detection(box=box, score=person.score, label="person",
+                                           appearance=_hsv_histogram(frame, box)))
+                continue
+            if person.score < self.min_still_person_score:
                 continue  # nothing moves there and HOG is unsure: most likely background texture
             else:  # standing still (no blob), or only a fragment moves: the detector's box, shrunk to the body
                 x1, y1, x2, y2 = person.box
@@ -294,6 +299,21 @@ class RealSceneProposer:
             vocabulary["label"].insert(-1, "text")
             vocabulary["text"] = None
         return vocabulary
+
+
+def _column_groups(boxes: list, min_overlap: float = 0.5) -> list[tuple[float, float, float, float]]:
+    """Union boxes of blobs that share columns (a person cut into head, body and legs): blobs
+    whose x-ranges overlap by `min_overlap` of the narrower one join; side-by-side ones do not."""
+    groups: list[list[float]] = []
+    for x1, y1, x2, y2 in sorted(boxes, key=lambda b: b[0]):
+        for group in groups:
+            overlap = min(x2, group[2]) - max(x1, group[0])
+            if overlap >= min_overlap * min(x2 - x1, group[2] - group[0]):
+                group[:] = [min(x1, group[0]), min(y1, group[1]), max(x2, group[2]), max(y2, group[3])]
+                break
+        else:
+            groups.append([x1, y1, x2, y2])
+    return [tuple(float(v) for v in g) for g in groups]
 
 
 def _inside_any(detection: Detection, regions: list[Detection], share: float = 0.7) -> bool:

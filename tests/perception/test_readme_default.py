@@ -14,6 +14,7 @@ pytest.importorskip("transformers")
 
 from tests.graph.scenes import Mover, render  # noqa: E402
 from tests.perception.test_detectors import tiny_owlv2  # noqa: E402
+from videothought.perception.people import BASIC_COLOURS  # noqa: E402
 from videothought.perception.video import write_video  # noqa: E402
 
 README = Path(__file__).resolve().parents[2] / "docs" / "perception.md"
@@ -53,7 +54,9 @@ def test_the_snippet_runs_as_written(tmp_path):
     namespace: dict = {}
     exec(compile(code, str(README), "exec"), namespace)
     stsg, queries = namespace["stsg"], ["a person", "a dog", "a red ball"]
-    assert stsg.vocabulary == {"label": queries, "query": queries}
+    assert stsg.vocabulary["label"] == queries and stsg.vocabulary["query"] == queries
+    # "a person" is a query: the pipeline describes people (perception.people) and says so.
+    assert stsg.vocabulary["upper_colour"] == list(BASIC_COLOURS)
     assert set(namespace["labels"].values()) <= set(queries)
 
 
