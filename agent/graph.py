@@ -1,7 +1,7 @@
 """The Video-of-Thought graph: its nodes in order, a bounded verification loop, and a
 candidate-proposing step for open-ended questions. Two readers of the question:
 
-reader="program" (the default): the LLM writes the question's program, the STSG executes it
+reader="program": the LLM writes the question's program, the STSG executes it
 (agent/program_nodes.py):
 
     START ─► track ─► identify_targets ─► analyze_actions ─┬─► rank_answers ─► verify ─► END
@@ -10,7 +10,8 @@ reader="program" (the default): the LLM writes the question's program, the STSG 
                           └──────── the program failed or refutes every option ◄─────────┘
                                     (retries sample another program; the best attempt is kept)
 
-reader="rules": the frozen baseline, a hand-written English reader (agent/nodes.py, claims.py):
+reader="rules" (DEFAULT_READER until the program writer measures better): the frozen baseline, a
+hand-written English reader (agent/nodes.py, claims.py):
 
     START ─► identify_targets ─► track ─► analyze_actions ─┬─► rank_answers ─► verify ─► END
                                               ▲            │ (choices == [])   ▲   │
@@ -43,6 +44,19 @@ from videothought.agent.state import VoTState
 NODE_ORDER = ("identify_targets", "track", "analyze_actions", "propose_candidates", "rank_answers", "verify")
 PROGRAM_ORDER = ("track", "identify_targets", "analyze_actions", "propose_candidates", "rank_answers", "verify")
 READERS = ("program", "rules")
+# The default reader. "rules" until the program writer measures at least as well on the world's
+# wording and better on held-out wordings (issue 25; docs/results.md). $VIDEOTHOUGHT_READER overrides.
+DEFAULT_READER = "rules"
+READER_ENV_VAR = "VIDEOTHOUGHT_READER"
+
+
+def default_reader() -> str:
+    import os
+
+    reader = os.environ.get(READER_ENV_VAR) or DEFAULT_READER
+    if reader not in READERS:
+        raise ValueError(f"${READER_ENV_VAR} must be one of {READERS}, got {reader!r}")
+    return reader
 REQUIRED = ("rank_answers",)  # the node that picks the answer cannot be removed
 
 
@@ -51,7 +65,7 @@ def build_vot_graph(
     nodes: dict[str, Callable] | None = None,
     max_retries: int = 2,
     ablate: list[str] | tuple = (),
-    reader: str = "program",
+    reader: str | None = None,
 ) -> StateGraph:
     """The uncompiled VoT StateGraph (state VoTState, context_schema VoTContext).
 
@@ -59,8 +73,9 @@ def build_vot_graph(
     max_retries: how many times verify may route back before the graph ends with its answer.
     ablate: node names to remove; the graph is wired around them (the eval runner's --ablate).
     reader: "program" (the LLM writes a program the STSG executes) or "rules" (the frozen
-        hand-written reader, a baseline).
+        hand-written reader, a baseline); None: `default_reader()`.
     """
+    reader = reader or default_reader()
     if reader not in READERS:
         raise ValueError(f"reader must be one of {READERS}, got {reader!r}")
     if max_retries < 0:

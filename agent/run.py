@@ -85,7 +85,10 @@ def question_input(question: str, video_path: str, choices: Sequence[str] = (), 
     state = {"question": question.strip(), "choices": choices, "video_path": str(video_path),
              "candidates": [], "excluded_answers": [], "retries": 0, "attempt": 0, "verification": {},
              "action_analysis": "", "frame_text": [], "targets": [], "candidate_scores": [], "answer": "",
-             "answer_index": -1, "partial_stsg": ""}
+             "answer_index": -1, "partial_stsg": "",
+             # the program path's keys (agent/program_nodes.py)
+             "program": None, "program_error": None, "execution": {}, "option_scores": [], "value_text": None,
+             "verdict": {}, "attempts": []}
     if question_type:
         state["question_type"] = question_type
     state.update(extra)
@@ -129,10 +132,12 @@ def run_question(
     on_step=None,
     checkpointer=None,
     history: Sequence[dict] | None = None,
+    reader: str | None = None,
 ) -> RunResult:
     """Answer one question. With `db_path` (or any LangGraph `checkpointer`), the run is
     checkpointed and an unfinished run on the same thread is resumed instead of started again;
-    a finished one is returned as it is. `history`: earlier turns of a chat on this thread."""
+    a finished one is returned as it is. `history`: earlier turns of a chat on this thread.
+    `reader`: "program" or "rules" (agent/graph.py; default $VIDEOTHOUGHT_READER, else DEFAULT_READER)."""
     from langgraph.checkpoint.memory import InMemorySaver
 
     from videothought.agent.context import default_context
@@ -141,7 +146,8 @@ def run_question(
     video_path = str(video_path)
     thread_id = thread_id or default_thread_id(video_path, question, choices)
     context = context if context is not None else default_context()
-    graph = graph if graph is not None else build_vot_graph(max_retries=max_retries, ablate=tuple(ablate))
+    graph = graph if graph is not None else build_vot_graph(max_retries=max_retries, ablate=tuple(ablate),
+                                                            reader=reader)
     if checkpointer is not None:
         saver_scope = contextlib.nullcontext(checkpointer)
     else:

@@ -169,9 +169,12 @@ def question_steps(text: str) -> tuple[list[dict], str]:
     if m := re.fullmatch(r"Why does (the .+?) (change direction|stop|start moving)(?: for the (\w+) time)?\?", text):
         pick = {"op": "first"}
         if m.group(3):
-            if m.group(3) not in ORDINAL_WORDS:
+            if m.group(3) in ORDINAL_WORDS:
+                pick = {"op": "nth", "n": ORDINAL_WORDS.index(m.group(3)) + 1}
+            elif re.fullmatch(r"\d+th", m.group(3)):
+                pick = {"op": "nth", "n": int(m.group(3)[:-2])}
+            else:
                 raise GoldError(f"ordinal {m.group(3)!r} in {text!r}")
-            pick = {"op": "nth", "n": ORDINAL_WORDS.index(m.group(3)) + 1}
         return _referent_steps(m.group(1)) + [{"op": "events", "kind": _CAUSAL[m.group(2)]}, pick,
                                               {"op": "cause"}], "cause"
     if m := re.fullmatch(r"Watching only the first ([\d.]+) seconds, what will (the .+) do next\?", text):
