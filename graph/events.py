@@ -28,8 +28,9 @@ track is judged over a span its noise cannot fake.
                          stop    start     max(min_state_seconds, window).
 
 Approach means really closing in: the (smoothed) gap shrinks by at least
-`approach_close_sizes` body sizes to within `approach_near_sizes`, and stays that close for
-`approach_hold_seconds` (people meeting; two walkers passing each other do not qualify).
+`approach_close_sizes` body sizes to within `approach_near_sizes`, and the two stay that close,
+moving together (or standing), for `approach_hold_seconds`: people meeting; two walkers passing
+each other do not qualify.
 One object tracked twice (two overlapping tracks) reports its start/stop/turn once, and a
 track that breaks and resumes on the spot (disappear + appear) reports neither.
 """
@@ -79,6 +80,7 @@ class EventConfig:
     # shorter than 1.5 s and than the time the object takes to cover 1.5 of its sizes at its
     # usual speed (a walker turning round vs a shape halted by a hit and later struck again).
     turn_pause_seconds: float = 1.5
+    turn_back_degrees: float = 90.0  # through a halt too brief to be a state, only turning back counts
     turn_wobble_ratio: float = 8.0  # a turn changes heading 8x more than the track's usual (lower-quartile) wobble
     turn_pause_sizes: float = 1.5
     max_smooth_seconds: float = 1.5  # a pause shorter than this in a noisy track is not resolved
@@ -154,6 +156,7 @@ class _Motion:
     speed: np.ndarray  # (N,) px/s
     threshold: float  # px/s: moving above it, still below half of it
     window: float  # seconds of smoothing; also the least a motion state lasts
+    noise_window: float  # seconds the jitter alone asks for (below smooth_seconds for crisp tracks)
     jitter: float  # px, the track's position noise
     size: float  # px, the track's median size
 
@@ -201,18 +204,18 @@ def _motion(track: TrackSeries, config: EventConfig) -> _Motion:
         inside = (times >= times[usable][0]) & (times <= times[usable][-1])
         for axis in range(2):
             centres[inside, axis] = np.interp(times[inside], times[usable], raw[usable, axis])
-    centres = _median3(centres)
     jitter = _jitter_px(centres[usable]) if usable.sum() >= 5 else _jitter_px(centres)
-    window = config.smooth_seconds
-    if threshold > 0:
-        window = min(config.max_smooth_seconds, max(window, config.jitter_smoothing * jitter / threshold))
+    centres = _median3(centres)
+    # The window the jitter asks for (uncapped below), and the one used (at least smooth_seconds).
+    noise_window = min(config.max_smooth_seconds, config.jitter_smoothing * jitter / threshold) if threshold > 0 else 0.0
+    window = max(config.smooth_seconds, noise_window)
     if n < 2:
         zeros = np.zeros((n, 2))
-        return _Motion(centres, centres, zeros, np.zeros(n), threshold, window, jitter, size)
+        return _Motion(centres, centres, zeros, np.zeros(n), threshold, window, noise_window, jitter, size)
     smoothed = _smooth(centres, times, window)  # (N, 2)
     velocity = np.gradient(smoothed, times, axis=0)  # (N, 2)
     return _Motion(centres, smoothed, velocity, np.hypot(velocity[:, 0], velocity[:, 1]), threshold, window,
-                   jitter, size)
+                   noise_window, jitter, size)
 
 
 def detect_events(
@@ -317,9 +320,10 @@ def _motion_events(track: TrackSeries, motion: _Motion, frame_size, config: Even
             continue
         if times[min(pause[2] + 1, n - 1)] - times[pause[1]] > pause_limit:
             continue
-        leg = max(config.turn_window_seconds, motion.window)
-        heading_in = motion.smoothed[pause[1]] - motion.smoothed[_index_before(times, pause[1], leg, before[1])]
-        heading_out = motion.smoothed[_index_after(times, pause[2], leg, after[2])] - motion.smoothed[pause[2]]
+        # Headings over the moving runs on either side (not across the pause, where jitter rules).
+        leg = max(config.turn_window_seconds, least)
+        heading_in = motion.smoothed[before[2]] - motion.smoothed[_index_before(times, before[2], leg, before[1])]
+        heading_out = motion.smoothed[_index_after(times, after[1], leg, after[2])] - motion.smoothed[after[1]]
         angle = _angle(heading_in, heading_out)
         if angle is None or angle <= config.turn_degrees:
             continue
@@ -327,6 +331,26 @@ def _motion_events(track: TrackSeries, motion: _Motion, frame_size, config: Even
         frame = int(track.frame_indices[middle])
         events.append(Event("turn", [track.track_id], frame, frame, attributes={"degrees": round(angle, 1)}))
         turned.update((k, k + 1))  # the stop at the pause and the start after it
+    # A pause too short to be a state of its own (the walker barely halts) turns them round too:
+    # headings from the moving samples on either side of it.
+    raw = _state_runs(moving)
+    for k in range(1, len(raw) - 1):
+        still, first, last = not raw[k][0], raw[k][1], raw[k][2]
+        if not still or times[min(last + 1, n - 1)] - times[first] > pause_limit:
+            continue
+        if any(run[0] is False and run[1] <= first and last <= run[2] for run in stable):
+            continue  # a stable pause: handled above
+        leg = max(config.turn_window_seconds, least)
+        before = [i for i in range(first - 1, -1, -1) if times[first] - times[i] <= leg and moving[i]]
+        after = [i for i in range(last + 1, n) if times[i] - times[last] <= leg and moving[i]]
+        if len(before) < 2 or len(after) < 2:
+            continue
+        angle = _angle(motion.smoothed[before[0]] - motion.smoothed[before[-1]],
+                       motion.smoothed[after[-1]] - motion.smoothed[after[0]])
+        if angle is None or angle <= max(config.turn_degrees, config.turn_back_degrees):
+            continue  # only turning back: a veer through a brief halt is the heading test's
+        frame = int(track.frame_indices[(first + last) // 2])
+        events.append(Event("turn", [track.track_id], frame, frame, attributes={"degrees": round(angle, 1)}))
     for k, (previous, current) in enumerate(zip(stable, stable[1:]), start=1):
         if previous[0] == current[0] or k in turned:
             continue
@@ -400,6 +424,8 @@ def _turn_events(track: TrackSeries, motion: _Motion, moving: np.ndarray, config
     # of a second for a walking person whose box breathes with every step; and no shorter than
     # the track's smoothing window, which its jitter sets.
     usual_speed = float(np.median(motion.speed[moving])) if moving.any() else 0.0
+    # A noisy track's legs span what one of its motion states must last (a walker turning round
+    # pauses inside that span); a crisp track's jitter asks for almost nothing.
     window = max(config.turn_window_seconds, motion.window)
     if usual_speed > 0:
         leg = config.turn_leg_ratio * motion.size / usual_speed
@@ -431,6 +457,8 @@ def _turn_events(track: TrackSeries, motion: _Motion, moving: np.ndarray, config
     odd_before = np.array([odd[before[i] : i + 1].any() for i in range(n)])
     odd_after = np.array([odd[i : after[i] + 1].any() for i in range(n)])
     valid &= ~odd_before & ~odd_after
+    # Only something that moves turns: a still object's jitter can fake two short legs.
+    valid &= np.array([moving[before[i] : after[i] + 1].any() for i in range(n)])
     cosine = np.einsum("nd,nd->n", heading_in, heading_out) / np.maximum(dist_in * dist_out, 1e-9)
     angle = np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
     angle[~valid] = 0.0
@@ -601,6 +629,11 @@ def _approach_events(a: TrackSeries, b: TrackSeries, motions: dict[int, _Motion]
         later = np.flatnonzero(times >= times[end] + config.approach_hold_seconds)
         hold_until = int(later[0]) if len(later) else len(common) - 1
         if hold_until > end and np.max(gap[end : hold_until + 1]) > near:
+            continue
+        # ... and together: standing, or walking on side by side. A passer-by stays within
+        # reach for a moment too, but keeps moving relative to the other.
+        relative = motion_a.velocity[index_a[end : hold_until + 1]] - motion_b.velocity[index_b[end : hold_until + 1]]
+        if float(np.median(np.hypot(relative[:, 0], relative[:, 1]))) > max(motion_a.threshold, motion_b.threshold):
             continue
         if not len(later) and times[-1] - times[end] < 0.5 * config.approach_hold_seconds:
             continue  # the pair is seen together too briefly after closing in to tell
