@@ -24,6 +24,30 @@ phrase learns from it whether "person" or "red" is something this graph could co
 all. Optional within version 1: absent means unknown, and readers ignore keys they do not
 know, so documents with and without it load in either code.
 
+Track attributes ("tracks" -> "attributes") are what perception says about a whole track. The
+synthetic world's tracks carry colour and shape. On footage whose perception can name people,
+perception/people.py adds (each listed in "vocabulary" with the values it can take):
+
+    colour, shade                dominant colour of the box: a basic colour term (black, white,
+                                 grey, red, orange, yellow, green, blue, purple, pink, brown) and
+                                 the finer survey name ("dark slate blue")
+    upper_colour, lower_colour   the same for a person's upper body (shoulders to hips) and lower
+    upper_shade, lower_shade     body (hips to ankles); also for upright unnamed tracks
+    height_fraction              median box height / frame height (number)
+    relative_size                small | medium | large against the clip's other tracks of its label
+    walking_direction            left | right | towards | away | still: the main way it moves in
+                                 image terms, from box position (left/right) and scale (towards
+                                 = growing, away = shrinking); lateral_direction (left | right |
+                                 none) and depth_direction (towards | away | none) separately
+    crossed                      left_to_right | right_to_left | top_to_bottom | bottom_to_top when
+                                 the track spans most of the picture that way (absent otherwise)
+    carries, near                labels of tracks moving with a person / resting beside them;
+    carried_ids, near_ids        their track ids
+    identity, same_as            one person seen as several tracks (an ID switch, leaving and
+                                 coming back): identity is the smallest track id of the person's
+                                 tracks, same_as the others. Distinct people = distinct identities
+                                 (perception.people.count_people).
+
 Node id "o:{track_id}:{frame_index}". Node attributes (see `Observation`):
     kind="observation", track_id, frame_index, time_seconds, box [x1, y1, x2, y2] in
     pixels of the frame the video reports, label, score, attributes {colour, shape, ...},
@@ -90,8 +114,8 @@ EVENT_PHRASES: dict[str, tuple[str, ...]] = {
               "entrance", "entrances", "entry", "entries", "move into", "make * way in", "make * way into"),
     "exit": ("exit", "leave", "depart", "go out", "move out", "go off", "move off screen", "go away", "get out",
              "walk out", "escape", "drift out", "slide out", "roll out", "pass out of", "go off screen",
-             "leave the picture", "head off", "head out", "departure", "departures"),
-    "disappear": ("disappear", "vanish", "fade", "fade away", "is gone", "are gone", "go missing", "blink out",
+             "head off", "head out", "departure", "departures"),
+    "disappear": ("disappear", "vanish", "fade", "fade away", "is gone", "are gone", "go missing",
                   "drop out of sight", "evaporate", "dematerialise", "dematerialize", "cease to exist"),
     "appear": ("appear", "show up", "emerge", "pop up", "materialise", "materialize"),
     "approach": ("approach", "move toward", "move towards", "head toward", "head towards", "come closer",

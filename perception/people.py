@@ -34,7 +34,8 @@ matplotlib as XKCD_COLORS), keeping the names whose head word is one of the elev
 colour terms (Berlin & Kay: black, white, grey, red, orange, yellow, green, blue, purple, pink,
 brown): 558 names. "dark slate blue" is a blue, "blue grey" a grey. A region's colour is the
 basic term most of its pixels take; its shade is the full name nearest to those pixels' median.
-Nothing here is fitted to a clip.
+Very light near-greys (CIELAB C* < 10, L* >= 88) are "white": the survey's light greys run up
+to #fdfdfe. Nothing here is fitted to a clip.
 
 Which pixels: a body's box holds background too. With a static camera (the real-scene
 proposer's case) the clip's median frame is the background and only pixels that differ from
@@ -60,6 +61,8 @@ BASIC_COLOURS = ("black", "white", "grey", "red", "orange", "yellow", "green", "
 WALKING_DIRECTIONS = ("left", "right", "towards", "away", "still")
 CROSSINGS = ("left_to_right", "right_to_left", "top_to_bottom", "bottom_to_top")
 RELATIVE_SIZES = ("small", "medium", "large")
+ACHROMATIC_CHROMA = 10.0  # CIELAB C* below this is a grey, white or black
+WHITE_LIGHTNESS = 88.0  # L* of a white shirt in daylight (#e0e0e0 is 89); lighter greys read as white
 PERSON_LABELS = ("person",)
 
 
@@ -108,8 +111,12 @@ def colour_table() -> tuple[list[str], list[str], np.ndarray]:
 
 
 def name_colours(pixels: np.ndarray) -> np.ndarray:
-    """Indices into colour_table() of the nearest named colour of each RGB pixel (K, 3) uint8."""
-    _, _, table = colour_table()
+    """Indices into colour_table() of the nearest named colour of each RGB pixel (K, 3) uint8.
+
+    Near the achromatic axis the survey's names are unreliable at the light end (its "pale
+    grey" is #fdfdfe): a colour with chroma C* < ACHROMATIC_CHROMA and lightness
+    L* >= WHITE_LIGHTNESS is named "white" whatever its nearest name."""
+    names, _, table = colour_table()
     pixels = np.asarray(pixels).reshape(-1, 3)
     # Name each distinct 6-bit colour once: a body region has far fewer distinct colours than pixels.
     quantised = (pixels >> 2).astype(np.int32)
@@ -120,6 +127,8 @@ def name_colours(pixels: np.ndarray) -> np.ndarray:
     for start in range(0, len(keys), 2048):  # (2048, P) distances at a time
         chunk = lab[start : start + 2048]
         nearest[start : start + 2048] = np.argmin(((chunk[:, None, :] - table[None]) ** 2).sum(-1), axis=1)
+    light = (np.hypot(lab[:, 1], lab[:, 2]) < ACHROMATIC_CHROMA) & (lab[:, 0] >= WHITE_LIGHTNESS)
+    nearest[light] = names.index("white")
     return nearest[inverse.reshape(-1)]
 
 

@@ -134,3 +134,38 @@ def test_hog_finds_pedestrians_in_vtest():
         width, height = d.box[2] - d.box[0], d.box[3] - d.box[1]
         assert height > width  # people are taller than wide
         assert d.label == "person" and 0 < d.score < 1 and not math.isnan(d.score)
+
+
+def test_side_by_side_people_in_one_blob_are_cut_apart():
+    from videothought.perception.proposals import split_columns
+
+    blob = np.zeros((60, 50), dtype=bool)
+    blob[:, 2:20] = True  # one body
+    blob[5:, 28:46] = True  # another, a little shorter
+    blob[30:34, 18:30] = True  # joined by touching arms
+    (left, middle), (start, end) = split_columns(blob, 0.55)
+    assert left == 0 and end == 50 and 20 <= middle == start <= 28
+    # One walker with arms out and a bag: wide, but no valley between two bodies.
+    walker = np.zeros((60, 40), dtype=bool)
+    walker[:, 12:28] = True
+    walker[15:30, 2:38] = True  # arms
+    walker[35:45, 30:38] = True  # a bag
+    assert split_columns(walker, 0.55) == [(0, 40)]
+    # Narrow blobs are never cut.
+    assert split_columns(blob[:, :20], 0.55) == [(0, 20)]
+
+
+def test_background_subtraction_can_split_wide_blobs():
+    frames = np.full((6, 80, 120, 3), 100, dtype=np.uint8)
+    for t in range(6):
+        frames[t, 10:70, 20 + t : 38 + t] = (200, 40, 40)  # two people walking side by side
+        frames[t, 12:70, 40 + t : 58 + t] = (40, 40, 200)
+        frames[t, 40:44, 36 + t : 42 + t] = (200, 40, 40)  # hands held
+    # The background is the scene without them (the median would keep them: they are always there).
+    background = np.full((80, 120, 3), 100, dtype=np.uint8)
+    whole = BackgroundSubtractionProposer(close_pixels=0).propose(frames, background=background)
+    split = BackgroundSubtractionProposer(close_pixels=0, split_aspect=0.55).propose(frames, background=background)
+    assert [len(d) for d in whole] == [1] * 6
+    assert [len(d) for d in split] == [2] * 6
+    with pytest.raises(ValueError, match="split_aspect"):
+        BackgroundSubtractionProposer(split_aspect=0)

@@ -102,3 +102,16 @@ def test_vtest_pedestrians_are_labelled_person():
     assert stsg.vocabulary["label"][:1] == ["person"] and "red circle" not in stsg.vocabulary["label"]
     # Every observation of a track carries its label (one thing, one name).
     assert all(o.label == stsg.track_info[o.track_id]["label"] for o in stsg.observations())
+
+
+def test_a_detector_box_over_two_side_by_side_blobs_gives_two_people():
+    from videothought.perception.proposals import Detection
+    from videothought.perception.scene import RealSceneProposer
+
+    frame = np.zeros((100, 100, 3), dtype=np.uint8)
+    person = Detection(box=(10, 10, 70, 90), score=0.9, label="person")  # HOG's window spans both
+    blobs = [Detection(box=(14, 12, 32, 88)), Detection(box=(40, 15, 60, 88)),  # two bodies
+             Detection(box=(16, 60, 30, 88))]  # a leg of the first, cut off by a thin gap
+    found, free = RealSceneProposer(text=None)._claim(frame, [person], blobs)
+    assert sorted(d.box for d in found) == [(14.0, 12.0, 32.0, 88.0), (40.0, 15.0, 60.0, 88.0)]
+    assert all(d.label == "person" for d in found) and free == []
