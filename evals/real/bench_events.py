@@ -136,7 +136,7 @@ def score_labels(labels: dict, stsg, *, tolerance_frames: int = 15, radius_px: f
     fn = sum(v["false_negatives"] for v in per_type.values())
     result = {**_prf(tp, fp, fn), "per_type": per_type, "events_in_window": len(predicted),
               "other_events_in_window": dict(sorted(others.items())), "tracks": len(stsg.track_ids)}
-    result["unmatched_labels"] = [{k: labels["events"][j][k] for k in ("type", "frame", "note")}
+    result["unmatched_labels"] = [{k: labels["events"][j].get(k) for k in ("type", "frame", "note")}
                                   for j in range(len(labels["events"]))
                                   if j not in used_labels and not labels["events"][j].get("optional")]
     result["unmatched_events"] = [e.to_dict() for i, e in enumerate(predicted) if i not in used_events]
