@@ -43,10 +43,11 @@ perception/people.py adds (each listed in "vocabulary" with the values it can ta
                                  the track spans most of the picture that way (absent otherwise)
     carries, near                labels of tracks moving with a person / resting beside them;
     carried_ids, near_ids        their track ids
+    upright                      true when the boxes are at least 1.8x as tall as wide
     identity, same_as            one person seen as several tracks (an ID switch, leaving and
                                  coming back): identity is the smallest track id of the person's
-                                 tracks, same_as the others. Distinct people = distinct identities
-                                 (perception.people.count_people).
+                                 tracks, same_as the others (person and upright tracks). Distinct
+                                 people = distinct identities (perception.people.count_people).
 
 Node id "o:{track_id}:{frame_index}". Node attributes (see `Observation`):
     kind="observation", track_id, frame_index, time_seconds, box [x1, y1, x2, y2] in

@@ -24,9 +24,11 @@ they can take):
                                  the track spans most of the picture that way (absent otherwise)
     carries, near                labels of other tracks moving with it / resting beside it
                                  (carried_ids, near_ids: their track ids)
+    upright                      the boxes are at least 1.8x as tall as wide (a standing body)
     identity                     the smallest track id of the tracks judged to be the same
                                  person (re-linked across an ID switch or a re-entry);
-                                 same_as: the other track ids of that identity
+                                 same_as: the other track ids of that identity (people and
+                                 upright unnamed tracks: the default's HOG names only some walkers)
 
 Colour naming. Pixels are named by the nearest colour, in CIELAB (Euclidean, delta-E 1976),
 of the xkcd colour survey's named colours (949 names people gave to RGB samples, shipped with
@@ -193,6 +195,13 @@ def _upright(observations: list, ratio: float) -> bool:
     return float(np.median(aspects)) >= ratio
 
 
+def is_body(info: dict, attributes: dict | None = None) -> bool:
+    """A person, or an upright track the detector did not name (attribute "upright"): the
+    tracks re-linked into identities and counted as people."""
+    attributes = info.get("attributes", {}) if attributes is None else attributes
+    return is_person(info) or bool(attributes.get("upright"))
+
+
 def is_person(info: dict) -> bool:
     """A track whose label names a person ("person", or a detector query such as "a person")."""
     return str(info.get("label", "")).lower().split()[-1:] == ["person"]
@@ -219,7 +228,9 @@ def describe_tracks(frames: np.ndarray, frame_indices, stsg, *, background: np.n
         # Upper and lower body for people and for upright tracks the detector did not name (the
         # default's HOG recognises a walker in only some frames); one colour for everything.
         bands = {"": (0.0, 1.0)}
-        if person or _upright(samples, config.upright_ratio):
+        upright = _upright(samples, config.upright_ratio)
+        attributes["upright"] = upright
+        if person or upright:
             bands.update(upper=config.upper_band, lower=config.lower_band)
         for part, band in bands.items():
             pixels = [_region(frames[position[o.frame_index]], o.box, band, background, config.background_threshold,
@@ -345,11 +356,12 @@ class RelinkConfig:
 
 
 def relink_tracks(stsg, described: dict[int, dict], *, config: RelinkConfig = RelinkConfig()) -> dict[int, int]:
-    """{track_id: identity} for the person tracks of `stsg`: tracks that never overlap in time and
+    """{track_id: identity} for the person tracks of `stsg` (and upright unnamed ones, `is_body`):
+    tracks that never overlap in time and
     continue one another (by position and time, or by both clothing colours after a re-entry)
     share an identity, the smallest track id among them. Linking is greedy, closest first; a
     track has at most one predecessor and one successor."""
-    people = [t for t in stsg.track_ids if is_person(stsg.track_info.get(t, {}))]
+    people = [t for t in stsg.track_ids if is_body(stsg.track_info.get(t, {}), described.get(t, {}))]
     spans = {}
     for track_id in people:
         trajectory = [o for o in stsg.trajectory(track_id) if o["visible"]] or stsg.trajectory(track_id)
@@ -432,25 +444,30 @@ def description_vocabulary() -> dict[str, list[str] | None]:
 # ---- counting ------------------------------------------------------------------------------
 
 
-def count_people(stsg, label: str = "person") -> int:
-    """Distinct people: person tracks counted once per identity (track attribute "identity",
-    written by relink_tracks through the pipeline; a track without one counts alone)."""
+def count_people(stsg, *, include_upright: bool = True) -> int:
+    """Distinct people: person tracks, and (include_upright) upright tracks the detector did not
+    name, counted once per identity (track attribute "identity", written by relink_tracks through
+    the pipeline; a track without one counts alone)."""
     identities = set()
-    for track_id in stsg.tracks(label):
-        identities.add(stsg.track_info[track_id].get("attributes", {}).get("identity", track_id))
+    for track_id in stsg.track_ids:
+        info = stsg.track_info.get(track_id, {})
+        if is_person(info) or (include_upright and bool(info.get("attributes", {}).get("upright"))):
+            identities.add(info.get("attributes", {}).get("identity", track_id))
     return len(identities)
 
 
-def count_crossings(stsg, direction: str | None = None, *, label: str = "person",
+def count_crossings(stsg, direction: str | None = None, *, label: str | None = None,
                     region: tuple[float, float, float, float] | None = None) -> list[int]:
-    """Identities of `label` tracks that cross the picture (track attribute "crossed"), one per
-    person; `direction` one of CROSSINGS (None: any). With `region` (x1, y1, x2, y2 pixels of the
-    STSG's frames): identities whose path enters the region and leaves it on the opposite side
-    (left/right, or top/bottom for a vertical direction), the way `direction` says."""
+    """Identities of people (`is_body`; or of tracks whose label contains `label`) that cross
+    the picture (track attribute "crossed"), one per person; `direction` one of CROSSINGS
+    (None: any). With `region` (x1, y1, x2, y2 pixels of the STSG's frames): identities whose
+    path enters the region and leaves it on the opposite side, the way `direction` says."""
     if direction is not None and direction not in CROSSINGS:
         raise ValueError(f"direction must be one of {CROSSINGS} or None, got {direction!r}")
     found = set()
-    for track_id in stsg.tracks(label):
+    chosen = stsg.tracks(label) if label is not None else [
+        t for t in stsg.track_ids if is_body(stsg.track_info.get(t, {}))]
+    for track_id in chosen:
         attributes = stsg.track_info[track_id].get("attributes", {})
         identity = attributes.get("identity", track_id)
         if region is None:

@@ -138,6 +138,8 @@ def test_identity_links_a_track_broken_on_the_spot_and_a_re_entry_by_clothes():
     assert stsg.track_info[2]["attributes"]["same_as"] == [1, 3]
     assert count_people(stsg) == 2
     assert len(stsg.tracks("person")) == 4
+    # An upright track the detector did not name is a body too; a wide one (a car) is not.
+    assert described[1]["upright"] is True
 
 
 def test_crossings_are_counted_once_per_person_and_through_a_region():
