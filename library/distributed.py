@@ -28,6 +28,7 @@ any node can import; a closure could not travel to a remote node.
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -98,8 +99,10 @@ class IndexWorker:
 
     def stats(self) -> dict:
         import os
+        import resource
 
-        return {"pid": os.getpid(), "segments_done": self.segments_done}
+        return {"pid": os.getpid(), "segments_done": self.segments_done,
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
 @dataclass
@@ -109,13 +112,18 @@ class BuildReport:
     records: list[VideoRecord] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, message naming it)
     segments_committed: int = 0
-    record_bytes: list[int] = field(default_factory=list)  # per committed segment: SegmentRecord.payload_bytes
+    record_bytes: list[int] = field(default_factory=list)  # per committed segment, pickled as Ray sends it
+    commit_seconds: float = 0.0  # the writer's time in commit_segment, all segments
     workers: int = 0
+    startup_seconds: float = 0.0  # from the call until every worker had loaded its models (hashing included)
+    worker_stats: list[dict] = field(default_factory=list)  # per worker: pid, segments_done, peak_rss_mb
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
         return {"videos": [r.to_dict() for r in self.records], "failures": [list(f) for f in self.failures],
                 "segments_committed": self.segments_committed, "workers": self.workers,
+                "worker_stats": self.worker_stats, "commit_seconds": round(self.commit_seconds, 3),
+                "startup_seconds": round(self.startup_seconds, 3),
                 "seconds": round(self.seconds, 3)}
 
 
@@ -183,6 +191,8 @@ def add_videos_ray(library: Library, paths: list[str], *, settings: IndexSetting
         actor_class = ray.remote(num_cpus=1)(IndexWorker)
         actors = [actor_class.remote(settings, spec, worker_threads()) for _ in range(count)]
         report.workers = count
+        ray.get([actor.stats.remote() for actor in actors])  # every worker up, its models loaded
+        report.startup_seconds = time.perf_counter() - started
         idle = deque(actors * 2)  # two calls per actor in flight: one running, one queued behind it
         inflight: dict = {}  # ref -> (kind, video, chunk, actor)
         jobs: deque = deque()  # (video, chunk) waiting for an actor
@@ -268,9 +278,11 @@ def add_videos_ray(library: Library, paths: list[str], *, settings: IndexSetting
             if video.failed:
                 continue
             for record in result:
+                committing = time.perf_counter()
                 library.commit_segment(video.video_id, record)
+                report.commit_seconds += time.perf_counter() - committing
                 report.segments_committed += 1
-                report.record_bytes.append(record.payload_bytes())
+                report.record_bytes.append(len(pickle.dumps(record, protocol=5)))  # measuring, never loading
             if bar is not None:
                 bar.update(len(chunk))
             video.chunks_left -= 1
@@ -278,6 +290,7 @@ def add_videos_ray(library: Library, paths: list[str], *, settings: IndexSetting
                 done_records[video.position] = library.finish_video(video.video_id)
         if bar is not None:
             bar.close()
+        report.worker_stats = ray.get([actor.stats.remote() for actor in actors])
         for actor in actors:
             ray.kill(actor)
     report.records = [done_records[p] for p in sorted(done_records)]

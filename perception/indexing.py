@@ -97,12 +97,6 @@ class SegmentRecord:
     tracks: list[dict]  # segment_facts' rows
     events: list[dict]
 
-    def payload_bytes(self) -> int:
-        """Bytes of the record's content: what a worker sends the writer, before framing."""
-        rows = json.dumps([self.tracks, self.events], separators=(",", ":")).encode("utf-8")
-        return (len(self.stsg) + len(self.summary.encode("utf-8")) + len(self.text_embedding or b"")
-                + len(self.clip_embedding or b"") + len(rows) + 5 * 8)
-
 
 def float_bytes(vector) -> bytes | None:
     """A vector as float32 bytes (what the library's BLOB columns hold), or None."""
