@@ -367,7 +367,7 @@ def _motion_events(track: TrackSeries, motion: _Motion, frame_size, config: Even
     turns = _turn_events(track, motion, moving, config)
     # A turn-around already reported at a pause is not reported again by the heading test.
     pauses = [e.start_frame for e in events if e.type == "turn"]
-    turns = [t for t in turns if all(abs(_time_of(track, t.start_frame) - _time_of(track, p))
+    turns = [t for t in turns if all(abs(_time_at(track, t.start_frame) - _time_at(track, p))
                                      > max(config.turn_pause_seconds, motion.window) for p in pauses)]
     return events + turns
 
@@ -397,10 +397,6 @@ def _angle(a: np.ndarray, b: np.ndarray) -> float | None:
     if na < 1e-6 or nb < 1e-6:
         return None
     return math.degrees(math.acos(max(-1.0, min(1.0, float(np.dot(a, b)) / (na * nb)))))
-
-
-def _time_of(track: TrackSeries, frame: int) -> float:
-    return float(track.times_seconds[int(np.argmin(np.abs(track.frame_indices - frame)))])
 
 
 def _state_runs(moving: np.ndarray) -> list[tuple[bool, int, int]]:
@@ -698,6 +694,7 @@ def _without_duplicates(events: list[Event], series: list[TrackSeries], motions:
 
 
 def _time_at(track: TrackSeries, frame: int) -> float:
+    """Seconds of the track's observation nearest `frame`."""
     return float(track.times_seconds[int(np.argmin(np.abs(track.frame_indices - frame)))])
 
 

