@@ -33,6 +33,7 @@ ADAPTER = "writer"  # the post-trained writer's adapter name (agent/adapters/wri
 MAX_PROGRAM_TOKENS = 320  # the longest gold program with five event options is ~210 tokens
 SYSTEM = ("You write a program that answers a question about a video, as JSON. The program runs on the "
           "video's scene graph: tracked objects, their names and attributes, and events.")
+COMPACT_SYSTEM = "Write the question's program as JSON."  # what the trained writer reads: every token costs
 
 # Worked examples for the few-shot prompt: general questions about any video, not a benchmark's.
 EXAMPLES = [
@@ -95,7 +96,7 @@ def writer_messages(question: str, choices: list[str], names: str, *, history: l
     """The chat messages of one writing, in `style` ("compact" or "few-shot")."""
     if style not in ("compact", "few-shot"):
         raise ValueError(f"style must be 'compact' or 'few-shot', got {style!r}")
-    system = SYSTEM
+    system = COMPACT_SYSTEM
     if style == "few-shot":
         shots = "\n\n".join(f"{question_text(q, c, n)}\nProgram: {json.dumps(p, separators=(',', ':'))}"
                             for q, c, n, p in EXAMPLES)

@@ -36,6 +36,7 @@ references, types) and raises ProgramError naming the step and what is wrong.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +97,11 @@ class Operator:
 
 
 def _string(max_length: int = MAX_TEXT) -> dict:
-    return {"type": "string", "minLength": 1, "maxLength": max_length}
+    # The pattern keeps control characters, quotes and backslashes out of the words: JSON forbids raw
+    # control characters in strings, and a grammar engine's string rule may let them through (xgrammar
+    # 0.2.9 does; found by tests/agent/llm/test_constrained.py's property test).
+    return {"type": "string", "minLength": 1, "maxLength": max_length,
+            "pattern": f'^[^"\\\\\\x00-\\x1f]{{1,{max_length}}}$'}
 
 
 def _enum(values: tuple[str, ...]) -> dict:
@@ -383,6 +388,8 @@ def check_value(value: Any, schema: dict) -> str | None:
             return f"must not be empty, got {value!r}"
         if len(value) > schema.get("maxLength", 10**9):
             return f"must be at most {schema['maxLength']} characters, got {value!r}"
+        if "pattern" in schema and not re.fullmatch(schema["pattern"], value):
+            return f"must be plain words (no quotes, backslashes or control characters), got {value!r}"
         return None
     if kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int):

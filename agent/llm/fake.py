@@ -52,11 +52,23 @@ class FakeLanguageModel:
     _reply_index: int = 0
 
     def generate(self, messages, *, max_new_tokens=128, temperature=0.0, stop=None, on_text=None,
-                 frames=None) -> Generation:
+                 frames=None, json_schema: dict | None = None, seed: int | None = None) -> Generation:
+        """A scripted reply. With `json_schema` the call is recorded with its schema and the reply
+        must be a JSON document (a script that says otherwise is a broken test: LanguageModelError),
+        as a constraining backend guarantees; `seed` is recorded."""
         messages = validate_messages(messages)
         check_generation_args(max_new_tokens, temperature, stop)
-        return self._reply(messages, render_chatml(messages), max_new_tokens, stop, "generate", on_text,
-                           self._frames_shape(frames))
+        generation = self._reply(messages, render_chatml(messages), max_new_tokens, stop, "generate", on_text,
+                                 self._frames_shape(frames))
+        self.calls[-1].update({"json_schema": json_schema, "seed": seed, "temperature": temperature})
+        if json_schema is not None:
+            import json
+
+            try:
+                json.loads(generation.text)
+            except json.JSONDecodeError as error:
+                raise LanguageModelError(f"{self.name}: a scripted reply under json_schema is not JSON: {error}") from error
+        return generation
 
     def complete(self, prompt: str, *, max_new_tokens=128, temperature=0.0, stop=None, on_text=None) -> Generation:
         """Raw-text completion (what /v1/completions without echo serves)."""

@@ -286,13 +286,23 @@ class HTTPLanguageModel:
         return with_image_parts(messages, frames_to_image_parts(frames, max_side=self.image_max_side))
 
     def generate(self, messages, *, max_new_tokens=128, temperature=0.0, stop=None, on_text=None,
-                 frames=None) -> Generation:
+                 frames=None, json_schema: dict | None = None, seed: int | None = None) -> Generation:
+        """The protocol's generate over /chat/completions. `json_schema`: sent as OpenAI's
+        `response_format: {"type": "json_schema", ...}` (vLLM, llama.cpp's server, Ollama and our own
+        `vot llm serve` constrain the reply to it); `seed` as the request's seed."""
         messages = validate_messages(messages)
         check_generation_args(max_new_tokens, temperature, stop)
         payload = {"model": self.model, "messages": self._wire_messages(messages, frames),
                    "max_tokens": max_new_tokens, "temperature": temperature, "stream": on_text is not None}
         if stop:
             payload["stop"] = list(stop)
+        if json_schema is not None:
+            if not isinstance(json_schema, dict):
+                raise LanguageModelError(f"json_schema must be a JSON Schema dict, got {type(json_schema).__name__}")
+            payload["response_format"] = {"type": "json_schema",
+                                          "json_schema": {"name": "reply", "schema": json_schema, "strict": True}}
+        if seed is not None:
+            payload["seed"] = int(seed)
         start = time.perf_counter()
         if on_text is not None:
             text, usage = self._stream_chat(payload, on_text, stop)

@@ -62,6 +62,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from videothought.agent.llm.protocol import (
+    takes_keyword,
     LanguageModel,
     LanguageModelError,
     accepts_frames,
@@ -134,8 +135,36 @@ def chat_generation_options(body: dict, frames) -> dict:
     (through `call_generate`): the one place they are read from the request, for the streamed
     and the plain answer alike. A new option (say `response_format`) is read here and passed on."""
     max_tokens = _int_field(body, "max_completion_tokens", _int_field(body, "max_tokens", 128, 1), 1)
-    return {"max_new_tokens": max_tokens, "temperature": _temperature_field(body), "stop": _stop_field(body),
-            "frames": frames}
+    options = {"max_new_tokens": max_tokens, "temperature": _temperature_field(body), "stop": _stop_field(body),
+               "frames": frames}
+    schema = _json_schema_field(body)
+    if schema is not None:
+        options["json_schema"] = schema
+    if isinstance(body.get("seed"), int) and not isinstance(body.get("seed"), bool):
+        options["seed"] = body["seed"]
+    return options
+
+
+def _json_schema_field(body: dict) -> dict | None:
+    """The JSON Schema of `response_format: {"type": "json_schema", "json_schema": {"schema": ...}}`
+    (OpenAI's structured outputs), None for {"type": "text"} or no response_format. "json_object"
+    (any JSON) is the schema {"type": "object"}."""
+    response_format = body.get("response_format")
+    if response_format is None:
+        return None
+    if not isinstance(response_format, dict) or "type" not in response_format:
+        raise RequestError(f"response_format must be an object with a 'type', got {response_format!r}")
+    kind = response_format["type"]
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "object"}
+    if kind != "json_schema":
+        raise RequestError(f"response_format type must be text, json_object or json_schema, got {kind!r}")
+    spec = response_format.get("json_schema")
+    if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+        raise RequestError("response_format json_schema needs {\"name\": ..., \"schema\": {...}}")
+    return spec["schema"]
 
 
 def image_parts_to_frames(images: list[str]):
@@ -278,6 +307,9 @@ class LLMServer(ThreadingHTTPServer):
         if body.get("prompt_logprobs") is not None:
             return self._chat_prompt_logprobs(body, messages, frames)
         options = chat_generation_options(body, frames)
+        if "json_schema" in options and not takes_keyword(self.lm.generate, "json_schema"):
+            raise RequestError(f"response_format json_schema: the served model {self.model_name!r} cannot constrain "
+                               "its reply to a schema (its backend takes no json_schema)", param="response_format")
         ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         if body.get("stream"):
             return EventStream(lambda emit: self._stream_chat(emit, messages, options, ident, created,

@@ -251,8 +251,9 @@ def question_text(program: Program, voice: Voice) -> str | None:
         said = voice.verb(steps[-3].args)
         when = ""
         if pick.op == "nth":
+            n = pick.args["n"]
             when = voice.pick(("when",), (" the {o} time", " for time number {n}", " on its {o} try")).format(
-                o=ORDINALS[pick.args["n"] - 1], n=pick.args["n"])
+                o=ORDINALS[n - 1] if n <= len(ORDINALS) else f"{n}th", n=n)
         return _frames(voice, "causal", ("What makes {ref} {v}{w}?", "For what reason does {ref} {v}{w}?",
                                          "What causes {ref} to {v}{w}?", "Explain why {ref} {said}{w}."),
                        ref=ref, v=infinitive(said), said=said, w=when)

@@ -43,8 +43,10 @@ def load_tokenizer(spec: str):
     return tokenizer
 
 
-def load_base(spec: str, *, seed: int = 0):
-    """(model float32 in train mode, tokenizer) for a recipe's base_model."""
+def load_base(spec: str, *, seed: int = 0, dtype: str = "float32"):
+    """(model in train mode, tokenizer) for a recipe's base_model. dtype "bfloat16" keeps the frozen
+    base in bfloat16 (its matmuls run on the CPU's bf16 units, ~1.5x faster per SFT step measured here;
+    LoRA weights stay float32 and are cast per layer)."""
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
@@ -59,7 +61,7 @@ def load_base(spec: str, *, seed: int = 0):
         model.config._name_or_path = "tiny-random"
     else:
         folder = ensure_embedded_checkpoint() if spec == "embedded" else Path(spec)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, use_safetensors=True)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype), use_safetensors=True)
         model.config._name_or_path = spec
     return model, tokenizer
 

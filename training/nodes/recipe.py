@@ -99,6 +99,8 @@ class TrainSpec:
     logging_steps: int = 10
     seed: int = 0
     max_length: int = 384  # tokens of prompt + completion; longer examples are cut from the left of the prompt
+    base_dtype: str = "float32"  # the frozen base's weights; "bfloat16" runs its matmuls on the CPU's bf16 units
+    group_by_length: bool = False  # batches of similar lengths: less padding, fewer wasted token positions
 
     def __post_init__(self):
         for name in ("max_steps", "batch_size", "save_steps", "logging_steps", "max_length"):
@@ -109,6 +111,10 @@ class TrainSpec:
             raise RecipeError(f"train.learning_rate must be in (0, 1), got {self.learning_rate!r}")
         if self.warmup_steps < 0:
             raise RecipeError(f"train.warmup_steps must be >= 0, got {self.warmup_steps!r}")
+        if self.base_dtype not in ("float32", "bfloat16"):
+            raise RecipeError(f"train.base_dtype must be float32 or bfloat16, got {self.base_dtype!r}")
+        if not isinstance(self.group_by_length, bool):
+            raise RecipeError(f"train.group_by_length must be true or false, got {self.group_by_length!r}")
 
 
 @dataclass

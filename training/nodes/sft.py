@@ -88,6 +88,7 @@ def sft_config(recipe: NodeRecipe, output: Path, max_steps: int):
         use_cpu=not torch.cuda.is_available(), bf16=False, fp16=False,  # trl's defaults assume a bf16 GPU
         gradient_checkpointing=False, dataloader_num_workers=0, report_to=[], disable_tqdm=False,
         logging_first_step=True, save_only_model=False, dataset_num_proc=None,
+        train_sampling_strategy="group_by_length" if train.group_by_length else "random",
     )
 
 
@@ -104,7 +105,7 @@ def train_node(recipe: NodeRecipe, node: str, examples: list[dict], *, resume: b
     if not resume and out.exists():
         shutil.rmtree(out)
     started = time.perf_counter()
-    model, tokenizer = load_base(recipe.base_model, seed=recipe.train.seed)
+    model, tokenizer = load_base(recipe.base_model, seed=recipe.train.seed, dtype=recipe.train.base_dtype)
     source_name = recipe.init_adapters.get(node, node)
     source = Path(recipe.init_from) / source_name / "adapter" if recipe.init_from else None
     if source is not None and (source / "adapter_config.json").is_file():
