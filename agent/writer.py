@@ -141,6 +141,64 @@ def first_json_object(text: str) -> str | None:
     return None
 
 
+@dataclass
+class Request:
+    """One question to write a program for (the batched writer's input)."""
+
+    question: str
+    choices: list[str]
+    names: str
+    history: list[dict] | None = None
+
+
+def _checked(written: Written, num_options: int) -> Written:
+    candidate = written.text if written.constrained else first_json_object(
+        re.sub(r"^```(?:json)?|```$", "", written.text.strip()))
+    if candidate is None:
+        written.error = f"no JSON object in the writer's reply: {written.text[:120]!r}"
+        return written
+    try:
+        written.program = parse_program(candidate, num_options=num_options)
+    except ProgramError as error:
+        written.error = f"the written program is not valid: {error}"
+    return written
+
+
+def write_programs(lm, requests: list[Request], *, style: str | None = None, temperature: float = 0.0,
+                   seeds: list[int] | None = None, max_new_tokens: int = MAX_PROGRAM_TOKENS,
+                   batch_size: int = 8) -> list[Written]:
+    """Programs for many questions: batched decodes (one per `batch_size` questions with the same
+    number of options) on a local backend with `generate_batch`, else one `write_program` each.
+    Greedy batched replies equal the one-at-a-time ones (tests/agent/test_writer_batch.py)."""
+    from videothought.agent.llm.protocol import adapter_scope
+
+    style = style or prompt_style(lm)
+    seeds = list(seeds) if seeds is not None else [None] * len(requests)
+    if not hasattr(lm, "generate_batch"):
+        return [write_program(lm, r.question, r.choices, r.names, history=r.history, style=style,
+                              temperature=temperature, seed=s, max_new_tokens=max_new_tokens)
+                for r, s in zip(requests, seeds)]
+    results: list[Written | None] = [None] * len(requests)
+    by_options: dict[int, list[int]] = {}
+    for position, request in enumerate(requests):
+        by_options.setdefault(len(request.choices), []).append(position)
+    with adapter_scope(lm, ADAPTER):
+        for count, positions in by_options.items():
+            for start in range(0, len(positions), batch_size):
+                chunk = positions[start:start + batch_size]
+                conversations = [writer_messages(requests[p].question, requests[p].choices, requests[p].names,
+                                                 history=requests[p].history, style=style) for p in chunk]
+                generations = lm.generate_batch(conversations, json_schema=writer_schema(count),
+                                                max_new_tokens=max_new_tokens, temperature=temperature,
+                                                seeds=[seeds[p] if seeds[p] is not None else p for p in chunk])
+                for position, messages, generation in zip(chunk, conversations, generations):
+                    written = Written(None, generation.text.strip(), None, style, True, messages,
+                                      generation.prompt_tokens, generation.completion_tokens,
+                                      generation.latency_seconds)
+                    results[position] = _checked(written, count)
+    return results  # type: ignore[return-value]
+
+
 def write_program(lm, question: str, choices: list[str], names: str, *, history: list[dict] | None = None,
                   style: str | None = None, temperature: float = 0.0, seed: int | None = None,
                   max_new_tokens: int = MAX_PROGRAM_TOKENS, on_text=None, frames=None) -> Written:
@@ -166,15 +224,6 @@ def write_program(lm, question: str, choices: list[str], names: str, *, history:
     except Exception as error:  # a failing backend is recorded, the node goes on without a program
         return Written(None, "", f"the writer's backend failed: {type(error).__name__}: {error}", style, constrained,
                        messages, seconds=time.perf_counter() - start)
-    text = generation.text.strip()
-    written = Written(None, text, None, style, constrained, messages, generation.prompt_tokens,
+    written = Written(None, generation.text.strip(), None, style, constrained, messages, generation.prompt_tokens,
                       generation.completion_tokens, time.perf_counter() - start)
-    candidate = text if constrained else first_json_object(re.sub(r"^```(?:json)?|```$", "", text.strip()))
-    if candidate is None:
-        written.error = f"no JSON object in the writer's reply: {text[:120]!r}"
-        return written
-    try:
-        written.program = parse_program(candidate, num_options=len(choices))
-    except ProgramError as error:
-        written.error = f"the written program is not valid: {error}"
-    return written
+    return _checked(written, len(choices))

@@ -100,8 +100,8 @@ def _string(max_length: int = MAX_TEXT) -> dict:
     # The pattern keeps control characters, quotes and backslashes out of the words: JSON forbids raw
     # control characters in strings, and a grammar engine's string rule may let them through (xgrammar
     # 0.2.9 does; found by tests/agent/llm/test_constrained.py's property test).
-    return {"type": "string", "minLength": 1, "maxLength": max_length,
-            "pattern": f'^[^"\\\\\\x00-\\x1f]{{1,{max_length}}}$'}
+    # (a pattern alone: xgrammar ignores minLength/maxLength beside one, and the pattern bounds the length)
+    return {"type": "string", "pattern": f'^[^"\\\\\\x00-\\x1f]{{1,{max_length}}}$'}
 
 
 def _enum(values: tuple[str, ...]) -> dict:
@@ -384,10 +384,10 @@ def check_value(value: Any, schema: dict) -> str | None:
     if kind == "string":
         if not isinstance(value, str):
             return f"must be a string, got {value!r}"
-        if len(value.strip()) < schema.get("minLength", 0):
+        if not value.strip():
             return f"must not be empty, got {value!r}"
-        if len(value) > schema.get("maxLength", 10**9):
-            return f"must be at most {schema['maxLength']} characters, got {value!r}"
+        if len(value) > MAX_TEXT:
+            return f"must be at most {MAX_TEXT} characters, got {value!r}"
         if "pattern" in schema and not re.fullmatch(schema["pattern"], value):
             return f"must be plain words (no quotes, backslashes or control characters), got {value!r}"
         return None

@@ -498,6 +498,26 @@ class LocalLanguageModel:
             latency_seconds=time.perf_counter() - start,
         )
 
+    def generate_batch(self, conversations: list[list[dict]], *, json_schema: dict, max_new_tokens: int = 256,
+                       temperature: float = 0.0, seeds: list[int] | None = None) -> list[Generation]:
+        """Several chats answered under one JSON Schema in one batched decode (constrained.py's
+        decode_batch): what evaluation and RL rollouts use to write many programs at once."""
+        from videothought.agent.llm.constrained import SchemaDecoder
+
+        check_generation_args(max_new_tokens, temperature, None)
+        if not conversations:
+            return []
+        start = time.perf_counter()
+        prompts = [self.encode(self.render(messages)) for messages in conversations]
+        self._check_length(max(len(p) for p in prompts) + max_new_tokens, "prompt + max_new_tokens")
+        decoder = SchemaDecoder.for_tokenizer(self.tokenizer, int(self.model.config.vocab_size))
+        replies = decoder.decode_batch(self.model, prompts, json_schema, max_new_tokens=max_new_tokens,
+                                       temperature=temperature, seeds=seeds, pad_token_id=self.tokenizer.pad_token_id)
+        seconds = (time.perf_counter() - start) / len(prompts)
+        return [Generation(text=self.tokenizer.decode(r.token_ids, skip_special_tokens=True), prompt_tokens=len(p),
+                           completion_tokens=len(r.token_ids), latency_seconds=seconds)
+                for p, r in zip(prompts, replies)]
+
     def score(self, prompt, continuations) -> list[float]:
         continuations = validate_continuations(continuations)
         if not continuations:
