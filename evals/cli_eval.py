@@ -68,6 +68,12 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.ray is not None:
             from videothought.evals.ray_eval import run_task_ray
+            from videothought.library.cluster import check_address
+
+            try:
+                check_address(args.ray)
+            except ValueError as error:
+                raise RunnerError(str(error)) from None
 
             summary = run_task_ray(task, args.out, options, address=args.ray, workers=args.workers)
         else:

@@ -43,13 +43,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from videothought.library.cluster import import_spec
+    from videothought.library.cluster import check_address
     from videothought.library.distributed import WorkerSpec, add_videos_ray
     from videothought.library.store import Library, LibraryError
     from videothought.perception.indexing import Embedders, IndexSettings
     from videothought.perception.video import VideoError
 
     try:
+        check_address(args.ray)
         settings = IndexSettings(segment_seconds=args.segment_seconds, index_fps=args.index_fps)
         spec = WorkerSpec(encoder=None if args.no_encoder else "default",
                           text_model=None if args.text_model == "none" else args.text_model,

@@ -31,6 +31,15 @@ THREADS_ENV = "VIDEOTHOUGHT_THREADS"
 LOCAL = "local"  # --ray with no address: start a cluster for this run alone
 
 
+def check_address(address: str | None) -> str | None:
+    """--ray's value: None, "local", "auto", HOST:PORT or ray://...; anything else (a file name
+    swallowed by `--ray` put before the positional arguments) is refused with a message."""
+    if address is None or address in (LOCAL, "auto") or ":" in address:
+        return address
+    raise ValueError(f"--ray {address!r}: give auto, HOST:PORT or nothing (a local cluster); "
+                     "put --ray after the file arguments")
+
+
 def worker_threads() -> int:
     """Torch threads per Ray worker: VIDEOTHOUGHT_THREADS, else 1."""
     text = os.environ.get(THREADS_ENV, "").strip()

@@ -138,6 +138,14 @@ class _Video:
     failed: bool = False
 
 
+def worker_start_error(error: BaseException) -> str:
+    """Why an actor died in its constructor, in one line (Ray wraps the constructor's exception)."""
+    cause = getattr(error, "cause", None) or getattr(getattr(error, "error_msg", None), "cause", None)
+    text = str(cause if cause is not None else error).strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
 def _chunks(segments: list[int], size: int) -> list[list[int]]:
     return [segments[i:i + size] for i in range(0, len(segments), size)]
 
@@ -191,7 +199,12 @@ def add_videos_ray(library: Library, paths: list[str], *, settings: IndexSetting
         actor_class = ray.remote(num_cpus=1)(IndexWorker)
         actors = [actor_class.remote(settings, spec, worker_threads()) for _ in range(count)]
         report.workers = count
-        ray.get([actor.stats.remote() for actor in actors])  # every worker up, its models loaded
+        try:
+            ray.get([actor.stats.remote() for actor in actors])  # every worker up, its models loaded
+        except ray.exceptions.RayActorError as error:  # a model that cannot load: no worker can index
+            for actor in actors:
+                ray.kill(actor)
+            raise ValueError(f"the Ray workers could not start: {worker_start_error(error)}") from None
         report.startup_seconds = time.perf_counter() - started
         idle = deque(actors * 2)  # two calls per actor in flight: one running, one queued behind it
         inflight: dict = {}  # ref -> (kind, video, chunk, actor)

@@ -177,3 +177,19 @@ def test_corrupt_video_is_named_and_the_others_are_indexed(cluster, videos, tmp_
         assert [v.status for v in indexed] == ["complete", "complete"]
         assert [v.segments_done for v in indexed] == [4, 3]
     assert len(out.strip().splitlines()) == 2
+
+
+def test_ray_address_and_thread_settings_are_checked(monkeypatch):
+    from videothought.library.cluster import THREADS_ENV, check_address, worker_threads
+
+    assert [check_address(a) for a in (None, "local", "auto", "10.0.0.5:6379")] == [None, "local", "auto",
+                                                                                     "10.0.0.5:6379"]
+    with pytest.raises(ValueError, match="put --ray after the file arguments"):
+        check_address("videos.sqlite")
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert worker_threads() == 1
+    monkeypatch.setenv(THREADS_ENV, "3")
+    assert worker_threads() == 3
+    monkeypatch.setenv(THREADS_ENV, "many")
+    with pytest.raises(ValueError, match="VIDEOTHOUGHT_THREADS must be a whole number"):
+        worker_threads()
