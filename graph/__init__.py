@@ -1,0 +1,1 @@
+"""The spatial-temporal scene graph (STSG) and all that is exact about it: schema, building from tracks, events, queries, the question-program language and its executor, text, drawing, I/O; no model runs here."""
