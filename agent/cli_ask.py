@@ -25,6 +25,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-retries", type=int, default=2, help="verification retries (default 2)")
     parser.add_argument("--num-frames", type=int, default=None, help="frames handed to the tracker")
     parser.add_argument("--ablate", action="append", default=[], help="remove a node (repeatable)")
+    parser.add_argument("--reader", choices=("program", "rules"), default=None,
+                        help="program: the LLM writes a program the STSG runs; rules: the frozen rules reader "
+                             "(default: $VIDEOTHOUGHT_READER, else the project's default)")
 
 
 def build_context(args: argparse.Namespace):
@@ -72,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         result = run_question(
             args.question, video_path=args.video, choices=args.choice, context=context, db_path=args.db,
             thread_id=args.thread, trace_path=args.trace, max_retries=args.max_retries, ablate=args.ablate,
+            reader=args.reader,
         )
     except (VideoError, LanguageModelError, STSGFormatError, ValueError) as error:
         print(f"vot ask: {error}", file=sys.stderr)
@@ -84,6 +88,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(format_trace(result.trace))
     index = f" (choice {result.answer_index + 1})" if args.choice and result.answer_index >= 0 else ""
-    status = "verified" if result.verification.get("passed") else "not verified"
-    print(f"\nAnswer{index}: {result.answer}   [{status}, {result.llm_calls} LLM calls, {result.latency_seconds:.1f} s]")
+    from videothought.agent.state import verdict
+
+    said = verdict(result.verification)
+    status = {"supported": "supported by the scene graph", "refuted": "refuted by the scene graph",
+              "unchecked": "unchecked"}[said["status"]]
+    source = f", from the {said['source']}" if said["source"] else ""
+    print(f"\nAnswer{index}: {result.answer}   [{status}{source}, {result.llm_calls} LLM calls, "
+          f"{result.latency_seconds:.1f} s]")
+    if said["reason"]:
+        print(f"  ({said['reason']})")
     return 0

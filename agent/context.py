@@ -91,6 +91,12 @@ class VoTContext:
     stsg_builder: StsgBuilder | None = None
     index: Any = None
     cache_dir: str | None = None  # STSG documents of tracked videos are kept here too (JSON files)
+    # the program path's writer: a callable like agent.writer.write_program (lm, question, choices, names, *,
+    # history, temperature, seed, frames, on_text) -> Written; None: write_program. Benchmarks pass programs
+    # written in batches, or the gold programs (the perception ceiling), through it
+    writer: Any = None
+    # reads description words in the executor (graph/ground.py TextMatcher); None: exact names only
+    matcher: Any = None
     _stsg_memory: dict = field(default_factory=dict, repr=False)
 
     def with_overrides(self, **overrides) -> VoTContext:

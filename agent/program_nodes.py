@@ -85,12 +85,13 @@ def identify_targets(state: dict, runtime) -> dict:
     attempt = int(state.get("attempt", 0) or 0)
     with _step("identify_targets", state) as record:
         record.inputs = {"question": question, "choices": choices, "names": state.get("scene_names", "")}
-        written = write_program(
+        writer = getattr(context, "writer", None) or write_program
+        written = writer(
             context.lm, question, choices, state.get("scene_names", ""), history=state.get("history"),
             temperature=0.0 if attempt == 0 else RETRY_TEMPERATURE, seed=attempt or None,
             frames=watch_frames(state, context), on_text=text_streamer(runtime, "identify_targets"))
         record.prompts.append("\n".join(f"[{m['role']}] {m['content']}" for m in written.prompt)[-1500:])
-        record.llm_calls += 1
+        record.llm_calls += 1 if written.prompt else 0  # a program handed in (gold, prewritten) cost no call here
         record.prompt_tokens += written.prompt_tokens
         record.completion_tokens += written.completion_tokens
         targets = []

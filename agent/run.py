@@ -48,9 +48,11 @@ class RunResult:
         return sum(float(record.get("latency_seconds", 0.0)) for record in self.trace)
 
     def to_dict(self, *, with_state: bool = False) -> dict:
+        from videothought.agent.state import verdict
+
         out = {"thread_id": self.thread_id, "answer": self.answer, "answer_index": self.answer_index,
-               "verification": self.verification, "resumed": self.resumed, "llm_calls": self.llm_calls,
-               "trace": self.trace}
+               "verdict": verdict(self.verification), "verification": self.verification, "resumed": self.resumed,
+               "llm_calls": self.llm_calls, "trace": self.trace}
         if with_state:
             out["state"] = self.state
         return out

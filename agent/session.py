@@ -114,9 +114,11 @@ def history_entry(question: str, answer: str, state: dict, names_object=None) ->
         targets = [named]  # "Which object ...?" -> "the red circle": later "it" is that object
     # the moment and object the answer's claim was checked at (agent/claims.py): where a later
     # "after that" anchors and which tracks a later "it" is
-    perception = (state.get("verification") or {}).get("perception") or {}
+    verification = state.get("verification") or {}
+    perception = verification.get("focus") or verification.get("perception") or {}  # program path: "focus"
     frame = perception.get("frame")  # the moment the answer names, taken as said even when the STSG doubts it
-    track_ids = [int(t) for t in perception.get("track_ids") or []] if frame is not None else []
+    track_ids = [int(t) for t in perception.get("track_ids") or []] if frame is not None or \
+        "focus" in verification else []
     segments = list(state.get("segments") or ((state.get("stsg") or {}).get("video") or {}).get("segments") or [])
     return {"question": question, "answer": answer, "targets": targets, "segments": segments,
             "statement": statement, "anchor_frame": None if frame is None else int(frame), "track_ids": track_ids}

@@ -111,3 +111,29 @@ class TraceRecord:
     def from_dict(cls, record: dict) -> TraceRecord:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in record.items() if k in known})
+
+
+VERDICTS = ("supported", "refuted", "unchecked")
+SOURCES = ("program", "program+llm", "llm", "rules")
+
+
+def verdict(verification: dict | None) -> dict:
+    """What a user is told about an answer: {"status": supported | refuted | unchecked, "source",
+    "reason"}. The program path writes these itself; for the rules reader they are read off its
+    perception check: supported only when some claim of the answer was found in the STSG (and none
+    contradicted), refuted when one was contradicted, else unchecked. A state that says nothing is
+    "unchecked": never "verified"."""
+    verification = verification or {}
+    status = verification.get("status")
+    if status in VERDICTS:
+        source = verification.get("source")
+        return {"status": status, "source": source if source in SOURCES else None,
+                "reason": str(verification.get("reason") or "") or None}
+    perception = verification.get("perception") or {}
+    if perception.get("contradicted"):
+        return {"status": "refuted", "source": "rules", "reason": "; ".join(map(str, perception["contradicted"]))}
+    if perception.get("supported") and verification.get("passed"):
+        return {"status": "supported", "source": "rules", "reason": "; ".join(map(str, perception["supported"]))}
+    reason = "the STSG confirms nothing the answer says" if perception else "nothing checked this answer"
+    return {"status": "unchecked", "source": "rules" if perception else None, "reason": reason}
+

@@ -45,6 +45,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "grounding": ("videothought.evals.bench_grounding", "target grounding P/R with and without encoder region embeddings"),
     "index": ("videothought.library.bench", "indexing throughput: serial vs Ray workers, identical library, record bytes"),
     "agent": ("videothought.evals.bench_agent", "the VoT graph vs blind, frames, reference and ceiling, original and reworded"),
+    "writer": ("videothought.evals.bench_writer", "the program writer: valid, exact and executed accuracy vs gold programs"),
 }
 
 

@@ -44,13 +44,18 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-CONDITIONS = ("blind", "frames", "graph", "graph+adapters", "world-solver", "oracle")
-DEFAULT_CONDITIONS = ("blind", "frames", "graph", "graph+adapters", "world-solver", "oracle")
+CONDITIONS = ("blind", "frames", "graph", "graph+adapters", "program-few-shot", "program", "gold-program",
+              "world-solver", "oracle")
+DEFAULT_CONDITIONS = ("blind", "graph+adapters", "program-few-shot", "program", "gold-program", "oracle")
+PROGRAM_CONDITIONS = ("program-few-shot", "program", "gold-program")
 LABELS = {
     "blind": "LLM blind (question only)",
     "frames": "uniform frames + LLM (same evidence budget)",
-    "graph": "general VoT graph",
-    "graph+adapters": "general VoT graph + trained node adapters",
+    "graph": "rules reader (frozen baseline), untrained LLM",
+    "graph+adapters": "rules reader (frozen baseline) + its node adapters",
+    "program-few-shot": "program writer, untrained LLM, few-shot from the schema",
+    "program": "program writer, SFT adapter",
+    "gold-program": "gold programs on the tracked STSG (perception ceiling)",
     "world-solver": "world-grammar solver (knows the benchmark; reference only)",
     "oracle": "world oracle on ground truth (ceiling)",
 }
@@ -69,6 +74,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated subset of {','.join(CONDITIONS)}")
     parser.add_argument("--adapters", default=None,
                         help="trained node adapters for graph+adapters: a folder with one peft folder per node")
+    parser.add_argument("--writer-adapter", default=None,
+                        help="the program writer's adapter for `program` (default: the shipped agent/adapters/writer)")
+    parser.add_argument("--batch-size", type=int, default=8,
+                        help="program conditions: questions whose programs are written in one batched decode")
     parser.add_argument("--rows", default=None, help="JSONL of per-question rows (resumes from it)")
     parser.add_argument("--cache-dir", default=None, help="STSG cache directory (default: next to --rows, or none)")
     parser.add_argument("--lm", default=None, help="language model spec (default: $VIDEOTHOUGHT_LLM or embedded)")
@@ -198,6 +207,8 @@ class Bench:
         self._proposer = None
         self._truth: dict[str, dict] = {}
         self.tracked_seconds: dict[str, float] = {}
+        self._program_contexts: dict[str, object] = {}
+        self.writer_note: str | None = None
 
     # -- contexts, built when a condition needs them
     @property
@@ -255,6 +266,11 @@ class Bench:
             if context is None:
                 return {"skipped": self.adapter_note}
             row.update(self.run_graph(item, context, condition))
+        elif condition in PROGRAM_CONDITIONS:
+            context = self.program_context(condition)
+            if context is None:
+                return {"skipped": self.writer_note}
+            row.update(self.run_graph(item, context, condition, reader="program"))
         elif condition == "world-solver":
             from videothought.evals.world.tracked_solver import solve
 
@@ -281,20 +297,84 @@ class Bench:
             self._frames[video] = (within_budget(lines, self.context.lm, self.budget_tokens()), frames)
         return self._frames[video]
 
-    def run_graph(self, item: dict, context, condition: str) -> dict:
+    # -- the program path's contexts: the writer's LLM, and programs written before the graph runs
+    def program_context(self, condition: str):
+        """The default context for a program condition, its writer set; None (noted) when the trained
+        writer is missing."""
+        if condition in self._program_contexts:
+            return self._program_contexts[condition]
+        from videothought.agent.context import SHIPPED_ADAPTERS
+
+        base = self.context
+        if condition == "program":
+            adapter = Path(self.args.writer_adapter) if getattr(self.args, "writer_adapter", None) else \
+                SHIPPED_ADAPTERS / "writer"
+            if not (adapter / "adapter_model.safetensors").is_file():
+                self.writer_note = f"skipped: no trained writer adapter in {adapter}"
+                self._program_contexts[condition] = None
+                return None
+            from videothought.agent.llm.local import LocalLanguageModel
+
+            lm = LocalLanguageModel.embedded(dtype="float32", adapters={"writer": str(adapter)})
+            context = base.with_overrides(lm=lm, _stsg_memory={})
+        else:
+            context = base.with_overrides(_stsg_memory={})
+        writer = GoldWriter() if condition == "gold-program" else Prewritten(self.args.batch_size)
+        context = context.with_overrides(writer=writer)
+        self._program_contexts[condition] = context
+        return context
+
+    def prepare(self, items: list[tuple[str, dict]], conditions: list[str], done: dict) -> None:
+        """Write the program conditions' programs in batches (greedy, as the graph's writer would),
+        and hand the gold writer its questions' gold programs."""
+        for condition in conditions:
+            if condition not in PROGRAM_CONDITIONS:
+                continue
+            todo = [(name, item) for name, item in items if (name, item["qid"], condition) not in done]
+            context = self.program_context(condition) if todo else None
+            if context is None:
+                continue
+            names = {item["video"]: self.scene_names(item["video"], context) for _, item in todo}
+            if condition == "gold-program":
+                for _, item in todo:
+                    context.writer.add(item)
+                continue
+            from videothought.agent.writer import Request
+
+            requests = [Request(item["question"], item["choices"], names[item["video"]]) for _, item in todo]
+            context.writer.write_all(context.lm, requests)
+
+    def scene_names(self, video: str, context) -> str:
+        """The names the graph's track node will give the writer for this video (same perception, cached)."""
+        from videothought.agent.nodes import build_stsg
+        from videothought.graph.ground import SceneNames
+        from videothought.graph.query import SceneQuery
+
+        doc = build_stsg(video, context.with_overrides(encoder=None))[0]
+        return SceneNames.from_query(SceneQuery.from_document(doc)).text()
+
+    def run_graph(self, item: dict, context, condition: str, reader: str = "rules") -> dict:
         from videothought.agent.run import run_question
 
         key = (condition, item["video"])
         first_time = key not in self.tracked_seconds
         max_retries = getattr(self.args, "max_retries", 2)  # a Namespace from before the option has none
+        if condition == "gold-program":
+            context.writer.current = item
         result = run_question(item["question"], video_path=item["video"], choices=item["choices"], context=context,
                               thread_id=f"bench-{condition}-{Path(item['root']).name}-{item['qid']}",
-                              max_retries=max_retries)
+                              max_retries=max_retries, reader=reader)
         track_seconds = sum(float(r.get("latency_seconds", 0.0)) for r in result.trace if r.get("node") == "track")
         if first_time:
             self.tracked_seconds[key] = track_seconds
         chosen = result.answer_index if result.answer_index is not None and result.answer_index >= 0 else -1
-        return {"chosen": chosen, "llm_calls": result.llm_calls, "verified": bool(result.verification.get("passed")),
+        from videothought.agent.state import verdict
+
+        said = verdict(result.verification)
+        return {"chosen": chosen, "llm_calls": result.llm_calls, "verified": said["status"] == "supported",
+                "status": said["status"], "source": said["source"],
+                "node_seconds": {r["node"]: round(sum(float(x.get("latency_seconds", 0.0)) for x in result.trace
+                                                      if x["node"] == r["node"]), 4) for r in result.trace},
                 "retries": int(result.state.get("retries", 0) or 0), "max_retries": max_retries,
                 "track_seconds": track_seconds,
                 "first_on_video": first_time, "unparsable": chosen < 0,
@@ -327,6 +407,63 @@ class Bench:
         if str(path) not in self._truth:
             self._truth[str(path)] = json.loads(path.read_text(encoding="utf-8"))
         return self._truth[str(path)]
+
+
+class Prewritten:
+    """The program path's writer for a benchmark: programs written in batches before the graph runs
+    (agent/writer.py write_programs: greedy, one decode step for `batch_size` questions), handed to
+    the graph's identify_targets as it asks. A retry (sampled) or a question not written ahead is
+    written on the spot by write_program."""
+
+    def __init__(self, batch_size: int = 8):
+        self.batch_size = batch_size
+        self.table: dict[tuple, object] = {}
+
+    @staticmethod
+    def key(question: str, choices, names: str) -> tuple:
+        return (question, tuple(choices), names)
+
+    def write_all(self, lm, requests) -> None:
+        from videothought.agent.writer import write_programs
+
+        fresh = [r for r in requests if self.key(r.question, r.choices, r.names) not in self.table]
+        for request, written in zip(fresh, write_programs(lm, fresh, batch_size=self.batch_size)):
+            self.table[self.key(request.question, request.choices, request.names)] = written
+
+    def __call__(self, lm, question, choices, names, *, history=None, temperature=0.0, seed=None, **kwargs):
+        from videothought.agent.writer import write_program
+
+        if temperature == 0 and not history and self.key(question, choices, names) in self.table:
+            return self.table[self.key(question, choices, names)]
+        return write_program(lm, question, choices, names, history=history, temperature=temperature, seed=seed,
+                             **kwargs)
+
+
+class GoldWriter:
+    """The gold program of the question being asked (from the world's own wording, evals/world/programs.py):
+    the perception ceiling of the program path. No LLM call; a retry gets the same program."""
+
+    def __init__(self):
+        self.programs: dict[str, object] = {}
+        self.current: dict | None = None
+
+    def add(self, item: dict) -> None:
+        from videothought.evals.world.programs import GoldError, gold_program
+
+        try:
+            self.programs[item["qid"]] = gold_program(item["world_question"], item["world_choices"])
+        except GoldError as error:
+            logger.warning("%s: no gold program (%s)", item["qid"], error)
+
+    def __call__(self, lm, question, choices, names, **kwargs):
+        from videothought.agent.writer import Written
+
+        item = self.current or {}
+        if item.get("qid") not in self.programs:
+            self.add(item)
+        program = self.programs.get(item.get("qid"))
+        return Written(program, program.writer_json() if program else "",
+                       None if program else "no gold program for this question", style="gold")
 
 
 def _retries(text: str) -> int:
@@ -371,6 +508,7 @@ def run_accuracy(args, conditions: list[str], datasets: dict[str, str]) -> dict:
     writer = open(rows_path, "a", encoding="utf-8") if rows_path else None
     notes: dict[str, str] = {}
     items = [(name, item) for name, items in questions.items() for item in items]
+    bench.prepare(items, conditions, done)
     try:
         for name, item in tqdm(items, desc="agent bench", unit="question", disable=args.no_progress):
             for condition in conditions:
@@ -394,6 +532,8 @@ def run_accuracy(args, conditions: list[str], datasets: dict[str, str]) -> dict:
             writer.close()
     if bench.adapter_note and "graph+adapters" not in notes:
         notes["graph+adapters"] = bench.adapter_note
+    if bench.writer_note and "program" not in notes:
+        notes["program"] = bench.writer_note
     wanted = {(name, item["qid"]) for name, item in items}
     rows = [row for key, row in done.items() if (key[0], key[1]) in wanted]
     summary = summarise(rows, conditions)
@@ -433,7 +573,14 @@ def summarise(rows: list[dict], conditions: list[str]) -> dict:
             }
         summary["median_llm_calls"] = statistics.median(r["llm_calls"] for r in mine)
         summary["median_seconds"] = round(statistics.median(r["seconds"] for r in mine), 3)
-        if condition in ("graph", "graph+adapters"):
+        if condition in ("graph", "graph+adapters", *PROGRAM_CONDITIONS):
+            statuses = [r.get("status") for r in mine if r.get("status")]
+            if statuses:
+                summary["status_share"] = {s: round(statuses.count(s) / len(statuses), 4)
+                                           for s in ("supported", "refuted", "unchecked")}
+                supported = [r for r in mine if r.get("status") == "supported"]
+                if supported:
+                    summary["accuracy_when_supported"] = round(sum(r["correct"] for r in supported) / len(supported), 4)
             summary["median_seconds_after_tracking"] = round(
                 statistics.median(r["seconds"] - r.get("track_seconds", 0.0) for r in mine), 3)
             firsts = [r["track_seconds"] for r in mine if r.get("first_on_video")]

@@ -246,11 +246,9 @@ def verification_summary(verification: dict | None) -> dict:
     """What the page says about an answer's check: `status` supported / refuted / unchecked (an
     answer nothing checked, or a state that does not say, is "unchecked": never "verified"),
     `source` program / llm (where the answer came from, when the state says) and the `reason`."""
-    verification = verification or {}
-    status, source, reason = verification.get("status"), verification.get("source"), verification.get("reason")
-    return {"status": status if status in ("supported", "refuted", "unchecked") else "unchecked",
-            "source": source if source in ("program", "llm") else None,
-            "reason": str(reason) if reason else None}
+    from videothought.agent.state import verdict
+
+    return verdict(verification)
 
 
 class StreamingLanguageModel:

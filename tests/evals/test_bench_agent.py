@@ -179,8 +179,8 @@ def test_summarise_and_the_table():
     lines = text.splitlines()
     assert lines[0].startswith("| condition | original | reworded | temporal (orig / rew) | causal (orig / rew)")
     assert lines[2] == "| LLM blind (question only) | 25.0% (4) | 25.0% (4) | 50% / 50% | 0% / 0% | 1 | 0.50 |"
-    assert lines[3] == "| general VoT graph | 100.0% (4) | 25.0% (4) | 100% / 0% | 100% / 50% | 4 | 2.00 |"
-    assert lines[4].startswith("| general VoT graph + trained node adapters | skipped: none |")
+    assert lines[3] == "| rules reader (frozen baseline), untrained LLM | 100.0% (4) | 25.0% (4) | 100% / 0% | 100% / 50% | 4 | 2.00 |"
+    assert lines[4].startswith("| rules reader (frozen baseline) + its node adapters | skipped: none |")
     assert len(lines) == 5  # frames: no rows, no note, no line
 
 
@@ -189,19 +189,23 @@ def test_every_condition_end_to_end_with_the_fake_lm(worlds, tmp_path, capsys):
     from videothought.cli import main
 
     rows = tmp_path / "rows.jsonl"
+    everything = ",".join(bench.CONDITIONS)
     assert main(["bench", "agent", "--data", str(worlds[0]), "--data", str(worlds[1]), "--limit", "2",
-                 "--rows", str(rows), "--lm", "fake", "--no-progress"]) == 0
+                 "--rows", str(rows), "--lm", "fake", "--no-progress", "--conditions", everything,
+                 "--writer-adapter", str(tmp_path / "no-writer")]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
     result = json.loads(printed[-1])["accuracy"]
     table = [line for line in printed if line.startswith("| ")]
-    assert [line.split(" | ")[0] for line in table[1:]] == [
-        "| LLM blind (question only)", "| uniform frames + LLM (same evidence budget)", "| general VoT graph",
-        "| general VoT graph + trained node adapters", "| world-grammar solver (knows the benchmark; reference only)",
-        "| world oracle on ground truth (ceiling)"]
+    assert [line.split(" | ")[0] for line in table[1:]] == ["| " + bench.LABELS[c] for c in bench.CONDITIONS]
     written = [json.loads(line) for line in rows.read_text().splitlines()]
-    assert len(written) == 2 * 2 * 5  # 2 datasets x 2 questions x 5 conditions (no adapters: skipped)
+    assert len(written) == 2 * 2 * 7  # 2 datasets x 2 questions x 7 conditions (no adapters, no writer: skipped)
+    assert "no trained writer adapter" in result["notes"]["program"]
     assert result["oracle"]["original"]["accuracy"] == 1.0 == result["oracle"]["reworded"]["accuracy"]
     assert result["graph"]["max_llm_calls"] >= 1 and result["blind"]["median_llm_calls"] == 1
+    # gold programs need no LLM call unless the STSG cannot tell the options apart
+    assert result["gold-program"]["median_llm_calls"] <= 2
+    # the fake cannot write a program: the few-shot writer's answers are the LLM's, unchecked
+    assert result["program-few-shot"]["status_share"]["unchecked"] == 1.0
     from videothought.agent.context import VoTSettings
 
     assert result["evidence_budget_tokens"] == VoTSettings().context_tokens  # the graph's partial-STSG budget
