@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 SIZE_NAMES = ("small", "medium", "large")  # relative box sizes, always groundable
+DESCRIBING = ("colour", "shape", "size", "upper_colour", "lower_colour", "text")  # attributes a description reads
 GENERIC_LABEL = "object"  # graph/schema.py's default label: a track perception could not name
 
 
@@ -77,6 +78,9 @@ class SceneNames:
             for key, value in facts.attributes.items():
                 if isinstance(value, str) and value:
                     attributes.setdefault(key, []).append(value)
+        # only what describes a thing (graph/program.py ATTRIBUTES): a motion attribute ("walking_direction:
+        # left") is read by the program's operators, not by a description ("the man on the left")
+        attributes = {k: v for k, v in attributes.items() if k in DESCRIBING}
         attributes.setdefault("size", []).extend(SIZE_NAMES)
         # a label that only repeats attribute values ("red circle") adds no name of its own
         values = {normalise(v) for vs in attributes.values() for v in vs}

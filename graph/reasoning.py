@@ -124,6 +124,9 @@ def net_direction(scene, track: int) -> str:
     """Which way a track goes over its life, in image terms. Sideways and vertical motion is its box
     centre's net displacement, against its own size (a jittering box goes nowhere); towards/away is
     its box growing or shrinking by DEPTH_RATIO with little sideways motion."""
+    said = (scene.tracks[track].attributes.get("walking_direction") if track in scene.tracks else None)
+    if said in ("left", "right", "up", "down", "towards", "away", "still") and scene.until_frame is None:
+        return said  # perception's own reading (smoothed, perception/people.py) when it wrote one
     boxes = scene.boxes(track)
     if len(boxes) < 2:
         return "still"

@@ -1,4 +1,4 @@
-"""`vot world generate|check|reword`: write a synthetic world dataset (see dataset.py for the layout),
+"""`vot world generate|check|reword|chained|followups`: write a synthetic world dataset (see dataset.py for the layout),
 check it against the oracle, or write a copy with its questions in other words (reword.py).
 
     vot world reword runs/world --family heldout --out runs/world-heldout
@@ -36,6 +36,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="heldout: wordings never used for training or tuning (testing only)")
     reword.add_argument("--out", required=True, help="the reworded world directory (videos hard-linked or copied)")
     reword.add_argument("--seed", type=int, default=0, help="which wording each question gets")
+    chained = sub.add_parser("chained", help="a world of questions that chain two or three operations (same videos)")
+    chained.add_argument("world", help="a directory written by `vot world generate`")
+    chained.add_argument("--out", required=True, help="the chained world directory (videos hard-linked or copied)")
+    chained.add_argument("--per-video", type=int, default=8, help="most questions per video")
+    chained.add_argument("--seed", type=int, default=0, help="which questions and options are drawn")
     followups = sub.add_parser("followups", help="write WORLD/followups.jsonl: multi-turn conversations with truth per turn")
     followups.add_argument("world", help="a directory written by `vot world generate`")
     followups.add_argument("--per-video", type=int, default=4, help="most conversations per video")
@@ -46,6 +51,14 @@ def run(args: argparse.Namespace) -> int:
         return _check(args)
     if args.action == "reword":
         return _reword(args)
+    if args.action == "chained":
+        from .chained import write_chained_world
+
+        try:
+            print(json.dumps(write_chained_world(args.world, args.out, per_video=args.per_video, seed=args.seed)))
+        except (ValueError, OSError) as error:
+            raise SystemExit(f"vot world chained: {error}") from None
+        return 0
     if args.action == "followups":
         from .followups import main as followups_main
 

@@ -26,6 +26,8 @@ _SIMPLE = {"changes direction": "turn", "stops": "stop", "starts moving": "start
 _WITH = (("collides with the ", "collide"), ("goes behind the ", "occluded"), ("pushes the ", "push"),
          ("is pushed by the ", "pushed"))
 _CAUSAL = {"change direction": "turn", "stop": "stop", "start moving": "start"}
+_INFINITIVES = {"stop": "stop", "enter the scene": "enter", "leave the scene": "exit", "start moving": "start",
+                "change direction": "turn"}
 _VERBS = {"enters the scene": "enter", "stops": "stop", "changes direction": "turn", "leaves the scene": "exit",
           "starts moving": "start"}
 
@@ -135,6 +137,28 @@ def question_steps(text: str) -> tuple[list[dict], str]:
     if m := re.fullmatch(r"The (\w+ \w+) (.+) once in this video\. In which minute\?", text):
         return [_find(label_description(m.group(1))), _events_step(event_pattern(m.group(2))), {"op": "first"},
                 {"op": "time"}], "minute"
+    # chained questions (evals/world/chained.py)
+    if m := re.fullmatch(r"What (colour|shape) is the (first|last) object to (.+)\?", text):
+        kind = _INFINITIVES.get(m.group(3))
+        if kind is None:
+            raise GoldError(f"no event {m.group(3)!r} in {text!r}")
+        return [{"op": "events", "kind": kind}, {"op": m.group(2)}, {"op": "subject"},
+                {"op": "attribute", "name": m.group(1)}], "text"
+    if m := re.fullmatch(r"What (colour|shape) is the object (the .+?) collides with( first)?\?", text):
+        return _referent_steps(m.group(2)) + [{"op": "events", "kind": "collide"}, {"op": "first"}, {"op": "partner"},
+                                              {"op": "attribute", "name": m.group(1)}], "text"
+    if m := re.fullmatch(r"How many (objects enter the scene|collisions happen) after (the .+?) "
+                         r"(stops|starts moving|changes direction)\?", text):
+        steps = _referent_steps(m.group(2)) + [{"op": "events", "kind": _VERBS[m.group(3)]}, {"op": "first"}]
+        if m.group(1).startswith("objects"):
+            return steps + [{"op": "after", "kind": "enter"}, {"op": "subject"}, {"op": "count"}], "number"
+        return steps + [{"op": "after", "kind": "collide"}, {"op": "count"}], "number"
+    if m := re.fullmatch(r"Which object does the first object to (.+) collide with first\?", text):
+        kind = _INFINITIVES.get(m.group(1))
+        if kind is None:
+            raise GoldError(f"no event {m.group(1)!r} in {text!r}")
+        return [{"op": "events", "kind": kind}, {"op": "first"}, {"op": "subject"}, {"op": "events", "kind": "collide"},
+                {"op": "first"}, {"op": "partner"}], "object"
     if m := re.fullmatch(r"What (colour|shape) is (the .+)\?", text):
         return _referent_steps(m.group(2)) + [{"op": "attribute", "name": m.group(1)}], "text"
     if text == "How many collisions are there?":
@@ -182,7 +206,7 @@ def question_steps(text: str) -> tuple[list[dict], str]:
     if m := re.fullmatch(r"If the (.+) were removed, which event would not happen\?", text):
         return [_find(label_description(m.group(1))), {"op": "without"}], "timed_event"
     # follow-up turns (evals/world/followups.py)
-    if text == "What does it do right after that?":
+    if text in ("What does it do right after that?", "And what does it do after that?"):
         return [{"op": "recall", "what": "object"}, {"op": "recall", "what": "moment"}, {"op": "after", "of": 0},
                 {"op": "first"}], "event"
     if text == "Which object does it hit?":

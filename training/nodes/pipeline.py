@@ -45,8 +45,10 @@ def ensure_examples(recipe: NodeRecipe, *, progress: bool = True) -> Path:
         from videothought.training.nodes.writer_data import writer_examples
 
         worlds = [(Path(recipe.data.worlds_dir) / f"w{seed}", seed) for seed in recipe.data.seeds]
-        rows = writer_examples(ensure_worlds(worlds, recipe.data.videos_per_seed), rewordings=recipe.data.rewordings,
-                               paraphrases=recipe.data.paraphrases, seed=recipe.train.seed)
+        data = recipe.data
+        rows = writer_examples(ensure_worlds(worlds, data.videos_per_seed), rewordings=data.rewordings,
+                               paraphrases=data.paraphrases, seed=recipe.train.seed,
+                               chained_per_video=data.chained_per_video, followups=data.followups, people=data.people)
         write_jsonl(path, rows)
         logger.info("wrote %d writer examples to %s in %.0f s", len(rows), path, time.perf_counter() - started)
         return path

@@ -34,6 +34,9 @@ class DataSpec:
     videos_per_seed: int = 3  # 40 seeds x 3 videos x 8 questions = 960 questions
     rewordings: int = 2  # "train"-family wordings per question, besides the world's own wording
     paraphrases: int = 0  # the writer: paraphrase-generator wordings per question (evals/world/paraphrase.py)
+    chained_per_video: int = 0  # the writer: chained questions per training video (evals/world/chained.py)
+    followups: bool = False  # the writer: the follow-up conversations' turns (evals/world/followups.py)
+    people: int = 0  # the writer: examples of people-question shapes (training/nodes/writer_shapes.py)
     cache_dir: str = "runs/nodes/stsg-cache"  # tracked STSG documents (JSON), shared by every stage
     examples: str = "runs/nodes/data/train.jsonl"  # node examples, built once and reused
     max_examples_per_node: int = 4000  # the CPU budget: more examples than steps x batch are never seen
@@ -64,7 +67,7 @@ class DataSpec:
         for name in ("videos_per_seed", "max_examples_per_node"):
             if int(getattr(self, name)) < 1:
                 raise RecipeError(f"data.{name} must be at least 1, got {getattr(self, name)!r}")
-        for name in ("rewordings", "paraphrases"):
+        for name in ("rewordings", "paraphrases", "chained_per_video", "people"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise RecipeError(f"data.{name} must be an integer >= 0, got {getattr(self, name)!r}")
 

@@ -37,10 +37,77 @@ def example(question: str, choices: list[str], names: str, program_json: str, *,
             "completion": program_json, **meta}
 
 
+def chained_examples(world_dirs: list[Path], *, per_video: int, paraphrases: int, seed: int = 0) -> list[dict]:
+    """Chained questions (evals/world/chained.py) about the worlds' videos, with their gold programs,
+    in the world's wording and `paraphrases` paraphrase wordings where the generator knows the shape."""
+    import numpy as np
+
+    from videothought.evals.world import load_world
+    from videothought.evals.world.chained import chained_questions
+    from videothought.evals.world.paraphrase import paraphrase
+    from videothought.evals.world.programs import gold_program
+    from videothought.evals.world.questions import SceneFacts
+    from videothought.evals.world.render import render_truth
+    from videothought.evals.world.simulate import SceneSpec
+
+    names = world_names()
+    rng = np.random.default_rng(seed)
+    words = random.Random(seed)
+    rows = []
+    for root in world_dirs:
+        for video in load_world(root):
+            if video.spec is None:
+                continue
+            facts = SceneFacts(render_truth(SceneSpec.from_dict(video.spec)))
+            for question in chained_questions(facts, rng, video_id=video.video_id, max_questions=per_video):
+                gold = gold_program(question.question, question.options)
+                meta = {"qid": question.qid.replace("_q", "_c"), "type": "chained", "subtype": question.subtype,
+                        "answer": int(question.answer)}
+                forms = [("world", question.question, list(question.options))]
+                for _ in range(paraphrases):
+                    forms.append(("para",) + paraphrase(gold, question.question, list(question.options), words))
+                for wording, text, options in dict.fromkeys((w, t, tuple(o)) for w, t, o in forms):
+                    rows.append(example(text, list(options), names, gold.writer_json(), wording=wording, **meta))
+    return rows
+
+
+def followup_examples(world_dirs: list[Path], *, seed: int = 0) -> list[dict]:
+    """The turns of follow-up conversations (evals/world/followups.py) with the earlier turns in the
+    prompt as the agent shows them ("Earlier: question -> answer"), each with its gold program."""
+    import numpy as np
+
+    from videothought.evals.world import load_world
+    from videothought.evals.world.followups import conversations_for
+    from videothought.evals.world.programs import GoldError, gold_program
+
+    names = world_names()
+    rng = np.random.default_rng(seed)
+    rows = []
+    for root in world_dirs:
+        for video in load_world(root):
+            long_video = video.num_frames / max(video.fps, 1.0) > 60
+            for number, turns in enumerate(conversations_for(video.stsg, rng, long_video=long_video)):
+                history = []
+                for turn_number, turn in enumerate(turns, start=1):
+                    try:
+                        gold = gold_program(turn.question, list(turn.options))
+                    except GoldError as error:
+                        logger.warning("follow-up %s: no gold program (%s)", turn.question, error)
+                        break
+                    rows.append(example(turn.question, list(turn.options), names, gold.writer_json(),
+                                        history=list(history), qid=f"{video.video_id}_f{number}_{turn_number}",
+                                        type="followup", subtype=turn.subtype, wording="world", answer=int(turn.answer)))
+                    history.append({"question": turn.question, "answer": turn.options[turn.answer]})
+    return rows
+
+
 def writer_examples(world_dirs: list[Path], *, rewordings: int = 2, paraphrases: int = 2, seed: int = 0,
-                    include_original: bool = True) -> list[dict]:
+                    include_original: bool = True, chained_per_video: int = 0, followups: bool = False,
+                    people: int = 0) -> list[dict]:
     """Every question of the worlds in its own wording (if `include_original`), `rewordings` "train"
-    family wordings and `paraphrases` paraphrase-generator wordings, each with its gold program."""
+    family wordings and `paraphrases` paraphrase-generator wordings, each with its gold program; plus
+    `chained_per_video` chained questions per video, the follow-up conversations' turns, and `people`
+    examples of people-question shapes (training/nodes/writer_shapes.py)."""
     from videothought.evals.world import load_world
     from videothought.evals.world.paraphrase import paraphrase
     from videothought.evals.world.programs import GoldError, gold_program
@@ -80,4 +147,12 @@ def writer_examples(world_dirs: list[Path], *, rewordings: int = 2, paraphrases:
                     rows.append(example(text, options, names, target, wording=wording, **meta))
     if skipped:
         logger.warning("%d questions had no gold program and were left out", skipped)
+    if chained_per_video:
+        rows += chained_examples(world_dirs, per_video=chained_per_video, paraphrases=paraphrases, seed=seed)
+    if followups:
+        rows += followup_examples(world_dirs, seed=seed)
+    if people:
+        from videothought.training.nodes.writer_shapes import people_examples
+
+        rows += people_examples(people, seed=seed)
     return rows
