@@ -57,7 +57,7 @@ ANCHOR_WORDS = {"after", "before", "since", "until", "following", "then", "next"
 # Words naming an attribute, spelled otherwise than its STSG key.
 _ATTRIBUTE_NAMES = {"color": "colour", "colours": "colour", "colors": "colour", "coloured": "colour",
                     "colored": "colour", "hue": "colour", "tint": "colour", "shade": "colour",
-                    "shapes": "shape", "shaped": "shape", "form": "shape", "outline": "shape", "geometry": "shape"}
+                    "shaped": "shape", "form": "shape", "outline": "shape", "geometry": "shape"}
 
 
 def _has_words(words: list[str], phrase: str) -> bool:

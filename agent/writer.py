@@ -44,7 +44,7 @@ EXAMPLES = [
     ("How many people walk to the left?", ["one", "two", "three"], "label: person; upper_colour: red, blue",
      {"program": [{"op": "find", "name": "person"}, {"op": "moving", "direction": "left"}, {"op": "count"}],
       "options": [{"number": 1}, {"number": 2}, {"number": 3}]}),
-    ("What does the big box do right after it hits the wall?", ["it stops", "it bumps into the red ball"],
+    ("What does the large square do right after it reaches the edge?", ["it stops", "it runs into the red circle"],
      "colour: red, yellow; shape: square, circle",
      {"program": [{"op": "find", "name": "square", "adj": ["large"]}, {"op": "events", "kind": "turn"},
                   {"op": "first"}, {"op": "after", "of": 0}, {"op": "first"}],

@@ -16,13 +16,13 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "face": ("faces", "head", "heads"),
     "text": ("sign", "signs", "writing", "words", "caption", "letters", "subtitle"),
     # shapes of the pixel namer
-    "circle": ("ball", "balls", "disc", "disk", "discs", "disks", "ring", "round", "dot", "orb", "sphere", "circles",
+    "circle": ("disc", "disk", "discs", "disks", "ring", "round", "dot", "orb", "sphere", "circles",
                "coin", "oval", "circular", "spherical", "rounded"),
-    "square": ("box", "boxes", "block", "blocks", "cube", "cubes", "tile", "tiles", "squares", "rectangle", "rectangular", "squarish", "boxy"),
+    "square": ("block", "blocks", "cube", "cubes", "tile", "tiles", "squares", "rectangle", "rectangular", "squarish", "boxy"),
     "triangle": ("triangles", "wedge", "pyramid", "triangular"),
     "star": ("stars", "starfish", "starry"),
     "hexagon": ("hexagons", "hex", "honeycomb", "hexagonal"),
-    "diamond": ("diamonds", "rhombus", "lozenge", "gem", "rhombic", "rhomboid", "rhombuses"),
+    "diamond": ("diamonds", "rhombus", "gem", "rhombic", "rhomboid", "rhombuses"),
     # colours of the pixel namer
     "grey": ("gray", "silver"),
     "purple": ("violet", "lilac", "lavender", "mauve", "purplish"),

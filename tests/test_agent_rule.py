@@ -195,3 +195,82 @@ def shape_lists(path: Path) -> list[int]:
 def test_the_agent_source_lists_no_world_shapes():
     found = {p.relative_to(REPO).as_posix(): lines for p in agent_modules() if (lines := shape_lists(p))}
     assert found == {}, f"lists of the world's shape names in agent/: {found}"
+
+
+# ---- (d) the held-out wording family is held out of every word table -----------------------------
+# Question words every English question uses: a rule about them would forbid asking questions at all.
+QUESTION_OPENERS = {"how many", "what does", "what causes", "without the", "which", "what is", "what kind of"}
+# Names of the STSG schema's own attributes (graph/schema.py): an attribute called "shape" is the schema's,
+# not a wording ("the red shape"). Record fields (an observation's "box", a JSON Schema's "items") likewise.
+SCHEMA_NAMES = {"shape", "colour", "size", "label"}
+RECORD_KEYS = {"box", "items"}
+WORD_TABLE_PACKAGES = ("agent", "graph", "perception")
+
+
+def heldout_phrases() -> set[str]:
+    """Every phrase of the reword module's held-out family, slot by slot: its nouns, size words, generic
+    nouns and relative words, and each template's text around its placeholders (2+ words)."""
+    from videothought.evals.world import reword
+
+    phrases: set[str] = set()
+    for table in (reword.QUESTION_TEMPLATES, reword.OPTION_TEMPLATES, reword.EVENT_TEMPLATES, reword.CAUSE_TEMPLATES):
+        for per_family in table.values():
+            for template in per_family.get("heldout", ()):
+                for piece in re.split(r"\{\w+\}", template):
+                    words = _normalised(piece).strip()
+                    if len(words.split()) >= 2:
+                        phrases.add(words)
+    for pool in (reword.SHAPE_NOUNS["heldout"], reword.SIZE_WORDS["heldout"]):
+        phrases |= {_normalised(word).strip() for words in pool.values() for word in words}
+    phrases |= {_normalised(word).strip() for word in reword.OBJECT_NOUNS["heldout"] + reword.RELATIVE["heldout"]}
+    return phrases - QUESTION_OPENERS
+
+
+def table_strings(path: Path) -> list[tuple[int, str, bool]]:
+    """(line, string, is a dict key) of every string element of a tuple/list/set literal or a dict (keys and values):
+    the word tables of a module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            elements = node.elts
+        elif isinstance(node, ast.Dict):
+            elements = [k for k in node.keys if k is not None] + list(node.values)
+        else:
+            continue
+        keys = set(map(id, node.keys)) if isinstance(node, ast.Dict) else set()
+        found += [(e.lineno, e.value, id(e) in keys) for e in elements
+                  if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return found
+
+
+def heldout_in_tables(phrases: set[str], paths: list[Path]) -> dict[str, list[str]]:
+    hits: dict[str, list[str]] = {}
+    for path in paths:
+        for line, text, is_key in table_strings(path):
+            plain = _normalised(text).strip()
+            singular = " ".join(w[:-1] if w.endswith("s") and len(w) > 3 else w for w in plain.split())
+            for phrase in phrases:
+                if (plain == phrase and phrase in SCHEMA_NAMES) or plain in RECORD_KEYS:
+                    continue
+                if plain in (phrase, phrase + "s", phrase + "es") or singular == phrase or \
+                        (len(phrase.split()) >= 2 and f" {phrase} " in f" {plain} "):
+                    where = path.relative_to(REPO).as_posix() if REPO in path.parents else path.name
+                    hits.setdefault(f"{where}:{line}", []).append(f"{text!r} ~ {phrase!r}")
+    return hits
+
+
+def test_the_check_finds_a_held_out_phrase_in_a_word_table(tmp_path):
+    phrases = heldout_phrases()
+    assert len(phrases) > 40 and {"lozenge", "leave the picture"} & phrases
+    table = tmp_path / "m.py"
+    table.write_text("ALIASES = {'diamond': ('rhombus', 'lozenges')}\nPHRASES = ('go out', 'leave the picture now')\n")
+    assert set(heldout_in_tables({"lozenge", "leave the picture"}, [table])) == {"m.py:1", "m.py:2"}
+
+
+def test_no_word_table_holds_a_held_out_phrase():
+    """Every held-out phrase of every slot against every word table in agent/, graph/ and perception/:
+    the held-out family must stay unseen by the code that reads questions (issue 25)."""
+    paths = [p for package in WORD_TABLE_PACKAGES for p in sorted((REPO / package).rglob("*.py"))]
+    hits = heldout_in_tables(heldout_phrases(), paths)
+    assert hits == {}, f"held-out phrases in word tables: {hits}"

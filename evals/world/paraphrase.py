@@ -20,23 +20,23 @@ import re
 from videothought.graph.program import Program
 
 NOUNS = {
-    "circle": ("circle", "ball", "disc", "round shape", "dot", "round object", "circle shape"),
-    "square": ("square", "box", "block", "square shape", "tile", "cube"),
-    "triangle": ("triangle", "wedge", "triangle shape", "three-sided shape", "triangular object"),
-    "star": ("star", "star shape", "five-pointed star", "starry shape", "starburst"),
-    "hexagon": ("hexagon", "hex", "six-sided shape", "hexagonal object", "hexagon shape"),
-    "diamond": ("diamond", "rhombus", "diamond shape", "gem", "kite shape"),
+    "circle": ("circle", "disc", "dot", "round object", "round thing", "circular piece"),
+    "square": ("square", "block", "tile", "cube", "square piece", "four-sided block"),
+    "triangle": ("triangle", "wedge", "three-sided figure", "triangular object", "triangular piece"),
+    "star": ("star", "starburst", "star figure", "pointy star", "starry object"),
+    "hexagon": ("hexagon", "hex", "six-sided figure", "hexagonal object", "hexagonal piece"),
+    "diamond": ("diamond", "rhombus", "gem", "kite", "rhomboid piece"),
 }
-GENERIC = ("object", "thing", "figure", "one", "piece")
-SIZES = {"small": ("small", "little", "tiny", "smaller"), "medium": ("medium", "medium-sized", "mid-sized"),
-         "large": ("large", "big", "huge", "bigger")}
+GENERIC = ("object", "thing", "figure", "piece")
+SIZES = {"small": ("small", "tiny", "smaller", "small-sized"), "medium": ("medium", "medium-sized", "middle-sized"),
+         "large": ("large", "huge", "larger", "giant")}
 COLOURS = {"purple": ("purple", "violet"), "red": ("red",), "orange": ("orange",), "yellow": ("yellow",),
            "green": ("green",), "cyan": ("cyan", "turquoise"), "blue": ("blue",), "pink": ("pink",),
            "white": ("white",)}
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 ORDINALS = ("first", "second", "third", "fourth", "fifth")
 SIDE_NAMES = {"top": ("top", "upper"), "bottom": ("bottom", "lower"), "left": ("left",), "right": ("right",)}
-EDGE = ("edge", "border", "side of the frame", "wall", "boundary")
+EDGE = ("edge", "side of the frame", "boundary", "frame edge", "limit of the frame")
 # verb phrases in the third person; {x}: the other object
 VERBS = {
     "collide": ("collides with {x}", "hits {x}", "bumps into {x}", "runs into {x}", "crashes into {x}",
@@ -127,14 +127,14 @@ class Voice:
         by = cause["by"]
         if by == "edge":
             side = self.pick(("side", cause["side"]), SIDE_NAMES[cause["side"]])
-            form = self.pick(("cause", "edge"), ("because it hits the {s} {e}", "it ran into the {s} {e}",
+            form = self.pick(("cause", "edge"), ("because it hits the {s} {e}", "it reached the {s} {e}",
                                                  "the {s} {e} sends it back", "due to the {s} {e}"))
             return form.format(s=side, e=self.pick(("edge",), EDGE))
         if by in ("collide", "push"):
             form = self.pick(("cause", by), {"collide": ("because it collides with {x}", "it was hit by {x}",
                                                          "{x} runs into it", "due to a crash with {x}"),
                                              "push": ("because {x} pushes it", "{x} shoves it", "it gets pushed by {x}",
-                                                      "due to a push from {x}")}[by])
+                                                      "{x} drove it along")}[by])
             return form.format(x=self.thing(cause.get("with")))
         return self.pick(("cause", "self"), ("it does so on its own", "nothing made it, it did it by itself",
                                              "no other object caused it", "by itself"))
@@ -188,26 +188,26 @@ def question_text(program: Program, voice: Voice) -> str | None:
     if ops[-1] == "attribute" and ops[0] == "find":
         attribute = steps[-1].args["name"]
         ref = _ref(voice, steps[:-1])
-        if len(steps) == 4 and steps[1].args.get("with"):  # a needle: "somewhere in the video"
+        if len(steps) == 4 and steps[1].args.get("with"):  # a needle question (its event happens once, anywhere)
             return _frames(voice, "needle_colour", ("At some point, {ref}. What colour is it?",
-                                                    "Somewhere in the video {ref}; what is its colour?",
-                                                    "Tell me the colour of {ref}, wherever it happens in the video."),
+                                                    "Somewhere in the footage {ref}; what is its colour?",
+                                                    "Tell me the colour of {ref}, wherever it happens."),
                            ref=ref)
         if attribute == "colour":
             return _frames(voice, "colour", ("What is {ref}'s colour?", "Name the colour of {ref}.",
                                              "What colour does {ref} appear in?", "{ref}: what colour is it?",
                                              "Could you tell me what colour {ref} is?"), ref=ref)
-        return _frames(voice, "shape", ("What is {ref} shaped like?", "Name the shape of {ref}.",
+        return _frames(voice, "shape_question", ("What is {ref} shaped like?", "Name the shape of {ref}.",
                                         "What sort of figure is {ref}?", "Could you tell me what shape {ref} is?",
                                         "{ref}: what shape is it?"), ref=ref)
     if ops == ["find", "count"]:
         description = steps[0].args
         things = plural(voice.thing(description, article="").strip())
-        return _frames(voice, "count_find", ("Count the {t} in the video.", "How many {t} do you see?",
-                                             "How many {t} show up?", "Give the number of {t}."), t=things)
+        return _frames(voice, "count_find", ("Count the {t} in this footage.", "How many {t} do you see?",
+                                             "How many {t} show up?", "State the number of {t}."), t=things)
     if ops == ["events", "count"]:
         return _frames(voice, "count_collisions", ("How many times do objects hit each other?",
-                                                   "Count the collisions in the video.",
+                                                   "Count the collisions in this footage.",
                                                    "How many crashes happen?", "How often do two objects bump together?"))
     if ops == ["events", "subject", "count"]:
         verb = voice.verb(steps[0].args)
@@ -224,7 +224,7 @@ def question_text(program: Program, voice: Voice) -> str | None:
         contact = voice.pick(("contact",), ("collide with", "hit", "bump into", "run into", "crash into"))
         return _frames(voice, "count_partners", ("How many distinct objects does {ref} {v}?",
                                                  "Count the different things {ref} comes into contact with.",
-                                                 "With how many different objects does {ref} {v}?".replace(" {v}?", " collide?")),
+                                                 "Count the distinct objects that {ref} {v}."),
                        ref=ref, v=contact)
     if "after" in ops or "before" in ops:
         position = ops.index("after") if "after" in ops else ops.index("before")
@@ -235,9 +235,9 @@ def question_text(program: Program, voice: Voice) -> str | None:
         if ops[position] == "after":
             return _frames(voice, "after", ("What does {ref} do immediately after it {a}?",
                                             "Right after {ref} {a}, what does it do?",
-                                            "Once {ref} {a}, what does it do next?",
+                                            "Once {ref} {a}, what happens to it next?",
                                             "What is the next thing {ref} does after it {a}?"), ref=ref, a=anchor)
-        return _frames(voice, "before", ("What does {ref} do just before it {a}?",
+        return _frames(voice, "before", ("What is {ref} doing just before it {a}?",
                                          "Right before {ref} {a}, what does it do?",
                                          "What is the last thing {ref} does before it {a}?",
                                          "Just before it {a}, what does {ref} do?"), ref=ref, a=anchor)
@@ -255,12 +255,12 @@ def question_text(program: Program, voice: Voice) -> str | None:
             when = voice.pick(("when",), (" the {o} time", " for time number {n}", " on its {o} try")).format(
                 o=ORDINALS[n - 1] if n <= len(ORDINALS) else f"{n}th", n=n)
         return _frames(voice, "causal", ("What makes {ref} {v}{w}?", "For what reason does {ref} {v}{w}?",
-                                         "What causes {ref} to {v}{w}?", "Explain why {ref} {said}{w}."),
+                                         "What causes {ref} to {v}{w}?", "Tell me why {ref} {said}{w}."),
                        ref=ref, v=infinitive(said), said=said, w=when)
     if ops[0] == "watch" and ops[-1] == "predict":
         seconds = f"{steps[0].args['until']:.1f}"
         ref = _ref(voice, steps[1:-1])
-        return _frames(voice, "next", ("If you only see the first {s} seconds, what will {ref} do next?",
+        return _frames(voice, "next", ("If you only see the first {s} seconds, guess what {ref} does next.",
                                        "Given the video up to {s} seconds, predict what {ref} does next.",
                                        "After {s} seconds of video, what is {ref} about to do?",
                                        "Seeing just the opening {s} s, what happens to {ref} next?"),

@@ -87,7 +87,7 @@ def count_moving(scene: Scene):
 def count_all(scene: Scene):
     rng = scene.rng
     group = rng.choice(GROUPS)
-    question = rng.choice((f"How many {group} are in the video?", f"How many {group} can you see?",
+    question = rng.choice((f"How many {group} are in this footage?", f"How many {group} can you see?",
                            f"How many {group} appear in this clip?", f"Count the {group}."))
     return question, [{"op": "find", "name": "person"}, {"op": "count"}], "number"
 
@@ -169,8 +169,8 @@ def after_meeting(scene: Scene):
 
 def unseen_thing(scene: Scene):
     rng = scene.rng
-    thing = rng.choice(("dog", "bicycle", "car", "umbrella", "bag", "cat", "ball", "bus"))
-    question = rng.choice((f"Is there a {thing} in the video?", f"Does a {thing} appear?", f"How many {thing}s are there?"))
+    thing = rng.choice(("dog", "bicycle", "car", "umbrella", "bag", "cat", "frisbee", "bus"))
+    question = rng.choice((f"Is there a {thing} in this footage?", f"Does a {thing} appear?", f"How many {thing}s are there?"))
     if question.startswith("How many"):
         return question, [{"op": "find", "name": thing}, {"op": "count"}], "number"
     return question, [{"op": "find", "name": thing}, {"op": "exists"}], "bool"
