@@ -189,7 +189,10 @@ class DescriptionGrounder:
             else:
                 ids = [t for t in ids if any(self._has(t, a, v) for a, v in readings)]
         if size is not None and len(ids) > 1:
-            ids = self._by_size(ids, size)
+            if all(isinstance(self.scene.tracks[t].attributes.get("size"), str) for t in ids):
+                ids = [t for t in ids if normalise(self.scene.tracks[t].attributes["size"]) == size]  # as perception says
+            else:
+                ids = self._by_size(ids, size)  # relative: the largest / smallest / middle box
         return Grounded(tuple(ids), None, tuple(matched))
 
     def closest(self, description: dict) -> list[int]:
