@@ -84,16 +84,26 @@ def plural(noun: str) -> str:
     return f"{head} {word}".strip()
 
 
-class Voice:
-    """One question's wording: each choice drawn once, then reused for every option."""
+FAMILIES = ("a", "b")  # two halves of every pool: "a" for SFT, "b" for RL (other wordings than SFT saw)
 
-    def __init__(self, rng: random.Random):
+
+class Voice:
+    """One question's wording: each choice drawn once, then reused for every option. A family takes
+    every other entry of each pool (a pool of one entry is both families'), so "a" and "b" share no
+    wording choice but the few words with one form."""
+
+    def __init__(self, rng: random.Random, family: str = "a"):
+        if family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
         self.rng = rng
+        self.offset = FAMILIES.index(family)
         self.chosen: dict[tuple, str] = {}
 
     def pick(self, key: tuple, pool) -> str:
         if key not in self.chosen:
-            self.chosen[key] = pool[self.rng.randrange(len(pool))]
+            pool = tuple(pool)
+            own = pool[self.offset::2] or pool
+            self.chosen[key] = own[self.rng.randrange(len(own))]
         return self.chosen[key]
 
     def noun(self, shape: str | None) -> str:
@@ -279,9 +289,11 @@ def question_text(program: Program, voice: Voice) -> str | None:
     return None
 
 
-def paraphrase(program: Program, question: str, options: list[str], rng: random.Random) -> tuple[str, list[str]]:
-    """(question, options) said again; the world's own wording when the program's shape is unknown here."""
-    voice = Voice(rng)
+def paraphrase(program: Program, question: str, options: list[str], rng: random.Random,
+               family: str = "a") -> tuple[str, list[str]]:
+    """(question, options) said again in `family`'s half of the pools; the world's own wording when the
+    program's shape is unknown here."""
+    voice = Voice(rng, family)
     text = question_text(program, voice)
     if text is None or program.options is None:
         return question, list(options)

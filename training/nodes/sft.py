@@ -137,9 +137,10 @@ def train_node(recipe: NodeRecipe, node: str, examples: list[dict], *, resume: b
     if main_process:
         final.mkdir(parents=True, exist_ok=True)
         trainer.model.save_pretrained(str(final), safe_serialization=True)
+        extra = {"prompt_style": "compact"} if node == "writer" else {}  # the writer's prompt (agent/writer.py)
         write_adapter_card(final, base_identity(trainer.model, recipe.base_model), stage=recipe.stage, node=node,
                            recipe=recipe.source, command=recipe.command, steps=steps,
-                           examples=len(dataset), init_from=str(source) if source and source.is_dir() else None)
+                           examples=len(dataset), init_from=str(source) if source and source.is_dir() else None, **extra)
     summary = {"node": node, "examples": len(dataset), "steps": trainer.state.global_step,
                "first_loss": history[0]["loss"] if history else None,
                "last_loss": history[-1]["loss"] if history else None,

@@ -65,7 +65,7 @@ def chained_examples(world_dirs: list[Path], *, per_video: int, paraphrases: int
                         "answer": int(question.answer)}
                 forms = [("world", question.question, list(question.options))]
                 for _ in range(paraphrases):
-                    forms.append(("para",) + paraphrase(gold, question.question, list(question.options), words))
+                    forms.append(("para-a",) + paraphrase(gold, question.question, list(question.options), words, "a"))
                 for wording, text, options in dict.fromkeys((w, t, tuple(o)) for w, t, o in forms):
                     rows.append(example(text, list(options), names, gold.writer_json(), wording=wording, **meta))
     return rows
@@ -137,8 +137,8 @@ def writer_examples(world_dirs: list[Path], *, rewordings: int = 2, paraphrases:
                     except RewordError as error:
                         logger.warning("%s: not reworded (%s)", question.qid, error)
                 for k in range(paraphrases):
-                    text, options = paraphrase(gold, question.question, list(question.options), rng)
-                    forms.append((f"para-{k}", text, options))
+                    text, options = paraphrase(gold, question.question, list(question.options), rng, "a")
+                    forms.append((f"para-a-{k}", text, options))
                 seen = set()
                 for wording, text, options in forms:
                     if (text, tuple(options)) in seen:
