@@ -41,6 +41,16 @@ def ensure_examples(recipe: NodeRecipe, *, progress: bool = True) -> Path:
     if path.is_file():
         return path
     started = time.perf_counter()
+    if recipe.nodes == ["writer"] and recipe.stage in ("grpo", "rejection", "dpo"):  # answers only, tracked STSGs
+        from videothought.training.nodes.writer_data import writer_rl_examples
+
+        worlds = [(Path(recipe.data.worlds_dir) / f"w{seed}", seed) for seed in recipe.data.seeds]
+        rows = writer_rl_examples(ensure_worlds(worlds, recipe.data.videos_per_seed), cache_dir=recipe.data.cache_dir,
+                                  wordings=max(1, recipe.data.paraphrases), chained_per_video=recipe.data.chained_per_video,
+                                  seed=recipe.train.seed)
+        write_jsonl(path, rows)
+        logger.info("wrote %d answer-only writer questions to %s in %.0f s", len(rows), path, time.perf_counter() - started)
+        return path
     if recipe.nodes == ["writer"]:  # question -> program: text only, no video is tracked
         from videothought.training.nodes.writer_data import writer_examples
 

@@ -317,9 +317,17 @@ def hacking_gate(completion: str, truth: dict, config: RewardConfig = DEFAULT) -
 TRACE_REWARDS = {"format": format_reward, "answer": answer_reward, "targets": target_reward,
                  "events": event_reward, "verdict": verdict_reward}
 STEP_REWARDS = ("targets", "events")  # rewards of the trace's intermediate steps (gated by `steps_need_format`)
+def _writer_rewards() -> dict:
+    from videothought.training.nodes.writer_rewards import WRITER_REWARDS
+
+    return WRITER_REWARDS
+
+
 NODE_REWARDS = {"vot": TRACE_REWARDS, "verify": {"verdict": verify_node_reward},
-                "rank_answers": {"rating": rating_reward}}
-ACCURACY_REWARD = {"vot": "answer", "verify": "verdict", "rank_answers": "rating"}  # what "accuracy" means per node
+                "rank_answers": {"rating": rating_reward}, "writer": _writer_rewards()}
+ACCURACY_REWARD = {"vot": "answer", "verify": "verdict", "rank_answers": "rating",
+                   "writer": "answer"}  # what "accuracy" means per node
+UNGATED = ("writer",)  # judged by running its program: no text-level hacking gate applies
 NODE_BUDGETS = {"vot": None, "verify": 30, "rank_answers": 20}  # words; None: the config's trace budget
 
 
@@ -336,7 +344,7 @@ def score(node: str, completion: str, truth: dict, config: RewardConfig = DEFAUL
     if node not in NODE_REWARDS:
         raise KeyError(f"no rewards for node {node!r}; rewarded nodes: {sorted(NODE_REWARDS)}")
     config = node_config(node, config)
-    gate = hacking_gate(completion, truth, config)
+    gate = 1.0 if node in UNGATED else hacking_gate(completion, truth, config)
     out = {}
     for name, function in NODE_REWARDS[node].items():
         if names is not None and name not in names:

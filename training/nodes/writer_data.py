@@ -12,6 +12,7 @@ the world's own, the reword module's "train" family and the paraphrase generator
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from pathlib import Path
@@ -155,4 +156,65 @@ def writer_examples(world_dirs: list[Path], *, rewordings: int = 2, paraphrases:
         from videothought.training.nodes.writer_shapes import people_examples
 
         rows += people_examples(people, seed=seed)
+    return rows
+
+
+def writer_rl_examples(world_dirs: list[Path], *, cache_dir: str | Path, family: str = "b", wordings: int = 1,
+                       chained_per_video: int = 0, seed: int = 0) -> list[dict]:
+    """Answer-only questions for the writer's RL stages (GRPO, rejection sampling, DPO): each question in
+    `wordings` paraphrase wordings of `family` (never the SFT family "a", never "heldout"), with the
+    truth its rewards run against (writer_rewards.py): the options, the right one, the TRACKED STSG
+    (tracked here once per video, cached) and the evidence. No program label: a row's completion is
+    empty; what RL learns comes from running its own programs."""
+    import numpy as np
+
+    from videothought.agent.nodes import build_stsg
+    from videothought.agent.writer import writer_messages
+    from videothought.evals.world import load_world
+    from videothought.evals.world.chained import chained_questions
+    from videothought.evals.world.paraphrase import paraphrase
+    from videothought.evals.world.programs import GoldError, gold_program
+    from videothought.evals.world.questions import SceneFacts
+    from videothought.evals.world.render import render_truth
+    from videothought.evals.world.simulate import SceneSpec
+    from videothought.graph.ground import SceneNames
+    from videothought.graph.query import SceneQuery
+    from videothought.training.nodes.data import perception_context
+
+    context = perception_context(cache_dir, encoder=None)
+    tracked_dir = Path(cache_dir) / "tracked"
+    tracked_dir.mkdir(parents=True, exist_ok=True)
+    words = random.Random(seed)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for root in world_dirs:
+        for video in load_world(root):
+            tracked_path = tracked_dir / f"{video.video_id}.json"
+            if not tracked_path.is_file():
+                doc = build_stsg(str(video.path), context)[0]
+                tracked_path.write_text(json.dumps(doc), encoding="utf-8")
+            names = SceneNames.from_query(SceneQuery.from_document(json.loads(tracked_path.read_text()))).text()
+            world_path = Path(root) / "stsg" / f"{video.video_id}.json"
+            questions = list(video.questions)
+            if chained_per_video and video.spec is not None:
+                facts = SceneFacts(render_truth(SceneSpec.from_dict(video.spec)))
+                questions += chained_questions(facts, rng, video_id=video.video_id, max_questions=chained_per_video)
+            for question in questions:
+                try:
+                    gold = gold_program(question.question, question.options)  # for its shape only: not a label
+                except GoldError as error:
+                    logger.warning("%s: skipped (%s)", question.qid, error)
+                    continue
+                truth = {"choices": list(question.options), "answer": int(question.answer),
+                         "tracked": str(tracked_path), "world": str(world_path),
+                         "objects": [int(i) for i in question.object_ids],
+                         "events": sorted({e["type"] for e in question.events})}
+                for k in range(wordings):
+                    text, options = paraphrase(gold, question.question, list(question.options), words, family)
+                    if text == question.question:
+                        continue  # the shape has no paraphrase here: the world's own wording belongs to SFT
+                    rows.append({"node": NODE, "prompt": writer_messages(text, options, names, style="compact"),
+                                 "completion": "", "truth": {**truth, "choices": options}, "qid": question.qid,
+                                 "type": question.type, "subtype": question.subtype, "wording": f"para-{family}-{k}",
+                                 "answer": int(question.answer)})
     return rows
