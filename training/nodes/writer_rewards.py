@@ -78,15 +78,17 @@ def _precision(chosen: set | None, wanted: set) -> float:
 
 
 def selected_objects(program, doc: dict) -> set[int] | None:
-    """The tracks of the program's last step that gives objects, run on `doc` (None when it has none,
-    or fails before it): the objects the program settles on."""
+    """The tracks of the program's last step that gives objects, run on `doc`: the objects the program
+    settles on (None when it has no such step; nothing when it fails)."""
     from videothought.graph.execute import Executor
 
     executor = Executor.from_document(doc)
     execution = executor.run(program)
+    if execution.status != "ok":
+        return set()  # it failed: it settled on nothing
     chosen = None
     for record in execution.steps:
-        if record.type == "objects" and record.value != "unknown":
+        if record.type == "objects":
             chosen = set(record.tracks)
     return chosen
 
