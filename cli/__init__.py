@@ -15,6 +15,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 
 # name -> (module, one-line help)
@@ -34,6 +35,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "llm": ("videothought.agent.llm.server", "serve a language model over the OpenAI-compatible API (vot llm serve)"),
     "bench": ("videothought.cli", "speed and quality benchmarks; prints one JSON object last"),
 }
+
+# commands that run models: the thread policy (graph/threads.py; `vot --threads N`) is applied before them
+THREADED = ("demo", "ask", "chat", "index", "track", "train", "eval", "serve", "llm", "bench")
 
 # name -> (module, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
@@ -75,7 +79,25 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage(COMMANDS, "vot"))
         return 0
+    if argv[0] == "--threads" or argv[0].startswith("--threads="):  # the thread setting (graph/threads.py)
+        value = argv[0].split("=", 1)[1] if "=" in argv[0] else (argv[1] if len(argv) > 1 else "")
+        argv = argv[1:] if "=" in argv[0] else argv[2:]
+        from videothought.graph.threads import THREADS_ENV, configured_threads
+
+        os.environ[THREADS_ENV] = value
+        try:
+            configured_threads()
+        except ValueError as error:
+            print(f"vot: --threads: {error}", file=sys.stderr)
+            return 2
+        if not argv:
+            print(_usage(COMMANDS, "vot"), file=sys.stderr)
+            return 2
     command, rest = argv[0], argv[1:]
+    if command in THREADED:
+        from videothought.graph.threads import apply_threads
+
+        apply_threads()
     if command not in COMMANDS:
         print(_usage(COMMANDS, "vot"), file=sys.stderr)
         print(f"\nvot: unknown command {command!r}", file=sys.stderr)

@@ -24,10 +24,10 @@ import os
 from collections.abc import Iterator
 
 from videothought.graph.optional import require
+from videothought.graph.threads import THREADS_ENV  # noqa: F401  (re-exported: the one setting)
 
 logger = logging.getLogger(__name__)
 
-THREADS_ENV = "VIDEOTHOUGHT_THREADS"
 LOCAL = "local"  # --ray with no address: start a cluster for this run alone
 
 
@@ -41,25 +41,18 @@ def check_address(address: str | None) -> str | None:
 
 
 def worker_threads() -> int:
-    """Torch threads per Ray worker: VIDEOTHOUGHT_THREADS, else 1."""
-    text = os.environ.get(THREADS_ENV, "").strip()
-    if not text:
-        return 1
-    try:
-        threads = int(text)
-    except ValueError:
-        raise ValueError(f"{THREADS_ENV} must be a whole number of threads, got {text!r}") from None
-    if threads < 1:
-        raise ValueError(f"{THREADS_ENV} must be at least 1, got {threads}")
-    return threads
+    """Torch threads per Ray worker: the project's policy for several workers (graph/threads.py):
+    VIDEOTHOUGHT_THREADS, else 1."""
+    from videothought.graph.threads import default_threads
+
+    return default_threads(workers=2)
 
 
 def set_worker_threads(threads: int) -> None:
     """In a worker, before any model runs: torch's intra-op threads (and OpenMP's, for OpenCV/numpy)."""
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    import torch
+    from videothought.graph.threads import apply_threads
 
-    torch.set_num_threads(threads)
+    apply_threads(threads)
 
 
 def import_spec(spec: str, what: str):

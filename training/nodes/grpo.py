@@ -104,7 +104,7 @@ def load_policy(recipe: NodeRecipe, node: str):
     """(base + the previous stage's adapter of `node`, trainable; tokenizer; the adapter folder)."""
     from peft import PeftModel
 
-    model, tokenizer = load_base(recipe.base_model, seed=recipe.train.seed)
+    model, tokenizer = load_base(recipe.base_model, seed=recipe.train.seed, dtype=recipe.train.base_dtype)
     source = previous_adapter(recipe, node)
     check_adapter_fits(source, model, expected_node=node)
     model = PeftModel.from_pretrained(model, str(source), is_trainable=True)
