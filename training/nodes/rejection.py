@@ -60,6 +60,33 @@ def model_sampler(recipe: NodeRecipe, node: str) -> Sampler:
     return sample
 
 
+def writer_sampler(recipe: NodeRecipe, node: str) -> Sampler:
+    """The writer's samples: N programs per question from base + the previous stage's adapter, decoded
+    under the language's grammar in batches (agent/writer.py write_programs; temperature rl.temperature,
+    seeds from train.seed), so every sample is a JSON document of the language's shape."""
+    from videothought.agent.llm.local import LocalLanguageModel
+    from videothought.agent.writer import Request, write_programs
+
+    model, tokenizer, _ = load_policy(recipe, node)
+    lm = LocalLanguageModel(model.eval(), tokenizer, name=f"{node}-policy")
+
+    def sample(rows: list[dict], count: int) -> list[list[str]]:
+        from tqdm.auto import tqdm
+
+        out = []
+        for index, row in enumerate(tqdm(rows, desc=f"sampling {node}", unit="question")):
+            question = row["prompt"][-1]["content"]
+            requests = [Request(question, row["truth"]["choices"], "")] * count
+            seeds = [recipe.train.seed * 100003 + index * count + k for k in range(count)]
+            written = write_programs(lm, requests, style="raw", temperature=float(recipe.rl.temperature), seeds=seeds,
+                                     max_new_tokens=recipe.rl.max_completion_length, batch_size=count,
+                                     messages=[row["prompt"]] * count)
+            out.append([w.text for w in written])
+        return out
+
+    return sample
+
+
 def judge(node: str, rows: list[dict], completions: list[list[str]], config: rewards.RewardConfig) -> list[dict]:
     """Every sampled completion with its rewards and whether every step passes. Samples are what the
     model wrote after the primed prompt; records hold them whole (data.whole_trace), as node data does."""
@@ -98,7 +125,7 @@ def reject_node(recipe: NodeRecipe, node: str, examples: list[dict], *, resume: 
         records = read_jsonl(samples_path)
         logger.info("%s: reusing %d sampled traces from %s", node, len(records), samples_path)
     else:
-        sampler = sampler or model_sampler(recipe, node)
+        sampler = sampler or (writer_sampler if node == "writer" else model_sampler)(recipe, node)
         records = judge(node, rows, sampler(rows, recipe.rl.samples_per_question), config)
         write_jsonl(samples_path, records)
     stats = acceptance(node, records)

@@ -356,6 +356,14 @@ def score(node: str, completion: str, truth: dict, config: RewardConfig = DEFAUL
     return out
 
 
+# What rejection sampling keeps, per node (default: every reward at its maximum). The writer's program is
+# kept when it runs to the right answer (STaR): its step rewards are neutral (0.5) where the truth says
+# nothing, so requiring them at 1 would keep only some question kinds.
+ACCEPT_REWARDS = {"writer": ("answer", "format")}
+
+
 def passes_every_step(node: str, completion: str, truth: dict, config: RewardConfig = DEFAULT) -> bool:
-    """Rejection sampling's test: every reward of the node at its maximum, not only the answer."""
-    return all(value >= 1.0 - 1e-9 for value in score(node, completion, truth, config).values())
+    """Rejection sampling's test: every reward of the node at its maximum, not only the answer (the
+    writer: a valid program that answers right)."""
+    names = ACCEPT_REWARDS.get(node)
+    return all(value >= 1.0 - 1e-9 for value in score(node, completion, truth, config, names=names).values())
