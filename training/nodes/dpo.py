@@ -37,6 +37,7 @@ from videothought.training.nodes.grpo import (
     load_policy,
     previous_adapter,
     render_prompt,
+    reward_config,
     rl_rows,
     run_rl_stage,
 )
@@ -108,6 +109,34 @@ def preference_pairs(rows: list[dict], node: str, seed: int) -> list[dict]:
     return pairs
 
 
+def writer_pairs(recipe: NodeRecipe, rows: list[dict], out: Path, *, resume: bool = True) -> list[dict]:
+    """The writer's preference pairs, from its own samples (no program labels): for each answer-only
+    question, N programs sampled from the previous adapter (rejection.writer_sampler), judged by running
+    them (writer_rewards); chosen = one that runs to the right answer, rejected = one that runs to a
+    wrong one (a valid program, so the pair differs in what it asks, not in its JSON). The samples are
+    written once (samples.jsonl) and reused by a restarted run."""
+    from videothought.training.nodes.rejection import judge, writer_sampler
+
+    samples_path = out / "samples.jsonl"
+    if resume and samples_path.is_file():
+        records = [json.loads(line) for line in samples_path.read_text().splitlines() if line.strip()]
+    else:
+        sampler = writer_sampler(recipe, "writer")
+        records = judge("writer", rows, sampler(rows, recipe.rl.samples_per_question), reward_config(recipe))
+        out.mkdir(parents=True, exist_ok=True)
+        samples_path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    rng = random.Random(recipe.train.seed)
+    pairs = []
+    for index, row in enumerate(rows):
+        mine = [r for r in records if r["row"] == index]
+        right = [r["completion"] for r in mine if r["rewards"]["answer"] >= 1 and r["rewards"]["format"] >= 1]
+        wrong = [r["completion"] for r in mine if r["rewards"]["answer"] < 1 and r["rewards"]["format"] >= 1]
+        if right and wrong:
+            pairs.append({"prompt": row["prompt"], "chosen": rng.choice(right), "rejected": rng.choice(wrong),
+                          "kind": "wrong_answer", "qid": row["qid"]})
+    return pairs
+
+
 # ---- the trainer ---------------------------------------------------------------------------------------------
 def load_reference(recipe: NodeRecipe, node: str):
     """The frozen reference: base + the previous stage's adapter of `node` (merged), in eval mode."""
@@ -149,7 +178,8 @@ def train_node_dpo(recipe: NodeRecipe, node: str, examples: list[dict], *, resum
         return done
     started = time.perf_counter()
     rows = rl_rows(examples, node, recipe.rl.questions, recipe.train.seed, paired=recipe.rl.paired)
-    pairs = preference_pairs(rows, node, recipe.train.seed)
+    pairs = writer_pairs(recipe, rows, out, resume=resume) if node == "writer" else \
+        preference_pairs(rows, node, recipe.train.seed)
     if not pairs:
         raise ValueError(f"{node}: no preference pairs from {len(rows)} questions (no reference trace passes every reward)")
     out.mkdir(parents=True, exist_ok=True)
