@@ -200,3 +200,13 @@ def insert_node(graph: StateGraph, name: str, function: Callable, *, after: str 
     graph.add_edge(source, name)
     graph.add_edge(name, target)
     return graph
+
+
+def program_graph(**kwargs) -> StateGraph:
+    """build_vot_graph(reader="program"): a factory for `vot eval --graph videothought.agent.graph:program_graph`."""
+    return build_vot_graph(reader="program", **kwargs)
+
+
+def rules_graph(**kwargs) -> StateGraph:
+    """build_vot_graph(reader="rules"): the frozen rules reader, for `vot eval --graph ...:rules_graph`."""
+    return build_vot_graph(reader="rules", **kwargs)
