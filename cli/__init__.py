@@ -50,6 +50,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "index": ("videothought.library.bench", "indexing throughput: serial vs Ray workers, identical library, record bytes"),
     "agent": ("videothought.evals.bench_agent", "the VoT graph vs blind, frames, reference and ceiling, original and reworded"),
     "writer": ("videothought.evals.bench_writer", "the program writer: valid, exact and executed accuracy vs gold programs"),
+    "llm": ("videothought.agent.llm.bench", "LLM prefill/decode tok/s: ours (float32, bf16, int8) vs transformers vs llama.cpp"),
 }
 
 

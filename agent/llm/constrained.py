@@ -68,8 +68,11 @@ class SchemaDecoder:
         return self._compiled[key]
 
     def decode(self, model, prompt_ids: list[int], schema: dict, *, max_new_tokens: int, temperature: float = 0.0,
-               seed: int | None = None, jump_forward: bool = True, on_token=None) -> ConstrainedReply:
-        """Generate under the schema. `on_token(token_ids_so_far)` is called after each step."""
+               seed: int | None = None, jump_forward: bool = True, on_token=None, cache=None) -> ConstrainedReply:
+        """Generate under the schema. `on_token(token_ids_so_far)` is called after each step.
+        `cache`: a transformers Cache already holding the KV of the prompt's first
+        `cache.get_seq_length()` tokens (a reused prefix: LocalLanguageModel's PrefixCache); only the
+        rest of the prompt is fed, and the cache grows in place."""
         import torch
 
         xgr = self.xgr
@@ -81,11 +84,16 @@ class SchemaDecoder:
         device = model.device
         produced: list[int] = []
         passes, jumped = 0, 0
-        feed = torch.tensor([prompt_ids], device=device)  # (1, P): the prompt, then what each step appends
-        past = None
+        cached = cache.get_seq_length() if cache is not None else 0
+        if cached >= len(prompt_ids):
+            raise ValueError(f"the cache holds {cached} tokens of a {len(prompt_ids)}-token prompt; at least the "
+                             "last prompt token must be fed")
+        feed = torch.tensor([prompt_ids[cached:]], device=device)  # (1, P - cached): the prompt, then each step's tokens
+        past = cache
         with torch.inference_mode():
             while len(produced) < max_new_tokens and not matcher.is_terminated():
-                output = model(input_ids=feed, past_key_values=past, use_cache=True)
+                # only the last position's logits are read: projecting the prompt's onto the vocabulary is waste
+                output = model(input_ids=feed, past_key_values=past, use_cache=True, logits_to_keep=1)
                 past = output.past_key_values
                 passes += 1
                 logits = output.logits[0, -1, :].float()  # (V,)
@@ -156,7 +164,7 @@ class SchemaDecoder:
         with torch.inference_mode():
             while not all(done) and passes < max_new_tokens:
                 output = model(input_ids=feed, attention_mask=mask, position_ids=feed_positions, past_key_values=past,
-                               use_cache=True)
+                               use_cache=True, logits_to_keep=1)
                 past = output.past_key_values
                 passes += 1
                 logits = output.logits[:, -1, : self.info.vocab_size].float()  # (B, V)

@@ -65,9 +65,14 @@ def test_score_is_one_forward_pass_over_one_copy_of_the_prompt(smollm, chat, mon
         return original(*args, **kwargs)
 
     monkeypatch.setattr(smollm.model, "forward", counting_forward)
-    smollm.score(chat, CANDIDATES)
-    packed_length = smollm.count_tokens(smollm.render(chat)) + sum(smollm.count_tokens(c) for c in CANDIDATES)
-    assert calls == [(1, packed_length)]
+    smollm.prefix_cache.clear()
+    first = smollm.score(chat, CANDIDATES)
+    prompt_length = smollm.count_tokens(smollm.render(chat))
+    continuations = sum(smollm.count_tokens(c) for c in CANDIDATES)
+    assert calls == [(1, prompt_length + continuations)]
+    # the same prompt again: its KV is reused, only its last token is fed (it predicts each first token)
+    assert smollm.score(chat, CANDIDATES) == pytest.approx(first, abs=1e-4)
+    assert calls[1] == (1, 1 + continuations)
 
 
 def test_packed_and_padded_scoring_agree(smollm, chat):
