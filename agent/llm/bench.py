@@ -3,7 +3,11 @@ measured in one run on the same prompt.
 
     vot bench llm                                     # SmolLM2-135M-Instruct: every row below
     vot bench llm --tiny                              # CI: a random 2-layer Llama; llama.cpp skipped, and said so
-    vot bench llm --threads 1 --no-busy --repeats 1   # a quick look
+    vot bench llm --threads 1 --no-busy --repeats 1   # a quick look (~1 min)
+
+On a loaded machine the 2-thread rows crawl (torch's two threads wait on each other: 0.3-0.9 tok/s
+at load average 4-5 here), which is the point of graph/threads.py's policy, and makes a full run
+take ~10 minutes there; on a quiet machine it takes a few.
 
 Rows (backend x threads x condition), each with prefill and decode tokens per second:
 - `ours-float32`, `ours-bfloat16`, `ours-int4`: LocalLanguageModel.complete (the lean decode loop)
@@ -21,8 +25,8 @@ interleaved within each repeat so load drifts hit them alike. Also printed: the 
 start and end (the machine is shared: read ratios, not absolute numbers), the busy/idle ratio of
 each row, five candidates scored after one prompt (packed cold, packed with the prompt's prefix
 reused from an earlier call about the same question, the right-padded batch), and each faster
-runtime's drift from float32 (largest score difference in nats over fixed prompts, and how many
-leading greedy tokens agree).
+runtime's drift from float32 on fixed prompts: the largest `score` difference and the largest
+difference of a decoded token's log-probability (nats), and how many leading greedy tokens agree.
 """
 
 from __future__ import annotations
@@ -223,10 +227,14 @@ def measure_rows(backends: list[Backend], threads: list[int], conditions: list[s
 def _row(name: str, threads: int, condition: str, samples: list[tuple[float, float, int, int]]) -> dict:
     prefill = [prompt / first for first, _, prompt, _ in samples]
     decode = [(n - 1) / (total - first) for first, total, _, n in samples if n > 1 and total > first]
-    return {"backend": name, "threads": threads, "condition": condition,
-            "prompt_tokens": samples[0][2], "completion_tokens": samples[0][3],
-            "prefill_tokens_per_second": round(statistics.median(prefill), 1),
-            "decode_tokens_per_second": round(statistics.median(decode), 1) if decode else None}
+    row = {"backend": name, "threads": threads, "condition": condition,
+           "prompt_tokens": samples[0][2], "completion_tokens": samples[0][3],
+           "prefill_tokens_per_second": round(statistics.median(prefill), 1),
+           "decode_tokens_per_second": round(statistics.median(decode), 1) if decode else None}
+    if not decode:  # never a made-up number: say why there is none
+        row["no_decode_rate"] = ("the reply ended after one token" if all(n <= 1 for *_, n in samples) else
+                                 "the n-token reply took no longer than the 1-token one (load changed mid-row)")
+    return row
 
 
 def ratios(rows: list[dict]) -> dict:
@@ -356,7 +364,8 @@ def table(result: dict) -> str:
     for row in result["rows"]:
         decode = row["decode_tokens_per_second"]
         lines.append(f"| {row['backend']} | {row['threads']} | {row['condition']} | {row['prompt_tokens']} | "
-                     f"{row['prefill_tokens_per_second']} | {decode if decode is not None else 'n/a (ended at once)'} |")
+                     f"{row['prefill_tokens_per_second']} | "
+                     f"{decode if decode is not None else 'n/a: ' + row['no_decode_rate']} |")
     for name, why in result["skipped"].items():
         lines.append(f"| {name} | - | - | - | - | {why} |")
     return "\n".join(lines) + "\n"
