@@ -88,7 +88,7 @@ class SchemaDecoder:
         if cached >= len(prompt_ids):
             raise ValueError(f"the cache holds {cached} tokens of a {len(prompt_ids)}-token prompt; at least the "
                              "last prompt token must be fed")
-        feed = torch.tensor([prompt_ids[cached:]], device=device)  # (1, P - cached): the prompt, then each step's tokens
+        feed = torch.tensor([prompt_ids[cached:]], device=device)  # (1, P - cached), then each step's tokens
         past = cache
         with torch.inference_mode():
             while len(produced) < max_new_tokens and not matcher.is_terminated():

