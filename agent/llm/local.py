@@ -97,6 +97,7 @@ DEFAULT_RUNTIME = "torch"
 PREFIX_CACHE_ENTRIES = 4  # prompts whose KV is kept: one question's calls (analysis, scoring, rating,
 # verdict) share one prefix; SmolLM2's KV is ~46 KB per token in float32, so 4 x 400 tokens is ~74 MB
 PREFIX_MIN_TOKENS = 8  # shorter common prefixes (the chat template's first tokens) are not worth a copy
+PREFIX_MAX_TOKENS = 4096  # kept tokens in all, whatever the prompts' lengths: ~190 MB of SmolLM2 float32 KV
 
 
 # ----------------------------------------------------------------------------- the embedded model
@@ -326,15 +327,19 @@ class PrefixCache:
     part is what a fresh forward computes, up to the float rounding of other matmul shapes. At least
     the last prompt token is always fed (its logits start the reply or the first continuation).
     Entries are scoped (the active adapter, the weights' version): KV computed under one adapter is
-    never read under another, nor after the weights changed in place. Thread-safe; entries are
-    never changed once kept (a lookup returns a copy).
+    never read under another, nor after the weights changed in place. At most `capacity` prompts
+    and `max_tokens` tokens in all are kept (the least recently used go first). Thread-safe;
+    entries are never changed once kept (a lookup returns a copy).
     """
 
-    def __init__(self, capacity: int = PREFIX_CACHE_ENTRIES, min_tokens: int = PREFIX_MIN_TOKENS):
-        if capacity < 1 or min_tokens < 1:
-            raise ValueError(f"capacity and min_tokens must be at least 1, got {capacity!r} and {min_tokens!r}")
+    def __init__(self, capacity: int = PREFIX_CACHE_ENTRIES, min_tokens: int = PREFIX_MIN_TOKENS,
+                 max_tokens: int = PREFIX_MAX_TOKENS):
+        if capacity < 1 or min_tokens < 1 or max_tokens < min_tokens:
+            raise ValueError(f"capacity and min_tokens must be at least 1 and max_tokens at least min_tokens, got "
+                             f"{capacity!r}, {min_tokens!r} and {max_tokens!r}")
         self.capacity = capacity
         self.min_tokens = min_tokens
+        self.max_tokens = max_tokens
         self._entries: OrderedDict[tuple, tuple[tuple[int, ...], Any]] = OrderedDict()  # key -> (ids, cache)
         self._lock = threading.Lock()
         self.hits = 0
@@ -376,7 +381,9 @@ class PrefixCache:
         """Keep the KV of `prompt_ids` (the first len(prompt_ids) positions of `cache`, which may hold
         more: a reply or packed continuations after them). Kept prompts that are a prefix of this
         one are dropped (this one serves every call they would). False when the cache cannot be kept."""
-        if cache is None or len(prompt_ids) < self.min_tokens or cache.get_seq_length() < len(prompt_ids):
+        if cache is None or not self.min_tokens <= len(prompt_ids) <= self.max_tokens:
+            return False
+        if cache.get_seq_length() < len(prompt_ids):
             return False
         kept = _cache_prefix(cache, len(prompt_ids))
         if kept is None:
@@ -387,7 +394,8 @@ class PrefixCache:
                 if key[0] == scope and len(other) <= len(ids) and ids[: len(other)] == other:
                     del self._entries[key]
             self._entries[(scope, ids)] = (ids, kept)
-            while len(self._entries) > self.capacity:
+            while (len(self._entries) > self.capacity
+                   or sum(len(other) for other, _ in self._entries.values()) > self.max_tokens):
                 self._entries.popitem(last=False)
         return True
 

@@ -143,6 +143,9 @@ def test_prefix_cache_keeps_recent_prompts_and_drops_the_ones_a_longer_prompt_co
     assert cache.lookup("other", list(range(12)))[0] is None  # another scope never reads it
     assert cache.lookup("adapter", list(range(12)))[1] == 11  # the last prompt token is always fed
     assert cache.lookup("adapter", [0, 7, 7])[0] is None  # under min_tokens
+    small = PrefixCache(capacity=4, min_tokens=2, max_tokens=20)
+    assert small.store("s", list(range(12)), kv) and small.store("s", [7] * 9, kv) and len(small) == 1  # 21 > 20
+    assert not small.store("s", list(range(21)), _kv(21)) and len(small) == 1  # one prompt over the budget
 
 
 def _kv(length: int):
