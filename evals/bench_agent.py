@@ -371,7 +371,8 @@ class Bench:
         from videothought.agent.state import verdict
 
         said = verdict(result.verification)
-        return {"chosen": chosen, "llm_calls": result.llm_calls, "verified": said["status"] == "supported",
+        extra = self.program_facts(item, result) if reader == "program" else {}
+        return {**extra, "chosen": chosen, "llm_calls": result.llm_calls, "verified": said["status"] == "supported",
                 "status": said["status"], "source": said["source"],
                 "node_seconds": {r["node"]: round(sum(float(x.get("latency_seconds", 0.0)) for x in result.trace
                                                       if x["node"] == r["node"]), 4) for r in result.trace},
@@ -379,6 +380,34 @@ class Bench:
                 "track_seconds": track_seconds,
                 "first_on_video": first_time, "unparsable": chosen < 0,
                 "errors": sum(len(r.get("errors") or []) for r in result.trace)}
+
+    def program_facts(self, item: dict, result) -> dict:
+        """What the written program was: valid, equal to the gold program, and the option it picks alone
+        (a unique supported option) — the program's own accuracy, before any LLM tie-break."""
+        from videothought.evals.world.programs import GoldError, gold_program
+
+        attempts = result.state.get("attempts") or []
+        first = attempts[0] if attempts else {}
+        program = first.get("program")
+        try:
+            gold = gold_program(item["world_question"], item["world_choices"])
+        except GoldError:
+            gold = None
+        written = None
+        if program:
+            from videothought.graph.program import ProgramError, parse_program
+
+            try:
+                written = parse_program(program)
+            except ProgramError:
+                written = None
+        status = (first.get("verdict") or {}).get("status")
+        scores = first.get("option_scores") or []
+        pick = max(range(len(scores)), key=lambda i: scores[i] if scores[i] is not None else -9) if scores else -1
+        return {"program_valid": written is not None,
+                "program_exact": bool(written is not None and gold is not None and written.writer_json() == gold.writer_json()),
+                "program_correct": status == "supported" and pick == item["answer"],
+                "program_text": json.dumps(program)[:2000] if program else None}
 
     def tracked_stsg(self, video: str) -> dict:
         """The tracker's STSG of a video (the world-solver's input), cached in memory and on disk."""
@@ -574,6 +603,20 @@ def summarise(rows: list[dict], conditions: list[str]) -> dict:
         summary["median_llm_calls"] = statistics.median(r["llm_calls"] for r in mine)
         summary["median_seconds"] = round(statistics.median(r["seconds"] for r in mine), 3)
         if condition in ("graph", "graph+adapters", *PROGRAM_CONDITIONS):
+            for key in ("program_valid", "program_exact", "program_correct"):
+                marked = [r for r in mine if key in r]
+                for data in ("original", "reworded"):
+                    part = [r for r in marked if r.get("data", "original") == data]
+                    if part:
+                        summary.setdefault(data, {})[key] = round(sum(bool(r[key]) for r in part) / len(part), 4)
+            per_node: dict[str, list[float]] = {}
+            for row in mine:
+                for node, seconds in (row.get("node_seconds") or {}).items():
+                    per_node.setdefault(node, []).append(seconds)
+            if per_node:
+                summary["node_seconds"] = {node: {"median": round(statistics.median(v), 3),
+                                                  "p90": round(sorted(v)[int(0.9 * (len(v) - 1))], 3)}
+                                           for node, v in per_node.items()}
             statuses = [r.get("status") for r in mine if r.get("status")]
             if statuses:
                 summary["status_share"] = {s: round(statuses.count(s) / len(statuses), 4)
