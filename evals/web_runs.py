@@ -1,13 +1,13 @@
 """The evaluation-run browser of the web app: `vot eval` folders, their questions and traces,
 two runs compared.
 
-It lives in evals, not in agent/web: the web app knows no benchmark and takes this module as
+It lives in evals, not in web/: the web app knows no benchmark and takes this module as
 its `run_browser` (`create_app(config, run_browser=web_runs)`; `vot serve` plugs it in through
 videothought.evals.serve). Run folders are read with evals.runner.read_records / read_manifest,
 summaries are evals.metrics.summarize, comparisons evals.metrics.first_divergence and
 divergence_summary, so the page shows exactly the numbers `vot report` prints.
 
-Run names are paths relative to the runs folder, checked as text before use (agent/web/media.py's
+Run names are paths relative to the runs folder, checked as text before use (web/media.py's
 resolve_inside, its refusals naming the runs folder).
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from videothought.agent.web.media import MediaError, resolve_inside
+from videothought.web.media import MediaError, resolve_inside
 
 
 def find_runs(root: Path, max_depth: int = 3) -> list[dict]:

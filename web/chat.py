@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from videothought.agent.web.config import WebConfig
-from videothought.agent.web.media import MediaError, probe_video, resolve_inside
+from videothought.web.config import WebConfig
+from videothought.web.media import MediaError, probe_video, resolve_inside
 
 logger = logging.getLogger(__name__)
 

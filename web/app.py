@@ -37,9 +37,9 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from videothought.agent.web.chat import ChatError, ChatService, ChatStore
-from videothought.agent.web.config import WebConfig
-from videothought.agent.web.media import MediaError, list_media, store_upload
+from videothought.web.chat import ChatError, ChatService, ChatStore
+from videothought.web.config import WebConfig
+from videothought.web.media import MediaError, list_media, store_upload
 
 logger = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.agent.graph.helpers import scene_document
-from tests.agent.web.conftest import FlakyDocumentBuilder, FlakyFakeLanguageModel, fast_context
-from videothought.agent.web.app import create_app
+from tests.web.conftest import FlakyDocumentBuilder, FlakyFakeLanguageModel, fast_context
+from videothought.web.app import create_app
 from videothought.evals import web_runs
-from videothought.agent.web.config import WebConfig
-from videothought.agent.web.media import MediaError, check_relative_name, resolve_inside, upload_name
+from videothought.web.config import WebConfig
+from videothought.web.media import MediaError, check_relative_name, resolve_inside, upload_name
 
 CHOICES = ["it moves right", "it moves left", "it stays still"]
 LOCAL = "http://127.0.0.1"  # the app answers only to this machine's names (Starlette's default is "testserver")
@@ -253,7 +253,7 @@ def test_vot_serve_command_and_config():
     import subprocess
     import sys
 
-    from videothought.agent.web import cli
+    from videothought.web import cli
 
     listing = subprocess.run([sys.executable, "-m", "videothought.cli", "--help"], capture_output=True, text=True)
     assert "serve" in listing.stdout
@@ -294,7 +294,7 @@ def test_long_video_is_indexed_with_progress_then_answered(tmp_path, media_dir, 
 
 
 def test_without_a_run_browser_the_eval_pages_say_so(tmp_path):
-    """agent/web knows no benchmark: the eval-run pages exist only when evals' browser is passed in."""
+    """web/ knows no benchmark: the eval-run pages exist only when evals' browser is passed in."""
     from starlette.testclient import TestClient
 
     config = WebConfig(media_dir=tmp_path / "media", runs_dir=tmp_path / "runs", state_dir=tmp_path / "state")
@@ -309,7 +309,7 @@ def test_without_a_run_browser_the_eval_pages_say_so(tmp_path):
 @pytest.fixture
 def live_app(tmp_path, media_dir):
     """The app on a real loopback port (no worker: these requests never reach a run)."""
-    from tests.agent.web.conftest import LiveServer, free_port
+    from tests.web.conftest import LiveServer, free_port
 
     config = WebConfig(media_dir=media_dir, runs_dir=tmp_path / "runs", state_dir=tmp_path / "state")
     port = free_port()
@@ -413,7 +413,7 @@ def test_the_running_node_is_announced_and_the_live_text_names_it(served):
 
 
 def test_the_answer_says_unchecked_unless_the_state_says_supported(served):
-    from videothought.agent.web.chat import verification_summary
+    from videothought.web.chat import verification_summary
 
     client, app, lm, builder = served
     thread = client.post("/api/threads", json={"video": {"kind": "media", "name": "square.mp4"}}).json()

@@ -31,8 +31,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, *, run_browser=None) -> int:
     """Serve until interrupted; `run_browser` serves the evaluation-run pages (see create_app)."""
-    from videothought.agent.web.app import serve
-    from videothought.agent.web.config import WebConfig
+    from videothought.web.app import serve
+    from videothought.web.config import WebConfig
 
     if args.verbose:
         logging.getLogger("videothought").setLevel(logging.INFO)

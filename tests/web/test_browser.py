@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from tests.agent.graph.helpers import DocumentBuilder, scene_document
-from tests.agent.web.conftest import FlakyFakeLanguageModel, LiveServer, fast_context, free_port
-from videothought.agent.web.app import create_app
+from tests.web.conftest import FlakyFakeLanguageModel, LiveServer, fast_context, free_port
+from videothought.web.app import create_app
 from videothought.evals import web_runs
-from videothought.agent.web.config import WebConfig
+from videothought.web.config import WebConfig
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FIVE = ["identify_targets", "track", "analyze_actions", "rank_answers", "verify"]

@@ -19,7 +19,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path, PurePosixPath
 
-from videothought.agent.web.config import VIDEO_SUFFIXES
+from videothought.web.config import VIDEO_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
