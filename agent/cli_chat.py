@@ -35,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from videothought.agent.context import default_context, load_lm
     from videothought.agent.llm import LanguageModelError
-    from videothought.agent.index import LibraryError
+    from videothought.library import LibraryError
     from videothought.agent.session import Session, split_choices
     from videothought.agent.trace import format_trace
     from videothought.perception.video import VideoError

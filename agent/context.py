@@ -79,7 +79,7 @@ class VoTContext:
     encoder: optional; grounding falls back to STSG labels and attributes without it.
     proposer, tracker: handed to videothought.perception.pipeline.track_frames (None = its defaults).
     stsg_builder: replaces the whole perception call (tests, oracle ground truth, other trackers).
-    index: a long video's segment index (videothought.agent.index.BoundIndex); when set,
+    index: a long video's segment index (videothought.library.BoundIndex); when set,
         the track node retrieves the relevant segments' STSGs instead of decoding the video.
     """
 
@@ -128,11 +128,8 @@ class VoTContext:
 
 def load_default_encoder_or_none():
     """The project's AoE encoder when its package and checkpoint are installed, else None."""
-    try:
-        from videothought.perception.encoder import load_default_encoder
-    except ImportError:
-        logger.info("no encoder package (videothought.perception.encoder.load_default_encoder); grounding uses labels")
-        return None
+    from videothought.perception.encoder import load_default_encoder
+
     try:
         return load_default_encoder()
     except Exception as error:  # a missing checkpoint must not stop the agent: labels still ground
@@ -239,10 +236,7 @@ def default_context(**overrides) -> VoTContext:
         overrides["encoder"] = load_default_encoder_or_none()
     if "proposer" not in overrides:
         # built once per context: the default proposer costs ~1 s to set up (colour tables)
-        try:
-            from videothought.perception.proposals import default_proposer
-        except ImportError:
-            logger.info("no videothought.perception.proposals; the track node needs a proposer or an stsg_builder")
-        else:
-            overrides["proposer"] = default_proposer()
+        from videothought.perception.proposals import default_proposer
+
+        overrides["proposer"] = default_proposer()
     return VoTContext(settings=settings, **overrides)

@@ -11,7 +11,7 @@ reader="program": the LLM writes the question's program, the STSG executes it
                                     (retries sample another program; the best attempt is kept)
 
 reader="rules" (DEFAULT_READER until the program writer measures better): the frozen baseline, a
-hand-written English reader (agent/nodes.py, claims.py):
+hand-written English reader (agent/rules/: nodes.py, claims.py):
 
     START ─► identify_targets ─► track ─► analyze_actions ─┬─► rank_answers ─► verify ─► END
                                               ▲            │ (choices == [])   ▲   │
@@ -36,7 +36,7 @@ from collections.abc import Callable
 
 from langgraph.graph import END, START, StateGraph
 
-from videothought.agent import nodes as vot_nodes
+from videothought.agent.rules import nodes as vot_nodes
 from videothought.agent import program_nodes
 from videothought.agent.context import VoTContext
 from videothought.agent.state import VoTState

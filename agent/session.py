@@ -6,7 +6,7 @@
     session.chat("What does he do right after that?")         # "he" = the previous answer's person
     Session(library="videos.sqlite").ask("...")     # across every video of a library
 
-The index lives in a SQLite library (videothought.agent.index.Library; by default
+The index lives in a SQLite library (videothought.library.Library; by default
 ~/.cache/videothought/sessions/library.sqlite): per segment the tracker's STSG (frame numbers of
 the whole video), a text summary, MiniLM and clip embeddings, and the STSG's tracks and events
 as rows. A second Session on the same file costs only the file's SHA-256; an interrupted index
@@ -29,15 +29,11 @@ import re
 import time
 from pathlib import Path
 
-from videothought.agent.index import (  # noqa: F401  (merge_documents, file_sha256: public here too)
-    BoundIndex,
-    IndexSettings,
-    Library,
-    file_sha256,
-    merge_documents,
-    segment_facts,
-    terms,
-)
+from videothought.graph.segments import segment_facts
+from videothought.graph.words import terms
+from videothought.library.retrieval import BoundIndex
+from videothought.library.store import Library, file_sha256
+from videothought.perception.indexing import IndexSettings
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +41,7 @@ LIBRARY_FILE = "library.sqlite"
 
 
 def default_cache_dir() -> Path:
-    try:
-        from videothought.agent.llm import cache_root
-    except ImportError:
-        from videothought.agent.llm.loading import cache_root
+    from videothought.agent.llm import cache_root
 
     return cache_root() / "sessions"
 
@@ -112,7 +105,7 @@ def history_entry(question: str, answer: str, state: dict, names_object=None) ->
     statement = answer_statement(question, answer, earlier and f"the {earlier}")
     if named:
         targets = [named]  # "Which object ...?" -> "the red circle": later "it" is that object
-    # the moment and object the answer's claim was checked at (agent/claims.py): where a later
+    # the moment and object the answer's claim was checked at (agent/rules/claims.py): where a later
     # "after that" anchors and which tracks a later "it" is
     verification = state.get("verification") or {}
     perception = verification.get("focus") or verification.get("perception") or {}  # program path: "focus"

@@ -34,7 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _grounding_counts(samples, context) -> dict:
     from langgraph.runtime import Runtime
 
-    from videothought.agent.nodes import identify_targets, track
+    from videothought.agent.rules.nodes import identify_targets, track
     from videothought.agent.run import question_input
     from videothought.evals.metrics import match_tracks, target_counts
 

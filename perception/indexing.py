@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from videothought.graph.segments import segment_facts, segment_summary
+from videothought.graph.segments import segment_facts
+from videothought.graph.verbalize import segment_summary
 
 logger = logging.getLogger(__name__)
 

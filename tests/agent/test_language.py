@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tests.agent.graph.helpers import scene_document
-from videothought.agent.claims import check_claims
-from videothought.agent.grounding import Grounder, ground_phrase
-from videothought.agent.language import Vocabulary, candidate_phrases, read_text
+from videothought.agent.rules.claims import check_claims
+from videothought.agent.rules.grounding import Grounder, ground_phrase
+from videothought.agent.rules.language import Vocabulary, candidate_phrases, read_text
 from videothought.graph.query import SceneQuery
 from videothought.graph.schema import EVENT_TYPES
 
@@ -30,7 +30,7 @@ def test_event_words_map_onto_the_stsg_event_types(text, kind, vocabulary):
 
 
 def test_every_stsg_event_type_has_words():
-    from videothought.agent.language import _EVENT_PHRASES
+    from videothought.agent.rules.language import _EVENT_PHRASES
 
     assert set(_EVENT_PHRASES) == set(EVENT_TYPES)
 
@@ -164,7 +164,7 @@ def test_edge_contacts_paths_standstills_and_dependence(vocabulary):
 
 
 def test_a_pronoun_ahead_of_the_names_points_to_the_main_subject():
-    from videothought.agent.claims import ClaimChecker
+    from videothought.agent.rules.claims import ClaimChecker
 
     doc = scene_document()
     assert ClaimChecker("After it collides with the blue square, what does the red circle do?", doc).referent == [1]
@@ -182,7 +182,7 @@ def test_bare_rebound_sides_absent_objects_and_nominal_counts(vocabulary):
 
 
 def test_a_possessive_ahead_of_the_names_and_a_counted_noun_event():
-    from videothought.agent.claims import ClaimChecker
+    from videothought.agent.rules.claims import ClaimChecker
 
     doc = scene_document()
     assert ClaimChecker("Following its collision with the blue square, what does the red circle do?", doc).referent == [1]
@@ -213,7 +213,7 @@ def test_a_frame_edge_is_left_unless_the_video_shows_rebounds():
 
 
 def test_running_into_a_resting_thing_is_predicted_as_a_push():
-    from videothought.agent.nodes import restrict_document
+    from videothought.agent.perceive import restrict_document
 
     doc = restrict_document(scene_document(), 8)  # the red circle heads for the blue square, which is still
     question = "Watching only the first 0.8 seconds, what will the red circle do next?"
@@ -267,7 +267,7 @@ def test_adjective_shapes_tinted_colours_and_other_attribute_names(vocabulary):
 
 
 def test_subjectless_clauses_absence_and_seconds_of_footage(vocabulary):
-    from videothought.agent.claims import ClaimChecker
+    from videothought.agent.rules.claims import ClaimChecker
 
     doc = scene_document()
     assert ClaimChecker("Right after colliding with the blue square, what does the red circle do?", doc).referent == [1]
@@ -437,7 +437,7 @@ def test_more_ways_to_ask_about_causes_counterfactuals_firsts_and_what_comes_nex
 
 
 def test_a_having_clause_ahead_of_the_names_borrows_the_main_subject():
-    from videothought.agent.claims import ClaimChecker
+    from videothought.agent.rules.claims import ClaimChecker
 
     doc = scene_document()
     assert ClaimChecker("After having collided with the blue square, what does the red circle do?", doc).referent == [1]
@@ -445,7 +445,7 @@ def test_a_having_clause_ahead_of_the_names_borrows_the_main_subject():
 
 
 def test_chat_contractions_blanks_object_relatives_and_removals_said_casually(vocabulary):
-    from videothought.agent.claims import ClaimChecker
+    from videothought.agent.rules.claims import ClaimChecker
 
     def cues(text):
         return read_text(text, vocabulary).cues
@@ -544,7 +544,7 @@ def test_english_as_learners_write_it(vocabulary):
 
 
 def test_questions_said_in_two_sentences(vocabulary):
-    from videothought.agent.claims import ClaimChecker
+    from videothought.agent.rules.claims import ClaimChecker
 
     said = read_text("The red circle and the blue square collide. What does the latter do next?", vocabulary)
     assert said.words[-5:] == ["the", "blue", "square", "do", "next"]

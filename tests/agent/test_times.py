@@ -1,10 +1,10 @@
-"""Times and intervals named in answer options (agent/times.py)."""
+"""Times and intervals named in answer options (agent/rules/times.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from videothought.agent.times import Interval, read_interval
+from videothought.agent.rules.times import Interval, read_interval
 
 
 @pytest.mark.parametrize("text, start, end", [

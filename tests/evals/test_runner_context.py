@@ -29,7 +29,7 @@ def my_vot_graph():
 
 def one_vot_node_graph():
     """A plain StateGraph (no context schema) that reuses one agent node, wrapped in a partial."""
-    from videothought.agent.nodes import NODES
+    from videothought.agent.rules.nodes import NODES
 
     graph = StateGraph(VoTState)
     graph.add_node("rank_answers", functools.partial(NODES["rank_answers"]))

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from langgraph.runtime import Runtime
 
-from videothought.agent import nodes, prompts
+from videothought.agent import prompts
 from videothought.agent.context import VoTContext
 from videothought.agent.llm import FakeLanguageModel, ModelNotFoundError
 from videothought.agent.llm.protocol import adapter_scope
+from videothought.agent.rules import nodes
 from videothought.training.nodes.calibrate import CalibrationError, calibrate_adapter, calibration_checks, fit_threshold
 
 STATE = {"question": "Does the ball stop?", "choices": ["it stops", "it bounces"], "partial_stsg": "A ball moves.",
@@ -60,7 +61,7 @@ def test_uncalibrated_adapter_keeps_the_greedy_verdict():
 def verify_adapter(tmp_path_factory):
     """A random rank-2 LoRA on the embedded model, with the card `vot train nodes` writes."""
     from tests.agent.llm.test_adapters import make_lora
-    from videothought.agent.llm.local import embedded_checkpoint_dir
+    from videothought.agent.llm.embedded import embedded_checkpoint_dir
     from videothought.training.nodes.models import write_adapter_card
 
     try:

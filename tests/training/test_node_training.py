@@ -414,7 +414,7 @@ def test_a_trace_that_always_picks_one_letter_is_named_a_collapse():
 
 
 def test_verify_verdicts_are_read_as_the_node_reads_them():
-    from videothought.agent.nodes import parse_yes_no
+    from videothought.agent.rules.nodes import parse_yes_no
     from videothought.training.nodes.evaluate import _Confusion
 
     assert parse_yes_no("no") == "no" and parse_yes_no("Yes, it does") == "yes"

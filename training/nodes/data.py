@@ -124,7 +124,7 @@ def perception_context(cache_dir: str | Path, encoder=None, proposer=None):
 
 def code_nodes(question: str, choices: list[str], video_path: str, context) -> dict:
     """The state the LLM nodes would see: identify_targets (code) then track, as in the graph."""
-    from videothought.agent.nodes import identify_targets, track
+    from videothought.agent.rules.nodes import identify_targets, track
 
     runtime = _Runtime(context)
     state = {"question": question, "choices": list(choices), "video_path": str(video_path), "trace": []}
@@ -153,7 +153,7 @@ def _label_of(doc: dict, object_id: int) -> str:
 def reference_targets(question: str, evidence: dict, truth_doc: dict) -> list[str]:
     """The phrases of the question that name the evidence objects (in the question's own wording),
     else the objects' true labels."""
-    from videothought.agent.language import candidate_phrases, tokens
+    from videothought.agent.rules.language import candidate_phrases, tokens
     from videothought.evals.world.reword import SHAPE_NOUNS
 
     labels = [_label_of(truth_doc, int(i)) for i in evidence.get("object_ids") or []]
@@ -172,7 +172,7 @@ def reference_targets(question: str, evidence: dict, truth_doc: dict) -> list[st
 def reference_analysis(evidence: dict, truth_doc: dict) -> str:
     """The evidence events as sentences ("At 2.4s the pink star collides with the purple circle."),
     or, for questions without events, what the evidence objects are and do."""
-    from videothought.agent.describe import describe_event, describe_track
+    from videothought.graph.verbalize import describe_event, describe_track
 
     scene = _truth_scene(truth_doc)
     wanted = {(e["type"], tuple(e["track_ids"]), int(e["start_frame"])) for e in evidence.get("events") or []}

@@ -130,7 +130,7 @@ def verdict_ranking(margins: list[tuple[float, float]]) -> dict:
 
 def parse_targets(text: str, question: str, choices: list[str]) -> list[str]:
     """As identify_targets parses the LLM's list: phrases of words the question or choices use."""
-    from videothought.agent.language import candidate_phrases, tokens
+    from videothought.agent.rules.language import candidate_phrases, tokens
 
     allowed = set(tokens(question + " " + " ".join(choices)))
     phrases = []
@@ -200,7 +200,7 @@ class NodeEvaluation:
     def prepare(self) -> None:
         from tqdm.auto import tqdm
 
-        from videothought.agent.nodes import claim_checker
+        from videothought.agent.rules.nodes import claim_checker
 
         for item in tqdm(self.items, desc="code nodes", disable=not self.progress, unit="question"):
             state = code_nodes(item.question, item.choices, item.video_path, self.context)
@@ -246,14 +246,14 @@ class NodeEvaluation:
 
     def verify(self, lm) -> dict:
         """The verdict as the graph's verify node reads it: 4 greedy new tokens, the first yes/no word
-        (agent.nodes.parse_yes_no; no verdict counts as wrong). `verify_scored_*` is the earlier
+        (agent.rules.nodes.parse_yes_no; no verdict counts as wrong). `verify_scored_*` is the earlier
         reading, log p(" yes") against log p(" no"), kept for comparison with older tables: it can
         disagree with the generation (the model may write "no" without the space). When the verify
         adapter's card holds a calibrated threshold (`vot train calibrate`), `verify_calibrated_*` reads
         the same log-odds against it, as the graph's verify node then does."""
         from tqdm.auto import tqdm
 
-        from videothought.agent.nodes import parse_yes_no, verdict_threshold
+        from videothought.agent.rules.nodes import parse_yes_no, verdict_threshold
 
         threshold = verdict_threshold(lm)
         generated, scored, calibrated = _Confusion(), _Confusion(), _Confusion()

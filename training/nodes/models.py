@@ -22,9 +22,6 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 ADAPTER_CARD = "videothought-adapter.json"
-TINY_CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                   num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True,
-                   initializer_range=0.2)  # wide embeddings: a random tiny model can move its logits off uniform
 
 
 class AdapterMismatchError(ValueError):
@@ -32,12 +29,14 @@ class AdapterMismatchError(ValueError):
 
 
 def load_tokenizer(spec: str):
+    """The tokenizer of a recipe's base_model (the embedded one for "embedded" and "tiny-random")."""
     from transformers import AutoTokenizer
 
-    from videothought.agent.llm.local import ensure_embedded_checkpoint
+    from videothought.agent.llm.embedded import embedded_tokenizer
 
-    folder = ensure_embedded_checkpoint() if spec in ("embedded", "tiny-random") else Path(spec)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if spec in ("embedded", "tiny-random"):
+        return embedded_tokenizer()
+    tokenizer = AutoTokenizer.from_pretrained(Path(spec))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -48,21 +47,16 @@ def load_base(spec: str, *, seed: int = 0, dtype: str = "float32"):
     base in bfloat16 (its matmuls run on the CPU's bf16 units, ~1.5x faster per SFT step measured here;
     LoRA weights stay float32 and are cast per layer)."""
     import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM
 
-    from videothought.agent.llm.local import ensure_embedded_checkpoint
+    from videothought.agent.llm.embedded import ensure_embedded_checkpoint, tiny_random_model
 
-    tokenizer = load_tokenizer(spec)
     if spec == "tiny-random":
-        torch.manual_seed(seed)
-        config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
-                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **TINY_CONFIG)
-        model = LlamaForCausalLM(config)
-        model.config._name_or_path = "tiny-random"
-    else:
-        folder = ensure_embedded_checkpoint() if spec == "embedded" else Path(spec)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype), use_safetensors=True)
-        model.config._name_or_path = spec
+        return tiny_random_model(seed=seed)  # agent/llm/embedded.py TINY_CONFIG
+    tokenizer = load_tokenizer(spec)
+    folder = ensure_embedded_checkpoint() if spec == "embedded" else Path(spec)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype), use_safetensors=True)
+    model.config._name_or_path = spec
     return model, tokenizer
 
 

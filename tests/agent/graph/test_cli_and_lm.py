@@ -11,8 +11,8 @@ from langgraph.runtime import Runtime
 
 from tests.agent.graph.helpers import scene_document
 from tests.conftest import moving_square_frames
-from videothought.agent import nodes
 from videothought.agent.context import VoTContext, VoTSettings
+from videothought.agent.rules import nodes
 from videothought.perception.video import write_video
 
 CHOICES = ["it collides with the blue square", "it stops", "it enters the scene", "it turns", "it disappears"]

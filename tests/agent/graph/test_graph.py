@@ -8,10 +8,12 @@ from langgraph.runtime import Runtime
 
 from tests.agent.graph.helpers import DocumentBuilder, scene_document
 from tests.conftest import moving_square_frames
-from videothought.agent import nodes
 from videothought.agent.context import VoTContext, VoTSettings, default_context
+from videothought.agent.followup import follow_up_frame
 from videothought.agent.graph import NODE_ORDER, build_vot_graph, insert_node
 from videothought.agent.llm import FakeLanguageModel
+from videothought.agent.perceive import build_stsg
+from videothought.agent.rules import nodes
 from videothought.agent.run import question_input, run_question
 from videothought.agent.trace import stream_steps
 from videothought.perception.video import write_video
@@ -293,7 +295,7 @@ def test_llm_targets_fallback_asks_only_when_code_finds_no_object():
 
 
 def test_claims_are_checked_against_the_stsg():
-    from videothought.agent.claims import check_claims
+    from videothought.agent.rules.claims import check_claims
 
     doc = scene_document()
     question = "What does the red circle do?"
@@ -378,9 +380,9 @@ def test_a_follow_up_that_refers_back_keeps_the_previous_targets():
 def test_a_follow_up_looks_around_the_chat_s_latest_answer_moment():
     history = [{"question": "Which object enters first?", "answer": "the green triangle", "anchor_frame": 20},
                {"question": "What does it do then?", "answer": "nothing", "anchor_frame": None}]
-    assert nodes.follow_up_frame({"question": "What does it do right after that?", "history": history}) == 20
-    assert nodes.follow_up_frame({"question": "What does the red circle do?", "history": history}) is None
-    assert nodes.follow_up_frame({"question": "What does it do next?", "history": []}) is None
+    assert follow_up_frame({"question": "What does it do right after that?", "history": history}) == 20
+    assert follow_up_frame({"question": "What does the red circle do?", "history": history}) is None
+    assert follow_up_frame({"question": "What does it do next?", "history": []}) is None
 
 
 def test_a_cached_stsg_from_an_older_event_detector_gets_its_events_detected_again(video, tmp_path):
@@ -389,13 +391,13 @@ def test_a_cached_stsg_from_an_older_event_detector_gets_its_events_detected_aga
     from videothought.graph.events import EVENTS_VERSION
     from videothought.perception.proposals import default_proposer
 
-    first, _, _ = nodes.build_stsg(video, VoTContext(lm=None, proposer=default_proposer(), cache_dir=tmp_path))
+    first, _, _ = build_stsg(video, VoTContext(lm=None, proposer=default_proposer(), cache_dir=tmp_path))
     assert first["events_version"] == EVENTS_VERSION and first["events"], "the square moves: there are events"
     [cached] = (tmp_path / "stsg").glob("*.json")
     stale = json.loads(cached.read_text())
     stale.pop("events_version")
     stale["events"] = []  # what an older detector found
     cached.write_text(json.dumps(stale))
-    again, _, _ = nodes.build_stsg(video, VoTContext(lm=None, proposer=default_proposer(), cache_dir=tmp_path))
+    again, _, _ = build_stsg(video, VoTContext(lm=None, proposer=default_proposer(), cache_dir=tmp_path))
     assert again["events"] == first["events"] and again["graph"] == first["graph"]
     assert json.loads(cached.read_text())["events_version"] == EVENTS_VERSION  # stored back

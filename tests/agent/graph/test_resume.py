@@ -16,7 +16,7 @@ from tests.conftest import moving_square_frames
 from videothought.agent.context import VoTContext
 from videothought.agent.graph import build_vot_graph
 from videothought.agent.llm import FakeLanguageModel
-from videothought.agent.nodes import NODES
+from videothought.agent.rules.nodes import NODES
 from videothought.agent.run import run_question
 from videothought.agent.trace import read_trace
 from videothought.perception.video import write_video

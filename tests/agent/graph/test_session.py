@@ -8,8 +8,9 @@ import pytest
 
 from videothought.agent.context import VoTContext, VoTSettings
 from videothought.agent.llm import FakeLanguageModel
-from videothought.agent.index import CorruptLibraryError
-from videothought.agent.session import Session, answer_object, history_entry, merge_documents, split_choices
+from videothought.agent.session import Session, answer_object, history_entry, split_choices
+from videothought.graph.segments import merge_documents
+from videothought.library import CorruptLibraryError
 from videothought.perception.video import VideoNotFoundError, write_video
 
 
@@ -96,7 +97,7 @@ def test_answer_statements():
 def test_a_corrupt_library_file_is_rebuilt(video, tmp_path):
     (tmp_path / "library.sqlite").write_bytes(b"garbage" * 50)
     with pytest.raises(CorruptLibraryError):
-        from videothought.agent.index import Library
+        from videothought.library import Library
 
         Library(tmp_path / "library.sqlite")
     session = Session(video, context=context(["x"]), cache_dir=tmp_path, segment_seconds=3.0, index_fps=5.0)

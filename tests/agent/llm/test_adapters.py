@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from videothought.agent.llm import LanguageModelError, ModelNotFoundError, adapter_scope, load_language_model
-from videothought.agent.llm.local import LocalLanguageModel, embedded_checkpoint_dir
+from videothought.agent.llm.embedded import embedded_checkpoint_dir
+from videothought.agent.llm.local import LocalLanguageModel
 
 PROMPT = [{"role": "user", "content": "Is the man riding a bike? Answer yes or no."}]
 CANDIDATES = ["Yes.", "No.", "Maybe later."]

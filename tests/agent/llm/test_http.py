@@ -22,7 +22,7 @@ from videothought.agent.llm import (
     load_language_model,
 )
 from videothought.agent.llm.http import HTTPLanguageModel
-from videothought.agent.llm.local import embedded_checkpoint_dir
+from videothought.agent.llm.embedded import embedded_checkpoint_dir
 from videothought.agent.llm.server import LLMServer
 
 CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Where does the red car go?"}]

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from videothought.agent.llm import LanguageModel, LanguageModelError, adapter_scope
-from videothought.agent.llm.local import embedded_checkpoint_dir
+from videothought.agent.llm.embedded import embedded_checkpoint_dir
 
 CANDIDATES = ["The capital of France is Paris.", "Paris.", "London is in France.", "Banana purple seventeen under.",
               "Berlin."]
@@ -143,7 +143,7 @@ def test_adapter_scope_is_a_no_op_without_adapters(smollm, chat):
 CONVERT_SCRIPT = textwrap.dedent("""
     import json, os, sys, time
     from pathlib import Path
-    import videothought.agent.llm.local as local
+    import videothought.agent.llm.embedded as embedded
 
     def fake_convert(gguf, out_dir):
         # The real conversion is exercised by every embedded load; here only the locking matters.
@@ -152,8 +152,8 @@ CONVERT_SCRIPT = textwrap.dedent("""
         time.sleep(1.0)
         (Path(out_dir) / "model.safetensors").write_bytes(b"stub")
 
-    local._convert_gguf = fake_convert
-    print(json.dumps(str(local.ensure_embedded_checkpoint())))
+    embedded._convert_gguf = fake_convert
+    print(json.dumps(str(embedded.ensure_embedded_checkpoint())))
 """)
 
 
@@ -180,7 +180,7 @@ def test_the_safetensors_copy_equals_the_gguf_model(smollm):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from videothought.agent.llm.local import embedded_gguf_path
+    from videothought.agent.llm.embedded import embedded_gguf_path
 
     gguf = embedded_gguf_path()
     reference = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)

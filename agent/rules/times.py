@@ -2,7 +2,7 @@
 "the second half", "during the third minute", for any wording.
 
 An answer option that names *when* something happens is read into an interval of the video's
-own clock, [start, end) in seconds; the claim checker (agent/claims.py) then asks whether the
+own clock, [start, end) in seconds; the claim checker (agent/rules/claims.py) then asks whether the
 question's event happened inside it. Read by units and numbers, not sentence patterns:
 
     minute 7 / the 7th minute / the seventh minute        [360, 420)   (a unit counted from 1)
@@ -12,7 +12,8 @@ question's event happened inside it. Read by units and numbers, not sentence pat
     after 5 minutes / later than 0:30                     [a, duration)
     the first half / the last third / the second quarter  a share of the video (needs its duration)
 
-Nothing here knows a dataset: only clock units, number words and ordinals of English.
+Nothing here knows a dataset: only clock units, and the number words and ordinals of English
+(graph/words.py).
 """
 
 from __future__ import annotations
@@ -20,26 +21,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from videothought.graph.words import FRACTIONS, NUMBER_VALUES, ORDINAL_VALUES
+
 POINT_SECONDS = 1.0  # a named moment ("at 1:05") matches events this close to it
 UNITS = {"s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0, "m": 60.0, "min": 60.0, "mins": 60.0,
          "minute": 60.0, "minutes": 60.0, "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0}
-NUMBERS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-           "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-           "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
-           "forty": 40, "fifty": 50, "sixty": 60}
-ORDINAL_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
-                 "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13,
-                 "fourteenth": 14, "fifteenth": 15, "twentieth": 20, "thirtieth": 30}
-FRACTIONS = {"half": 2, "halves": 2, "third": 3, "thirds": 3, "quarter": 4, "quarters": 4, "fifth": 5, "fifths": 5}
-POSITIONS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "opening": 1, "initial": 1,
+# which share of the video: an ordinal (first to fifth), or a word for the start (1) or the end (-1)
+POSITIONS = {**{word: n for word, n in ORDINAL_VALUES.items() if n <= 5}, "opening": 1, "initial": 1,
              "early": 1, "last": -1, "final": -1, "closing": -1, "late": -1, "latter": -1, "former": 1}
 UPTO_WORDS = ("before", "within", "by", "until", "till", "up to", "under", "less than", "earlier than", "prior to")
 FROM_WORDS = ("after", "past", "beyond", "later than", "more than", "over", "since")
 
 _CLOCK = r"\d{1,2}:\d{2}(?::\d{2})?"
-_NUMBER = r"\d+(?:\.\d+)?|" + "|".join(sorted(NUMBERS, key=len, reverse=True))
+_NUMBER = r"\d+(?:\.\d+)?|" + "|".join(sorted(NUMBER_VALUES, key=len, reverse=True))
 _UNIT = "|".join(sorted(UNITS, key=len, reverse=True))
-_ORDINAL = r"\d+(?:st|nd|rd|th)|" + "|".join(sorted(ORDINAL_WORDS, key=len, reverse=True))
+_ORDINAL = r"\d+(?:st|nd|rd|th)|" + "|".join(sorted(ORDINAL_VALUES, key=len, reverse=True))
 _AMOUNT = rf"(?:{_CLOCK}|(?:{_NUMBER})(?:\s*(?:{_UNIT})\b)?)"
 
 
@@ -61,12 +57,12 @@ class Interval:
 
 def _number(text: str) -> float:
     text = text.strip()
-    return float(NUMBERS[text]) if text in NUMBERS else float(text)
+    return float(NUMBER_VALUES[text]) if text in NUMBER_VALUES else float(text)
 
 
 def _ordinal(text: str) -> int:
     text = text.strip()
-    return ORDINAL_WORDS[text] if text in ORDINAL_WORDS else int(re.match(r"\d+", text).group())
+    return ORDINAL_VALUES[text] if text in ORDINAL_VALUES else int(re.match(r"\d+", text).group())
 
 
 def _clock(text: str) -> float:

@@ -3,7 +3,7 @@
 Two signals, combined per track:
 
     lexical   the phrase's attribute constraints (read through the scene's vocabulary, see
-              agent/language.py) against the track's label and attributes: +1 per constraint
+              agent/rules/language.py) against the track's label and attributes: +1 per constraint
               it meets, 0.5 when the track lacks that attribute, -1 when it contradicts it
     visual    the encoder's region-text similarity: the phrase's text embedding against the
               track's region embedding (mean of a few boxes, computed once by the track node),
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from videothought.agent.language import Mention, Vocabulary, read_text
+from videothought.agent.rules.language import Mention, Vocabulary, read_text
 from videothought.graph.query import SceneQuery
 
 logger = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from videothought.graph.schema import EVENT_PHRASES
+from videothought.graph.words import FUNCTION_WORDS, NUMBER_WORDS, ORDINALS, PLAIN_SUBJECTS
 from videothought.perception.vocabulary import POLYGON_BY_SIDES
 
 # ---- events: English verbs and phrases for each STSG event type ----------------------------
@@ -52,10 +53,6 @@ SIDES = {"left": "left", "right": "right", "top": "top", "upper": "top", "bottom
 BORDER_WORDS = {"edge", "edges", "wall", "walls", "border", "borders", "side", "boundary", "frame", "screen"}
 SELF_CAUSE = ("on its own", "by itself", "itself", "nothing", "no reason", "no cause", "spontaneously",
               "its own", "no other object", "nobody", "no one")
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-                "eleven", "twelve")
-ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "1st": 1, "2nd": 2,
-            "3rd": 3, "4th": 4, "5th": 5, "once": 1, "twice": 2}
 # Words that only say which attribute a value is ("red-coloured", "star-shaped"): skipped inside a mention.
 _ATTRIBUTE_SUFFIXES = {"coloured", "colored", "shaped", "tinted", "hued", "toned", "colour", "color"}
 # (issue 25: "shape", "item", "big" and "little" were held-out phrases in these tables; they are gone, and
@@ -440,7 +437,7 @@ def _object_relative(words: list[str]) -> list[str]:
     if not words or words[0] not in ("the", "a", "an"):
         return words
     for i in range(1, min(len(words) - 2, 7)):
-        if words[i] in ("which", "that", "whom") and words[i + 1] in _PLAIN_SUBJECTS:
+        if words[i] in ("which", "that", "whom") and words[i + 1] in PLAIN_SUBJECTS:
             return words[i + 1:] + words[:i]
     return words
 
@@ -460,9 +457,6 @@ def _former_latter(words: list[str], vocabulary: Vocabulary) -> list[str]:
         else:
             out.append(word)
     return out
-
-
-_PLAIN_SUBJECTS = {"it", "he", "she", "they", "we", "you", "i"}
 
 
 def _set_in_motion(words: list[str], events: list[EventMention]) -> list[EventMention]:
@@ -633,16 +627,6 @@ def _merge_predicates(words: list[str], mentions: list[Mention]) -> list[Mention
 
 
 # ---- phrases that may name objects, before any scene is known --------------------------------
-_FUNCTION_WORDS = frozenset("""
-a an the this that these those it its it's they them their he she his her him we you i me my our your
-is are was were be been being am do does did doing done has have had having will would shall should can could
-may might must what which who whom whose when where why how whether if then than so as of to in on at by for
-from with without into onto off out over under up down about after before during until while since once
-again also only just right very really too not no nor any each every all both either neither some most more
-less few many much other another such same there here and or but because whereas
-happen happens happened happening event events time times video clip scene frame frames moment seconds second
-thing answer question option true false following
-""".split())
 
 
 def _event_word_set() -> frozenset[str]:
@@ -662,7 +646,7 @@ def candidate_phrases(text: str, max_words: int = 3) -> list[str]:
     """Runs of content words that may name objects ("pink diamond", "man in red"), in order:
     what is left after function words, event verbs, cue words, numbers and edge words."""
     phrases, run = [], []
-    skip = _FUNCTION_WORDS | _EVENT_WORDS | _CUE_WORDS | BORDER_WORDS | set(SIDES) | set(ORDINALS) | set(NUMBER_WORDS)
+    skip = FUNCTION_WORDS | _EVENT_WORDS | _CUE_WORDS | BORDER_WORDS | set(SIDES) | set(ORDINALS) | set(NUMBER_WORDS)
     for word in tokens(text) + ["."]:
         if word in skip or re.fullmatch(r"\d+(?:\.\d+)?", word) or word == ".":
             if run:

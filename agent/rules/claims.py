@@ -1,7 +1,7 @@
 """Claims: how well a candidate answer agrees with the STSG, for any wording.
 
-The question and the answer are read into mentions and cues (agent/language.py), the
-mentions grounded to tracks (agent/grounding.py), and the claim the pair makes is checked
+The question and the answer are read into mentions and cues (agent/rules/language.py), the
+mentions grounded to tracks (agent/rules/grounding.py), and the claim the pair makes is checked
 with the STSG query layer (videothought.graph.query). What is checked depends on what the
 texts contain, not on a sentence pattern:
 
@@ -30,39 +30,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from videothought.agent.grounding import Grounder
-from videothought.agent.language import QUESTION_WORDS, EventMention, Reading, Vocabulary, read_text
-from videothought.agent.times import Interval, read_interval
+from videothought.agent.followup import latest_anchor_frame, points_back_in_time, refers_to_earlier_object
+from videothought.agent.rules.grounding import Grounder
+from videothought.agent.rules.language import QUESTION_WORDS, EventMention, Reading, Vocabulary, read_text
+from videothought.agent.rules.times import Interval, read_interval
 from videothought.graph.query import Happening, SceneQuery
+from videothought.graph.words import SUBJECT_PRONOUNS, TIMES_WORDS, ZERO_WORDS
 
 CAUSE_KINDS = ("collide", "push")
 MOTION_WORDS = {"move", "moves", "moved", "moving", "go", "goes", "went", "going", "travel", "travels", "travelled",
                 "traveling", "travelling", "head", "heads", "headed", "heading", "drift", "drifts", "walk", "walks",
                 "walked", "walking", "roll", "rolls", "rolled", "rolling", "slide", "slides", "slid", "sliding"}
 _DIRECTION_PARTS = {"left": ("left",), "right": ("right",), "top": ("up",), "bottom": ("down",)}
-# Words by which a follow-up points back at the previous turn's object ("what does it do next?").
-REFERRING_WORDS = {"it", "its", "itself", "they", "them", "their", "he", "him", "his", "she", "her"}
-REFERRING_PHRASES = ("that one", "this one", "the same one", "the same object")
-# A pronoun that can stand ahead of the name it stands for ("after it stops, what does the ball do?"),
-# and the auxiliaries that open a question's main clause before its subject.
 # Event words that are nouns only: a name right before one modifies it ("a box collision")
 NOUN_EVENTS = {"collision", "collisions", "impact", "impacts", "contact", "contacts", "crash", "crashes"}
-SUBJECT_PRONOUNS = {"it", "he", "she", "they", "its", "his", "her", "their"}
+# The auxiliaries that open a question's main clause before its subject (a pronoun ahead of every
+# name, graph/words.py SUBJECT_PRONOUNS, stands for that subject: "after it stops, what does the ball do?").
 AUXILIARIES = {"does", "did", "do", "will", "would", "is", "was", "are", "were", "can", "could", "has", "had"}
-# Words after which "that"/"this" names the previous turn's moment ("right after that").
-ANCHOR_WORDS = {"after", "before", "since", "until", "following", "then", "next", "afterwards", "afterward",
-                "later", "earlier", "subsequently", "beforehand", "previously"}
 
 
 # Words naming an attribute, spelled otherwise than its STSG key.
 _ATTRIBUTE_NAMES = {"color": "colour", "colours": "colour", "colors": "colour", "coloured": "colour",
                     "colored": "colour", "hue": "colour", "tint": "colour", "shade": "colour",
                     "shaped": "shape", "form": "shape", "outline": "shape", "geometry": "shape"}
-
-
-def _has_words(words: list[str], phrase: str) -> bool:
-    target = phrase.split()
-    return any(words[i:i + len(target)] == target for i in range(len(words) - len(target) + 1))
 
 
 @dataclass
@@ -102,14 +92,12 @@ class ClaimChecker:
         self.option_kinds = {e.kind for option in options for e in read_text(option, self.vocabulary).events}
         named = [(m, g) for m, g in self.question_groundings if not m.generic]
         previous = dict(history[-1]) if history else {}
-        words = self.question.words
-        self.refers_back = bool(previous) and (bool(REFERRING_WORDS & set(words)) or any(
-            _has_words(words, p) for p in REFERRING_PHRASES))
-        # "after that": the moment of the previous turn's answer, when no event of this question follows the cue
+        self.refers_back = refers_to_earlier_object(self.question.words, history)
+        # "after that": the moment of the previous turn's answer (the latest moment the chat established),
+        # when no event of this question follows the cue
         self.anchor_frame: int | None = None
-        known = [int(turn["anchor_frame"]) for turn in history if turn.get("anchor_frame") is not None]
-        if known and self._points_back_in_time():
-            self.anchor_frame = known[-1]  # the latest moment the chat established (the previous turn's, if any)
+        if points_back_in_time(self.question.words, [e.start for e in self.question.events]):
+            self.anchor_frame = latest_anchor_frame(history)
         named = self._subject_first(named)
         if named and named[0][1].track_ids:
             self.referent = self.bind_clause(*named[0])
@@ -157,15 +145,6 @@ class ClaimChecker:
     def _after_auxiliary(self, mention) -> bool:
         """The mention stands right after a question's auxiliary: the main clause's subject."""
         return self._auxiliary_before(mention) is not None
-
-    def _points_back_in_time(self) -> bool:
-        """"right after that", "what happens next?", "which does it hit then?": a time cue with no
-        event of this question after it to anchor on."""
-        words = self.question.words
-        cue = [i for i, w in enumerate(words) if w in ANCHOR_WORDS]
-        if not cue:
-            return False
-        return not any(e.start > cue[0] for e in self.question.events)
 
     def _previous_referent(self, previous: dict) -> list[int]:
         """The previous turn's object in this scene: its tracks when this turn sees them, else its
@@ -350,7 +329,7 @@ class ClaimChecker:
         return None
 
     def _meets(self, mention, facts) -> bool:
-        from videothought.agent.grounding import lexical_score
+        from videothought.agent.rules.grounding import lexical_score
 
         return lexical_score(mention, facts) >= 1.0 - 1e-9
 
@@ -795,8 +774,6 @@ class ClaimChecker:
         return ", ".join(self.scene.tracks[t].name for t in (ids or []) if t in self.scene.tracks) or "something"
 
 
-_ZERO_WORDS = {"none", "no", "zero", "nothing", "never", "nobody", "neither"}
-_TIMES_WORDS = {"once": 1, "twice": 2, "thrice": 3, "single": 1}
 
 
 def _counted(reading: Reading) -> int | None:
@@ -804,9 +781,9 @@ def _counted(reading: Reading) -> int | None:
     if reading.count is not None:
         return reading.count
     words = set(reading.words)
-    if words & _ZERO_WORDS:
+    if words & ZERO_WORDS:
         return 0
-    return next((n for w, n in _TIMES_WORDS.items() if w in words), None)
+    return next((n for w, n in TIMES_WORDS.items() if w in words), None)
 
 
 def _word_before(words: list[str], start: int) -> str:
