@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from videothought.graph.segments import segment_facts
-from videothought.graph.words import terms
+from videothought.graph.words import RESTATED_SUBJECTS, terms
 from videothought.library.retrieval import BoundIndex
 from videothought.library.store import Library, file_sha256
 from videothought.perception.indexing import IndexSettings
@@ -76,7 +76,7 @@ def answer_statement(question: str, answer: str, subject: str | None = None) -> 
         return None
 
     def name(who: str) -> str:
-        return subject if subject and who.lower() in ("it", "they") else who
+        return subject if subject and who.lower() in RESTATED_SUBJECTS else who
 
     found = re.match(r"(?i)^(?:what|which \w+)\s+(?:does|do|did)\s+(.+?)\s+do\b(.*)$", text)
     if found:

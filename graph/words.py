@@ -60,6 +60,8 @@ ANCHOR_WORDS = {"after", "before", "since", "until", "following", "then", "next"
 SUBJECT_PRONOUNS = {"it", "he", "she", "they", "its", "his", "her", "their"}
 # The subject of a relative clause said as a pronoun ("the wall, which it springs back from").
 PLAIN_SUBJECTS = {"it", "he", "she", "they", "we", "you", "i"}
+# Articles, possessives and demonstratives before a noun ("going to the door", "in the clip").
+DETERMINERS = {"the", "a", "an", "his", "her", "their", "its", "my", "our", "your", "this", "that"}
 # The subjects an answered question's statement names again ("what does it do next?" + "stops"
 # -> "the red ball stops next"; agent/session.py answer_statement).
 RESTATED_SUBJECTS = ("it", "they")

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from videothought.graph.schema import EVENT_PHRASES
-from videothought.graph.words import FUNCTION_WORDS, NUMBER_WORDS, ORDINALS, PLAIN_SUBJECTS
+from videothought.graph.words import DETERMINERS, FUNCTION_WORDS, NUMBER_WORDS, ORDINALS, PLAIN_SUBJECTS
 from videothought.perception.vocabulary import POLYGON_BY_SIDES
 
 # ---- events: English verbs and phrases for each STSG event type ----------------------------
@@ -404,14 +404,11 @@ _HYPOTHETICAL = {"if", "suppose", "supposing", "imagine", "imagined", "had", "we
                  "assuming", "assume", "hypothetically", "wouldn't", "couldn't"}
 
 
-_DETERMINERS = {"the", "a", "an", "his", "her", "their", "its", "my", "our", "your", "this", "that"}
-
-
 def _only_going_somewhere(words: list[str]) -> bool:
     """The future cue came only from "going to" + a place ("going to the door")."""
     others = [p for p in _CUES["future"] if p != "going to" and _has_phrase(words, p)]
     places = [i for i in range(len(words) - 2) if words[i:i + 2] == ["going", "to"]]
-    return not others and bool(places) and all(words[i + 2] in _DETERMINERS for i in places)
+    return not others and bool(places) and all(words[i + 2] in DETERMINERS for i in places)
 
 
 def _is_counterfactual(words: list[str], cues: set[str]) -> bool:
@@ -525,7 +522,7 @@ def _event_mentions(words: list[str]) -> list[EventMention]:
                                    or (i + 1 < len(words) and words[i + 1] in BORDER_WORDS)):
             i += 1  # "to the left", "the left edge": a side, not the past of "leave"
             continue
-        if words[i] in _MEDIUM_WORDS and i and words[i - 1] in _DETERMINERS:
+        if words[i] in _MEDIUM_WORDS and i and words[i - 1] in DETERMINERS:
             i += 1  # "in the clip": the video itself, not a verb ("it clips the box")
             continue
         for parts, kind in _LEXICON:
