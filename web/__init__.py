@@ -1,4 +1,4 @@
-"""`vot serve`: a local web app over the same library calls as `vot ask` / `vot chat` / `vot report`.
+"""The web app: chat with a video and watch each node run in a browser (`vot serve`), over the same library calls as `vot ask` / `vot chat` / `vot report`.
 
     vot serve                                   # http://127.0.0.1:7860, the embedded stack
     vot serve --lm http://127.0.0.1:8000/v1 --media ~/videos --runs runs/

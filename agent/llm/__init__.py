@@ -9,10 +9,21 @@
     lm = load_language_model("fake")                        # FakeLanguageModel, for tests
 
 Modules: `protocol` (the LanguageModel protocol, errors, shared types, `check_language_model`),
-`fake`, `local` (transformers causal LM), `video` (Qwen2-VL-class), `http` (OpenAI-compatible
-client), `server` (our OpenAI-compatible server: `python -m videothought.agent.llm.server`),
-`parsing` (robust parsing of small-model output and the one parse-retry loop).
+`loading` (a spec -> a backend), `fake`, `local` (transformers causal LM), `quantized` (its int4
+runtime), `embedded` (the shipped SmolLM2 weights and the tiny random model like it), `video`
+(Qwen2-VL-class), `http` (OpenAI-compatible client), `server` (our OpenAI-compatible server:
+`vot llm serve`), `parsing` (robust parsing of small-model output and the one parse-retry loop),
+`constrained` (JSON-Schema-constrained decoding for the program writer), `bench` (`vot bench llm`).
 The protocol is documented in docs/llm.md.
+
+Why here and not a package of its own: the backends serve the graph's nodes. Adapters are
+named by node (`adapter_scope(lm, "rank_answers")`, agent/adapters/), an adapter's card carries
+the verify node's threshold, and constrained decoding exists for the program writer; the nodes
+and the writer import this package everywhere. It is still a layer of its own below the rest of
+agent/: it imports nothing of the graph (only graph/optional.py and graph/threads.py), so training
+and the evals use it without the graph, and tests/test_layering.py keeps it that way. A move to
+videothought.llm would buy a shorter import path for the price of rewriting every import or
+aliasing submodules, while the program path's modules that import it are being edited.
 """
 
 from videothought.agent.llm.fake import FakeLanguageModel
