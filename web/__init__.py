@@ -6,8 +6,10 @@
 Modules:
     config   WebConfig: where media, state and eval runs live, upload limit, host and port
     media    the media folder: listing, lexical path checks, uploads (size-limited, probed)
-    chat     chat threads in SQLite; one worker runs turns through the VoT graph (LangGraph stream,
-             SqliteSaver checkpoints) and records every node's trace record as an event
+    threads  chat threads, their turns and events in one SQLite file
+    chat     one worker runs turns through the VoT graph (LangGraph stream, SqliteSaver
+             checkpoints) and records every node's trace record as an event
+    live     what the page sees while a turn runs: the LLM's text, the running node, indexing
     app      the Starlette app: JSON API, server-sent events, static page; every request's Host,
              Origin and content type checked first (request_refusal), as Jupyter's server does
     cli      `vot serve`

@@ -37,9 +37,10 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from videothought.web.chat import ChatError, ChatService, ChatStore
+from videothought.web.chat import ChatService
 from videothought.web.config import WebConfig
 from videothought.web.media import MediaError, list_media, store_upload
+from videothought.web.threads import ChatError, ChatStore
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Chat threads: questions about one video, answered by the VoT graph, every node's record kept.
+"""Chat turns run: questions about one video, answered by the VoT graph on one worker thread,
+every node's record kept (in web/threads.py's store; what runs is shown live by web/live.py).
 
     store = ChatStore(state_dir / "web.sqlite")
     service = ChatService(config, store, context_factory=lambda: default_context())
@@ -25,222 +26,22 @@ runs one graph at a time anyway.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
-import inspect
-import json
 import logging
 import queue
-import sqlite3
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from videothought.web.config import WebConfig
+from videothought.web.live import IndexProgress, LiveText, StreamingLanguageModel, watching_node_starts
 from videothought.web.media import MediaError, probe_video, resolve_inside
+from videothought.web.threads import RUNNING, ChatError, ChatStore
 
 logger = logging.getLogger(__name__)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS threads (
-    id TEXT PRIMARY KEY, video_path TEXT NOT NULL, label TEXT NOT NULL, created REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS turns (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, thread_id TEXT NOT NULL, question TEXT NOT NULL,
-    choices TEXT NOT NULL, status TEXT NOT NULL, answer TEXT, targets TEXT, error TEXT, created REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, thread_id TEXT NOT NULL, turn_id INTEGER NOT NULL,
-    kind TEXT NOT NULL, payload TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS events_by_thread ON events (thread_id, seq);
-"""
-RUNNING = ("queued", "running")
-
-
-class ChatError(ValueError):
-    """A chat request that cannot be served (unknown thread, empty question, ...). The message is for the user."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
-class ChatStore:
-    """Threads, turns and their events in one SQLite file; safe to share between threads."""
-
-    def __init__(self, path: str | Path):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._connection = sqlite3.connect(str(path), check_same_thread=False)
-        self._connection.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
-        with self._lock:
-            self._connection.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._connection.close()
-
-    def _execute(self, sql: str, parameters: tuple = ()) -> sqlite3.Cursor:
-        with self._lock, self._connection:
-            return self._connection.execute(sql, parameters)
-
-    def _rows(self, sql: str, parameters: tuple = ()) -> list[dict]:
-        with self._lock:
-            return [dict(row) for row in self._connection.execute(sql, parameters).fetchall()]
-
-    # threads ----------------------------------------------------------------------------
-    def add_thread(self, video_path: str, label: str) -> dict:
-        thread = {"id": "web-" + uuid.uuid4().hex[:16], "video_path": video_path, "label": label, "created": time.time()}
-        self._execute("INSERT INTO threads (id, video_path, label, created) VALUES (?, ?, ?, ?)",
-                      (thread["id"], video_path, label, thread["created"]))
-        return thread
-
-    def thread(self, thread_id: str) -> dict:
-        rows = self._rows("SELECT * FROM threads WHERE id = ?", (thread_id,))
-        if not rows:
-            raise ChatError(f"no chat thread {thread_id!r} (it may belong to another state folder)", status=404)
-        return rows[0]
-
-    def threads(self) -> list[dict]:
-        """Every thread, newest first, with its number of turns and its first question (None before one)."""
-        return self._rows("SELECT t.*, (SELECT COUNT(*) FROM turns WHERE thread_id = t.id) AS turns, "
-                          "(SELECT question FROM turns WHERE thread_id = t.id ORDER BY id LIMIT 1) AS first_question "
-                          "FROM threads t ORDER BY created DESC")
-
-    # turns ------------------------------------------------------------------------------
-    def add_turn(self, thread_id: str, question: str, choices: list[str]) -> int:
-        cursor = self._execute("INSERT INTO turns (thread_id, question, choices, status, created) VALUES (?, ?, ?, ?, ?)",
-                               (thread_id, question, json.dumps(choices), "queued", time.time()))
-        return int(cursor.lastrowid)
-
-    def turn(self, turn_id: int) -> dict:
-        rows = self._rows("SELECT * FROM turns WHERE id = ?", (turn_id,))
-        if not rows:
-            raise ChatError(f"no turn {turn_id}", status=404)
-        return _decode_turn(rows[0])
-
-    def turns(self, thread_id: str) -> list[dict]:
-        return [_decode_turn(row) for row in self._rows("SELECT * FROM turns WHERE thread_id = ? ORDER BY id", (thread_id,))]
-
-    def unfinished_turns(self) -> list[dict]:
-        return [_decode_turn(row) for row in self._rows("SELECT * FROM turns WHERE status IN (?, ?) ORDER BY id", RUNNING)]
-
-    def set_turn(self, turn_id: int, **values) -> None:
-        known = ("status", "answer", "targets", "error")
-        if set(values) - set(known):
-            raise ValueError(f"unknown turn columns {sorted(set(values) - set(known))}")
-        values = {k: json.dumps(v) if k == "targets" else v for k, v in values.items()}
-        assignments = ", ".join(f"{k} = ?" for k in values)
-        self._execute(f"UPDATE turns SET {assignments} WHERE id = ?", (*values.values(), turn_id))
-
-    # events -----------------------------------------------------------------------------
-    def add_event(self, thread_id: str, turn_id: int, kind: str, payload: dict) -> int:
-        text = json.dumps(payload, default=_json_default)
-        return int(self._execute("INSERT INTO events (thread_id, turn_id, kind, payload) VALUES (?, ?, ?, ?)",
-                                 (thread_id, turn_id, kind, text)).lastrowid)
-
-    def events_after(self, thread_id: str, seq: int, limit: int = 500) -> list[dict]:
-        rows = self._rows("SELECT * FROM events WHERE thread_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                          (thread_id, seq, limit))
-        return [{"seq": r["seq"], "turn": r["turn_id"], "kind": r["kind"], "payload": json.loads(r["payload"])}
-                for r in rows]
-
-
-def _decode_turn(row: dict) -> dict:
-    row["choices"] = json.loads(row["choices"])
-    row["targets"] = json.loads(row["targets"]) if row.get("targets") else []
-    return row
-
-
-def _json_default(value: Any):
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    return str(value)
-
-
-@dataclass
-class LiveText:
-    """What the LLM has written so far in the node that is running (not stored; cleared per node),
-    and which node that is."""
-
-    turn: int = 0
-    node: str | None = None
-    text: str = ""
-    version: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def append(self, turn: int, piece: str) -> None:
-        with self.lock:
-            if turn != self.turn:
-                self.turn, self.text, self.node = turn, "", None
-            self.text += piece
-            self.version += 1
-
-    def clear(self, turn: int, node: str | None = None) -> None:
-        """Empty the buffer; `node` is the node whose text comes next (None between nodes)."""
-        with self.lock:
-            self.turn, self.text, self.node = turn, "", node
-            self.version += 1
-
-    def finish(self, turn: int, node: str) -> None:
-        """`node`'s record arrived: its text is done (the next node's, if it already started, stays)."""
-        with self.lock:
-            if self.turn != turn or self.node in (node, None):
-                self.turn, self.text, self.node = turn, "", None
-                self.version += 1
-
-    def snapshot(self) -> dict:
-        """{"version", "turn", "node", "text"} at one moment."""
-        with self.lock:
-            return {"version": self.version, "turn": self.turn, "node": self.node, "text": self.text}
-
-
-_NODE_STARTS = contextvars.ContextVar("videothought_web_node_starts", default=None)
-_node_starts_hook = threading.Lock()
-_node_starts_registered = False
-
-
-def watching_node_starts(on_start: Callable[[str], None]):
-    """A context manager: inside it, every LangGraph node that starts (of any graph, whatever its
-    nodes) calls `on_start(node name)` before it runs, so the page can say which node is running.
-
-    It is a LangChain callback handler, added to every run started in this context through
-    langchain_core's `register_configure_hook` (the mechanism tracers use): `run_question` and the
-    graph stay as they are. A node's own run is the one whose name is its `langgraph_node`."""
-    global _node_starts_registered
-    from langchain_core.callbacks import BaseCallbackHandler
-    from langchain_core.tracers.context import register_configure_hook
-
-    with _node_starts_hook:
-        if not _node_starts_registered:
-            register_configure_hook(_NODE_STARTS, inheritable=True)
-            _node_starts_registered = True
-
-    class NodeStarts(BaseCallbackHandler):
-        run_inline = True  # called in the node's thread, before the node runs
-
-        def on_chain_start(self, serialized, inputs, *, run_id, parent_run_id=None, tags=None, metadata=None,
-                           **kwargs) -> None:
-            node = (metadata or {}).get("langgraph_node")
-            if node and kwargs.get("name") == node:
-                on_start(node)
-
-    @contextlib.contextmanager
-    def scope():
-        token = _NODE_STARTS.set(NodeStarts())
-        try:
-            yield
-        finally:
-            _NODE_STARTS.reset(token)
-
-    return scope()
-
 
 def verification_summary(verification: dict | None) -> dict:
     """What the page says about an answer's check: `status` supported / refuted / unchecked (an
@@ -249,69 +50,6 @@ def verification_summary(verification: dict | None) -> dict:
     from videothought.agent.state import verdict
 
     return verdict(verification)
-
-
-class StreamingLanguageModel:
-    """The run context's LLM, with every generated piece also sent to `sink` (the page).
-
-    Generation goes through videothought.agent.llm.protocol.call_generate, so a backend that
-    streams (`on_text`) feeds the page token by token and one that does not still shows its
-    reply once it is complete. `generate` takes the keywords the wrapped model's `generate` takes
-    (and `on_text`): a caller that asks whether the model takes one (the program writer asks for
-    `json_schema`) gets the wrapped model's answer. Everything else is the wrapped model's."""
-
-    def __init__(self, lm):
-        self._lm = lm
-        self.sink: Callable[[str], None] | None = None
-        self.generate = self._mirrored_generate()
-
-    @property
-    def wrapped(self):
-        return self._lm
-
-    def _mirrored_generate(self) -> Callable:
-        """`_generate` under the wrapped generate's signature, with `on_text` added when it lacks one."""
-        try:
-            signature = inspect.signature(self._lm.generate)
-        except (TypeError, ValueError):  # a builtin or C callable: take anything, as it may
-            return self._generate
-        parameters = list(signature.parameters.values())
-        kinds = {p.kind for p in parameters}
-        if "on_text" not in signature.parameters and inspect.Parameter.VAR_KEYWORD not in kinds:
-            on_text = inspect.Parameter("on_text", inspect.Parameter.KEYWORD_ONLY, default=None)
-            parameters.append(on_text)
-
-        def generate(messages, *args, **kwargs):
-            return self._generate(messages, *args, **kwargs)
-
-        generate.__signature__ = signature.replace(parameters=parameters)
-        return generate
-
-    def _generate(self, messages, *args, on_text=None, **kwargs):
-        from videothought.agent.llm.protocol import call_generate
-
-        sink = self.sink
-
-        def forward(piece: str) -> None:
-            if on_text is not None:
-                on_text(piece)
-            if sink is not None:
-                sink(piece)
-
-        wanted = on_text is not None or sink is not None
-        if args:  # keywords given by position: name them, as the wrapped signature does
-            bound = inspect.signature(self._lm.generate).bind_partial(messages, *args)
-            kwargs = {**{k: v for k, v in bound.arguments.items() if k != "messages"}, **kwargs}
-        return call_generate(self._lm, messages, on_text=forward if wanted else None, **kwargs)
-
-    def score(self, prompt, continuations, **kwargs):
-        return self._lm.score(prompt, continuations, **kwargs)
-
-    def count_tokens(self, text):
-        return self._lm.count_tokens(text)
-
-    def __getattr__(self, name):  # name, accepts_frames, adapter_names, use_adapter, ...
-        return getattr(self._lm, name)
 
 
 def friendly_error(error: BaseException) -> str:
@@ -556,49 +294,6 @@ class ChatService:
             emit("status", {"text": f"indexed in {time.perf_counter() - started:.1f} s", "indexing": False})
             self._sessions[str(path)] = session
         return self._sessions[str(path)].context
-
-
-class IndexProgress:
-    """Reports "indexing: k of n segments" while a Session indexes a video, by reading the
-    library's SQLite file (its `videos` and `segments` tables; one transaction per segment) from
-    a second connection once a second. Reading only: the indexer is not slowed or changed."""
-
-    def __init__(self, library: Path, video_path: Path, emit, interval_seconds: float = 1.0):
-        self.library, self.video_path, self.emit = library, str(video_path), emit
-        self.interval_seconds = interval_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="vot-web-index-progress", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _count(self) -> tuple[int, int] | None:
-        if not self.library.is_file():
-            return None
-        try:
-            connection = sqlite3.connect(f"file:{self.library}?mode=ro", uri=True, timeout=0.5)
-            try:
-                row = connection.execute(
-                    "SELECT v.num_segments, (SELECT COUNT(*) FROM segments s WHERE s.video_id = v.video_id) "
-                    "FROM videos v WHERE v.path = ? ORDER BY v.video_id DESC LIMIT 1", (self.video_path,)).fetchone()
-            finally:
-                connection.close()
-        except sqlite3.Error:  # not created yet, locked, or another schema: no progress line, no harm
-            return None
-        return (int(row[1]), int(row[0])) if row else None
-
-    def _watch(self) -> None:
-        last = None
-        while not self._stop.wait(self.interval_seconds):
-            counts = self._count()
-            if counts and counts != last:
-                last = counts
-                self.emit("status", {"text": f"indexing: {counts[0]} of {counts[1]} segments", "indexing": True,
-                                     "done": counts[0], "total": counts[1]})
 
 
 def _format_record(record) -> str:
