@@ -36,3 +36,17 @@ def test_every_package_data_pattern_matches_files():
         for pattern in patterns:
             assert any(p.is_file() for p in folder.glob(pattern)), f"{package}: {pattern!r} matches no file in {folder}"
     assert (folder_of("videothought.web", table["package-dir"]) / "static" / "index.html").is_file()
+
+
+def test_every_package_says_its_job():
+    """Each package's __init__ opens with a docstring whose first sentence is its job."""
+    import ast
+
+    table = setuptools_table()
+    silent = []
+    for package in table["packages"]:
+        init = folder_of(package, table["package-dir"]) / "__init__.py"
+        docstring = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+        if len(docstring.split(".")[0].split()) < 4:
+            silent.append(package)
+    assert silent == [], f"packages whose __init__ does not say their job: {silent}"
