@@ -164,25 +164,29 @@ def _checked(written: Written, num_options: int) -> Written:
     return written
 
 
-def write_programs(lm, requests: list[Request], *, style: str | None = None, temperature: float = 0.0,
+def write_programs(lm, requests: list[Request], *, style: str | None = None, temperature: float | list[float] = 0.0,
                    seeds: list[int] | None = None, max_new_tokens: int = MAX_PROGRAM_TOKENS,
                    batch_size: int = 8, messages: list[list[dict]] | None = None) -> list[Written]:
     """Programs for many questions: batched decodes (one per `batch_size` questions with the same
     number of options) on a local backend with `generate_batch`, else one `write_program` each.
     Greedy batched replies equal the one-at-a-time ones (tests/agent/test_writer_batch.py).
-    `messages`: the prompts already written (training rows carry theirs), one per request."""
+    `messages`: the prompts already written (training rows carry theirs), one per request.
+    `temperature`: one for all, or one per request (a greedy program and samples in one decode)."""
     from videothought.agent.llm.protocol import adapter_scope
 
     if messages is not None and len(messages) != len(requests):
         raise ValueError(f"{len(messages)} prompts for {len(requests)} requests")
     style = style if messages is not None else (style or prompt_style(lm))
     seeds = list(seeds) if seeds is not None else [None] * len(requests)
+    temperatures = list(temperature) if isinstance(temperature, (list, tuple)) else [float(temperature)] * len(requests)
+    if len(temperatures) != len(requests):
+        raise ValueError(f"{len(temperatures)} temperatures for {len(requests)} requests")
     if not hasattr(lm, "generate_batch"):
         if messages is not None:
             raise ValueError("prompts given as messages need a backend with generate_batch")
         return [write_program(lm, r.question, r.choices, r.names, history=r.history, style=style,
-                              temperature=temperature, seed=s, max_new_tokens=max_new_tokens)
-                for r, s in zip(requests, seeds)]
+                              temperature=t, seed=s, max_new_tokens=max_new_tokens)
+                for r, s, t in zip(requests, seeds, temperatures)]
     results: list[Written | None] = [None] * len(requests)
     by_options: dict[int, list[int]] = {}
     for position, request in enumerate(requests):
@@ -195,7 +199,8 @@ def write_programs(lm, requests: list[Request], *, style: str | None = None, tem
                                  writer_messages(requests[p].question, requests[p].choices, requests[p].names,
                                                  history=requests[p].history, style=style) for p in chunk]
                 generations = lm.generate_batch(conversations, json_schema=writer_schema(count),
-                                                max_new_tokens=max_new_tokens, temperature=temperature,
+                                                max_new_tokens=max_new_tokens,
+                                                temperature=[temperatures[p] for p in chunk],
                                                 seeds=[seeds[p] if seeds[p] is not None else p for p in chunk])
                 for position, conversation, generation in zip(chunk, conversations, generations):
                     written = Written(None, generation.text.strip(), None, style, True, conversation,

@@ -130,7 +130,7 @@ class SchemaDecoder:
 
 
     def decode_batch(self, model, prompts: list[list[int]], schema: dict, *, max_new_tokens: int,
-                     temperature: float = 0.0, seeds: list[int] | None = None, pad_token_id: int = 0
+                     temperature: float | list[float] = 0.0, seeds: list[int] | None = None, pad_token_id: int = 0
                      ) -> list[ConstrainedReply]:
         """Several prompts under one schema in lockstep: one forward per step for the whole batch.
 
@@ -139,7 +139,8 @@ class SchemaDecoder:
 
         A decode step costs about as much for 8 rows as for 1 on a CPU (the weights are read once),
         so evaluation and RL rollouts batch their writings. No jump-forward here (rows would append
-        different lengths); greedy rows equal `decode(..., jump_forward=False)` up to float rounding."""
+        different lengths); greedy rows equal `decode(..., jump_forward=False)` up to float rounding.
+        `temperature` may be one per row (0: that row is greedy): a greedy program and samples in one pass."""
         import torch
 
         xgr = self.xgr
@@ -147,8 +148,11 @@ class SchemaDecoder:
         compiled = self.compile(schema)
         matchers = [xgr.GrammarMatcher(compiled) for _ in prompts]
         bitmask = xgr.allocate_token_bitmask(batch, self.info.vocab_size)
+        temperatures = list(temperature) if isinstance(temperature, (list, tuple)) else [float(temperature)] * batch
+        if len(temperatures) != batch or any(t < 0 for t in temperatures):
+            raise ValueError(f"temperature: one value >= 0 per prompt, got {temperature!r}")
         generators = None
-        if temperature > 0:
+        if any(t > 0 for t in temperatures):
             seeds = list(seeds) if seeds is not None else list(range(batch))
             generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
         width = max(len(p) for p in prompts)
@@ -172,12 +176,12 @@ class SchemaDecoder:
                     if not done[row]:
                         matcher.fill_next_token_bitmask(bitmask, row)
                 xgr.apply_token_bitmask_inplace(logits, bitmask.to(logits.device))
-                if generators is None:
-                    tokens = torch.argmax(logits, dim=-1).tolist()
-                else:
-                    probabilities = torch.softmax(logits / temperature, dim=-1)  # (B, V)
-                    tokens = [int(torch.multinomial(probabilities[row], 1, generator=generators[row]))
-                              if not done[row] else pad_token_id for row in range(batch)]
+                tokens = torch.argmax(logits, dim=-1).tolist()
+                if generators is not None:
+                    for row in range(batch):
+                        if temperatures[row] > 0 and not done[row]:
+                            probabilities = torch.softmax(logits[row] / temperatures[row], dim=-1)  # (V,)
+                            tokens[row] = int(torch.multinomial(probabilities, 1, generator=generators[row]))
                 for row, token in enumerate(tokens):
                     if done[row]:
                         tokens[row] = pad_token_id  # a finished row idles: its outputs are not read

@@ -632,12 +632,14 @@ class LocalLanguageModel:
         return {i for i in end_ids if i is not None}
 
     def generate_batch(self, conversations: list[list[dict]], *, json_schema: dict, max_new_tokens: int = 256,
-                       temperature: float = 0.0, seeds: list[int] | None = None) -> list[Generation]:
+                       temperature: float | list[float] = 0.0, seeds: list[int] | None = None) -> list[Generation]:
         """Several chats answered under one JSON Schema in one batched decode (constrained.py's
-        decode_batch): what evaluation and RL rollouts use to write many programs at once."""
+        decode_batch): what evaluation and RL rollouts use to write many programs at once.
+        `temperature` may be one per chat (0: greedy)."""
         from videothought.agent.llm.constrained import SchemaDecoder
 
-        check_generation_args(max_new_tokens, temperature, None)
+        for value in (temperature if isinstance(temperature, (list, tuple)) else [temperature]):
+            check_generation_args(max_new_tokens, value, None)
         if not conversations:
             return []
         start = time.perf_counter()

@@ -38,7 +38,7 @@ def tiny_lm() -> LocalLanguageModel:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from videothought.training.nodes.models import TINY_CONFIG
+    from videothought.agent.llm.embedded import TINY_CONFIG
 
     tokenizer = AutoTokenizer.from_pretrained(ensure_embedded_checkpoint())
     torch.manual_seed(0)
