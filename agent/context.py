@@ -47,6 +47,8 @@ class VoTSettings:
     region_grounding: bool = True  # ground phrases with the encoder's region-text similarity too (when
     # an encoder is loaded); off: labels and attributes only (the ablation of the grounding report)
     vision_frames: int = 8  # frames a vision-language LLM watches in each call (text-only LLMs get none)
+    program_samples: int = 1  # the program path: programs per question, the greedy one + samples at 0.7, written in
+    # ONE batched decode (a local backend), executed, and the options voted on (self-consistency)
 
     def __post_init__(self):
         if self.num_frames < 2:
@@ -59,6 +61,8 @@ class VoTSettings:
             raise ValueError(f"llm_targets must be 'always' or 'fallback', got {self.llm_targets!r}")
         if self.parse_retries < 0:
             raise ValueError(f"parse_retries must be >= 0, got {self.parse_retries!r}")
+        if self.program_samples < 1:
+            raise ValueError(f"program_samples must be at least 1, got {self.program_samples!r}")
         if self.vision_frames < 1:
             raise ValueError(f"vision_frames must be at least 1, got {self.vision_frames!r}")
         if self.segments_per_question < 1:

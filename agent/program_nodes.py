@@ -85,15 +85,25 @@ def identify_targets(state: dict, runtime) -> dict:
     attempt = int(state.get("attempt", 0) or 0)
     with _step("identify_targets", state) as record:
         record.inputs = {"question": question, "choices": choices, "names": state.get("scene_names", "")}
-        writer = getattr(context, "writer", None) or write_program
-        written = writer(
-            context.lm, question, choices, state.get("scene_names", ""), history=state.get("history"),
-            temperature=0.0 if attempt == 0 else RETRY_TEMPERATURE, seed=attempt or None,
-            frames=watch_frames(state, context), on_text=text_streamer(runtime, "identify_targets"))
+        samples = int(getattr(context.settings, "program_samples", 1)) if attempt == 0 else 1
+        names = state.get("scene_names", "")
+        kwargs = dict(history=state.get("history"), temperature=0.0 if attempt == 0 else RETRY_TEMPERATURE,
+                      seed=attempt or None, frames=watch_frames(state, context),
+                      on_text=text_streamer(runtime, "identify_targets"))
+        writer = getattr(context, "writer", None)
+        if writer is not None:
+            found = writer(context.lm, question, choices, names, samples=samples, **kwargs)
+        elif samples > 1:
+            kwargs.pop("temperature")
+            found = write_samples(context.lm, question, choices, names, samples=samples, **kwargs)
+        else:
+            found = write_program(context.lm, question, choices, names, **kwargs)
+        writings = list(found) if isinstance(found, (list, tuple)) else [found]
+        written = writings[0]  # the greedy program: the one the trace reads
         record.prompts.append("\n".join(f"[{m['role']}] {m['content']}" for m in written.prompt)[-1500:])
-        record.llm_calls += 1 if written.prompt else 0  # a program handed in (gold, prewritten) cost no call here
+        record.llm_calls += 1 if written.prompt else 0  # one (batched) call; a program handed in cost none here
         record.prompt_tokens += written.prompt_tokens
-        record.completion_tokens += written.completion_tokens
+        record.completion_tokens += sum(w.completion_tokens for w in writings)
         targets = []
         if written.program is not None:
             grounder = _executor(state, context).grounder
@@ -110,8 +120,11 @@ def identify_targets(state: dict, runtime) -> dict:
             record.errors.append(written.error or "no program")
         record.outputs = {"program": written.program.to_text() if written.program else None,
                           "reply": written.text, "style": written.style, "constrained": written.constrained,
-                          "targets": [t["phrase"] for t in targets]}
+                          "targets": [t["phrase"] for t in targets],
+                          **({"samples": [w.program.to_text() if w.program else w.error for w in writings[1:]]}
+                             if len(writings) > 1 else {})}
     return {"program": written.program.to_dict() if written.program else None, "program_error": written.error,
+            "programs": [w.program.to_dict() if w.program else None for w in writings],
             "targets": targets, "trace": [record.to_dict()]}
 
 
@@ -145,12 +158,38 @@ def analyze_actions(state: dict, runtime) -> dict:
             answer_text = value_text(execution.value, execution.scene or executor.scene) \
                 if execution.status == "ok" and execution.value is not None else None
         analysis = execution.text() if execution is not None else f"unknown: {summary['reason']}"
+        votes = _votes(state, context, len(candidates_of(state)))
+        if votes is not None:  # self-consistency: the options as the written programs vote for them
+            record.outputs["own_scores"] = scores
+            scores = votes
+            analysis += f"\nvotes of {len(state.get('programs') or [])} programs: {votes}"
         record.inputs = {"program": (state.get("program") or {}).get("program")}
-        record.outputs = {"execution": summary, "option_scores": scores, "answer_text": answer_text}
+        record.outputs.update({"execution": summary, "option_scores": scores, "answer_text": answer_text})
         if summary["status"] != "ok":
             record.errors.append(f"the program could not be executed: {summary['reason']}")
     return {"execution": summary, "option_scores": [None if s is None else round(float(s), 4) for s in scores],
             "value_text": answer_text, "action_analysis": analysis, "trace": [record.to_dict()]}
+
+
+def _votes(state: dict, context, num_options: int) -> list[float] | None:
+    """With several programs (settings.program_samples), each option's share of the programs that pick
+    an option alone (a unique supported one); None with one program or when no program picks any."""
+    documents = [d for d in state.get("programs") or [] if d]
+    if len(state.get("programs") or []) < 2 or not num_options:
+        return None
+    picks = []
+    for document in documents:
+        try:
+            program = parse_program(document)
+        except ProgramError:
+            continue
+        executor = _executor(state, context)
+        among, status, _ = decide(executor.score_options(executor.run(program), program.options or []))
+        if status == "supported":
+            picks.append(among[0])
+    if not picks:
+        return None
+    return [round(picks.count(i) / len(picks), 4) for i in range(num_options)]
 
 
 def propose_candidates(state: dict, runtime) -> dict:

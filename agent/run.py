@@ -89,7 +89,7 @@ def question_input(question: str, video_path: str, choices: Sequence[str] = (), 
              "action_analysis": "", "frame_text": [], "targets": [], "candidate_scores": [], "answer": "",
              "answer_index": -1, "partial_stsg": "",
              # the program path's keys (agent/program_nodes.py)
-             "program": None, "program_error": None, "execution": {}, "option_scores": [], "value_text": None,
+             "program": None, "programs": [], "program_error": None, "execution": {}, "option_scores": [], "value_text": None,
              "verdict": {}, "attempts": []}
     if question_type:
         state["question_type"] = question_type

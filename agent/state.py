@@ -31,6 +31,7 @@ Added by the graph builder (compatible: all optional):
 The program path (agent/program_nodes.py, the default graph):
     scene_names    track: the names the scene's perception can give ("colour: red, ...; shape: ...")
     program        identify_targets: the written program (graph/program.py stored form), or None
+    programs       identify_targets: every program written (the greedy one first; settings.program_samples)
     program_error  identify_targets: why no program (unparsable, ill-typed, backend failure)
     execution      analyze_actions: {"status": "ok"|"unknown", "reason", "steps", "tracks", "frames", ...}
     option_scores  analyze_actions: per option, the executor's score in [-1, 1], or None (not comparable)
@@ -81,6 +82,7 @@ class VoTState(TypedDict, total=False):
     # the program path
     scene_names: str
     program: dict | None
+    programs: list
     program_error: str | None
     execution: dict
     option_scores: list

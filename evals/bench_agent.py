@@ -78,6 +78,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the program writer's adapter for `program` (default: the shipped agent/adapters/writer)")
     parser.add_argument("--batch-size", type=int, default=8,
                         help="program conditions: questions whose programs are written in one batched decode")
+    parser.add_argument("--program-samples", type=int, default=1,
+                        help="program conditions: programs per question (greedy + samples at 0.7), voted")
     parser.add_argument("--rows", default=None, help="JSONL of per-question rows (resumes from it)")
     parser.add_argument("--cache-dir", default=None, help="STSG cache directory (default: next to --rows, or none)")
     parser.add_argument("--lm", default=None, help="language model spec (default: $VIDEOTHOUGHT_LLM or embedded)")
@@ -319,8 +321,13 @@ class Bench:
             context = base.with_overrides(lm=lm, _stsg_memory={})
         else:
             context = base.with_overrides(_stsg_memory={})
-        writer = GoldWriter() if condition == "gold-program" else Prewritten(self.args.batch_size)
+        samples = int(getattr(self.args, "program_samples", 1) or 1)
+        writer = GoldWriter() if condition == "gold-program" else Prewritten(self.args.batch_size, samples)
         context = context.with_overrides(writer=writer)
+        if samples > 1 and condition != "gold-program":
+            from dataclasses import replace
+
+            context = context.with_overrides(settings=replace(context.settings, program_samples=samples))
         self._program_contexts[condition] = context
         return context
 
@@ -444,26 +451,33 @@ class Prewritten:
     the graph's identify_targets as it asks. A retry (sampled) or a question not written ahead is
     written on the spot by write_program."""
 
-    def __init__(self, batch_size: int = 8):
+    def __init__(self, batch_size: int = 8, samples: int = 1):
         self.batch_size = batch_size
-        self.table: dict[tuple, object] = {}
+        self.samples = samples  # programs per question (settings.program_samples): greedy + sampled
+        self.table: dict[tuple, list] = {}
 
     @staticmethod
     def key(question: str, choices, names: str) -> tuple:
         return (question, tuple(choices), names)
 
     def write_all(self, lm, requests) -> None:
-        from videothought.agent.writer import write_programs
+        from videothought.agent.writer import SAMPLE_TEMPERATURE, write_programs
 
         fresh = [r for r in requests if self.key(r.question, r.choices, r.names) not in self.table]
-        for request, written in zip(fresh, write_programs(lm, fresh, batch_size=self.batch_size)):
-            self.table[self.key(request.question, request.choices, request.names)] = written
+        copies = [r for r in fresh for _ in range(self.samples)]
+        temperatures = [0.0 if k == 0 else SAMPLE_TEMPERATURE for _ in fresh for k in range(self.samples)]
+        seeds = [k for _ in fresh for k in range(self.samples)]
+        written = write_programs(lm, copies, temperature=temperatures, seeds=seeds, batch_size=self.batch_size)
+        for index, request in enumerate(fresh):
+            self.table[self.key(request.question, request.choices, request.names)] = \
+                written[index * self.samples:(index + 1) * self.samples]
 
-    def __call__(self, lm, question, choices, names, *, history=None, temperature=0.0, seed=None, **kwargs):
+    def __call__(self, lm, question, choices, names, *, history=None, temperature=0.0, seed=None, samples=1,
+                 **kwargs):
         from videothought.agent.writer import write_program
 
         if temperature == 0 and not history and self.key(question, choices, names) in self.table:
-            return self.table[self.key(question, choices, names)]
+            return self.table[self.key(question, choices, names)][:max(1, samples)]
         return write_program(lm, question, choices, names, history=history, temperature=temperature, seed=seed,
                              **kwargs)
 

@@ -157,3 +157,26 @@ def test_a_follow_up_program_resolves_it_to_the_previous_answer(video):
     assert result.answer_index == 0 and result.verification["status"] == "supported"
     assert "Earlier: Which object does the ball bump into? -> the blue box" in \
         [c for c in ctx.lm.calls if c["kind"] == "generate"][0]["messages"][-1]["content"]
+
+
+def test_several_programs_vote_and_the_majority_is_supported(video):
+    from videothought.agent.writer import Written
+    from videothought.graph.program import parse_program
+
+    wrong = {"program": [{"op": "events", "kind": "enter"}, {"op": "first"}, {"op": "subject"}],
+             "options": PARTNER["options"]}  # the green triangle enters: option 1
+    programs = [PARTNER, wrong, PARTNER]
+    calls = []
+
+    def writer(lm, question, choices, names, *, samples=1, **kwargs):
+        calls.append(samples)
+        return [Written(parse_program(p, num_options=3), json.dumps(p), None, prompt=[{"role": "user", "content": "q"}])
+                for p in programs[:samples]]
+
+    ctx = context([PARTNER])
+    ctx = ctx.with_overrides(writer=writer, settings=VoTSettings(program_samples=3))
+    result = ask(video, ctx, thread_id="votes")
+    assert calls == [3] and result.answer_index == 0
+    assert result.state["option_scores"] == [round(2 / 3, 4), round(1 / 3, 4), 0.0]
+    assert result.verification["status"] == "supported"
+    assert len(result.state["programs"]) == 3
