@@ -51,15 +51,15 @@ def _executor(state: dict, context) -> Executor:
 # ---- perception -----------------------------------------------------------------------------------
 def track(state: dict, runtime) -> dict:
     """The STSG of the video's frames (or of an indexed long video's retrieved segments)."""
-    from videothought.agent.nodes import build_stsg, follow_up_frame
+    from videothought.agent.followup import follow_up_frame
+    from videothought.agent.perceive import build_stsg
 
     context = runtime.context
     with _step("track", state) as record:
         record.inputs = {"video_path": state.get("video_path")}
         update: dict = {}
         if context.index is not None:
-            anchor = next((h.get("anchor_frame") for h in reversed(state.get("history") or [])
-                           if h.get("anchor_frame") is not None), None) if follow_up_frame(state) is not None else None
+            anchor = follow_up_frame(state)
             doc, segment_ids = context.index.retrieve(state["question"], [], k=context.settings.segments_per_question,
                                                       **({"around_frame": anchor} if anchor is not None else {}))
             update["segments"] = segment_ids

@@ -353,7 +353,7 @@ class Bench:
 
     def scene_names(self, video: str, context) -> str:
         """The names the graph's track node will give the writer for this video (same perception, cached)."""
-        from videothought.agent.nodes import build_stsg
+        from videothought.agent.perceive import build_stsg
         from videothought.graph.ground import SceneNames
         from videothought.graph.query import SceneQuery
 

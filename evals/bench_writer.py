@@ -113,7 +113,7 @@ def run(args) -> dict:
                 if video not in truths:
                     truths[video] = json.loads((root / "stsg" / f"{video}.json").read_text())
                     if tracked_context is not None:
-                        from videothought.agent.nodes import build_stsg
+                        from videothought.agent.perceive import build_stsg
 
                         path = (root / "videos" / f"{video}.mp4").resolve()
                         if root / "videos" not in path.parents:

@@ -168,7 +168,7 @@ def writer_rl_examples(world_dirs: list[Path], *, cache_dir: str | Path, family:
     empty; what RL learns comes from running its own programs."""
     import numpy as np
 
-    from videothought.agent.nodes import build_stsg
+    from videothought.agent.perceive import build_stsg
     from videothought.agent.writer import writer_messages
     from videothought.evals.world import load_world
     from videothought.evals.world.chained import chained_questions
