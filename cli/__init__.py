@@ -85,10 +85,15 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:] if "=" in argv[0] else argv[2:]
         from videothought.graph.threads import THREADS_ENV, configured_threads
 
+        previous = os.environ.get(THREADS_ENV)
         os.environ[THREADS_ENV] = value
         try:
             configured_threads()
-        except ValueError as error:
+        except ValueError as error:  # a bad value is named and not left behind in the environment
+            if previous is None:
+                del os.environ[THREADS_ENV]
+            else:
+                os.environ[THREADS_ENV] = previous
             print(f"vot: --threads: {error}", file=sys.stderr)
             return 2
         if not argv:

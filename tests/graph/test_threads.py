@@ -44,7 +44,7 @@ def test_apply_sets_torch_and_openmp(monkeypatch):
 def test_the_vot_flag_sets_the_variable_and_is_honoured(monkeypatch, capsys):
     from videothought.cli import main
 
-    monkeypatch.delenv(THREADS_ENV, raising=False)
+    monkeypatch.setenv(THREADS_ENV, "2")  # recorded, so teardown restores what was there before the test
     before = torch.get_num_threads()
     try:
         assert main(["--threads", "1", "bench", "--help"]) == 0
@@ -53,6 +53,6 @@ def test_the_vot_flag_sets_the_variable_and_is_honoured(monkeypatch, capsys):
         assert os.environ[THREADS_ENV] == "1" and torch.get_num_threads() == 1
         assert main(["--threads=x", "ask"]) == 2
         assert "whole number" in capsys.readouterr().err
+        assert os.environ[THREADS_ENV] == "1"  # the bad value was not left behind
     finally:
         torch.set_num_threads(before)
-        monkeypatch.delenv(THREADS_ENV, raising=False)

@@ -421,7 +421,7 @@ def test_the_answer_says_unchecked_unless_the_state_says_supported(served):
     answer = wait_for(app.state.store, thread["id"])[-1]
     assert answer["kind"] == "answer" and "verified" not in answer["payload"]
     assert answer["payload"]["verification"]["status"] in ("supported", "refuted", "unchecked")
-    assert verification_summary({"passed": True, "route": None}) == {"status": "unchecked", "source": None, "reason": None}
+    assert verification_summary({"passed": True, "route": None}) == {"status": "unchecked", "source": None, "reason": "nothing checked this answer"}
     assert verification_summary({"status": "unknown"})["status"] == "unchecked"
     assert verification_summary({"status": "supported", "source": "program", "reason": "count of collide = 1"}) == {
         "status": "supported", "source": "program", "reason": "count of collide = 1"}

@@ -292,7 +292,8 @@ def test_the_page_shows_the_running_node_clears_choices_and_survives_a_reload(br
     assert " | ".join(CHOICES) in questions[1]
     assert_no_null(driver)
     for verdict in driver.find_elements(By.CSS_SELECTOR, "#conversation .answer .verification"):
-        assert verdict.text.split(" · ")[0] in ("supported by the scene graph", "refuted by the scene graph", "unchecked")
+        status = verdict.text.split(" · ")[0].split(" (")[0]  # the status, before its source and reason
+        assert status in ("supported by the scene graph", "refuted by the scene graph", "unchecked"), verdict.text
 
     # The chat list names the video, the date and the first question.
     entry = wait(driver, lambda d: [li for li in d.find_elements(By.CSS_SELECTOR, "#threads li.active")
