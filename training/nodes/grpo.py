@@ -202,6 +202,54 @@ def grpo_config(recipe: NodeRecipe, output: Path, max_steps: int, weights: list[
                       shuffle_dataset=not rl.paired)  # paired rows keep their order: the pairs are pre-shuffled
 
 
+def constrained_rollouts(recipe: NodeRecipe, tokenizer):
+    """trl's `rollout_func` for the writer: each prompt's completion decoded under the program language's
+    JSON Schema (agent/llm/constrained.py decode_batch) from the current policy, sampled at rl.temperature
+    with seeds drawn from the step, so every rollout is a well-formed document and GRPO's groups differ in
+    what their programs ask, not in whether they parse. trl recomputes the policy's log-probabilities of
+    the sampled tokens itself (the masked sampling distribution is not passed: logprobs None)."""
+    import re
+
+    import torch
+
+    from videothought.agent.llm.constrained import SchemaDecoder
+    from videothought.graph.program import writer_schema
+
+    decoder = SchemaDecoder.for_tokenizer(tokenizer, len(tokenizer))
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    eos = eos if isinstance(eos, int) and eos != tokenizer.unk_token_id else tokenizer.eos_token_id
+
+    def options_in(prompt: str) -> int:
+        block = prompt.rsplit("Options:", 1)[1] if "Options:" in prompt else ""
+        return len(re.findall(r"(?m)^\d+\. ", block.split("<|im_end|>")[0]))
+
+    def rollout(prompts: list, trainer) -> dict:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        was_training = model.training
+        model.eval()
+        prompt_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        completions: list[list[int]] = [[] for _ in prompts]
+        by_count: dict[int, list[int]] = {}
+        for position, prompt in enumerate(prompts):
+            by_count.setdefault(options_in(prompt), []).append(position)
+        step = int(trainer.state.global_step)
+        try:
+            with torch.no_grad():
+                for count, positions in by_count.items():
+                    replies = decoder.decode_batch(
+                        model, [prompt_ids[p] for p in positions], writer_schema(count),
+                        max_new_tokens=recipe.rl.max_completion_length, temperature=float(recipe.rl.temperature),
+                        seeds=[recipe.train.seed * 1_000_003 + step * 1009 + p for p in positions],
+                        pad_token_id=tokenizer.pad_token_id)
+                    for position, reply in zip(positions, replies):
+                        completions[position] = list(reply.token_ids) + ([eos] if reply.complete else [])
+        finally:
+            model.train(was_training)
+        return {"prompt_ids": prompt_ids, "completion_ids": completions, "logprobs": None}
+
+    return rollout
+
+
 def grpo_trainer(recipe: NodeRecipe, node: str, examples: list[dict]):
     """trl's GRPOTrainer for one node, from the previous stage's adapter: (trainer, its prompts, the
     adapter it starts from, the rewards' names, steps)."""
@@ -230,10 +278,11 @@ def grpo_trainer(recipe: NodeRecipe, node: str, examples: list[dict]):
                 self.warned = True
 
     out = Path(recipe.output_dir) / node
+    rollout = constrained_rollouts(recipe, tokenizer) if recipe.rl.constrained and node == "writer" else None
     trainer = GRPOTrainer(model=model, reward_funcs=[trl_reward(node, n, config) for n in names],
                           args=grpo_config(recipe, out / "checkpoints", steps, reward_weights(recipe, names)),
                           train_dataset=dataset,
-                          processing_class=tokenizer, callbacks=[WatchCollapse()])
+                          processing_class=tokenizer, callbacks=[WatchCollapse()], rollout_func=rollout)
     return trainer, dataset, source, names, steps
 
 

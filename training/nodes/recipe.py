@@ -152,6 +152,8 @@ class RLSpec:
     dpo_beta: float = 0.1  # DPO's temperature on the log-ratio (trl's default)
     length_budget_words: int = 120  # the hacking gate's budget for a trace; reference traces are 40-110 words
     collapse_window: int = 3  # logged points compared when watching reward vs accuracy for a collapse
+    constrained: bool = False  # GRPO on the writer: rollouts decoded under the program language's grammar
+    # (agent/llm/constrained.py) instead of trl's free sampling, so every sample is a document of the language
     paired: bool = False  # GRPO, rejection, DPO: a question's right-option and wrong-option checks are drawn together
     # (grpo.rl_rows); GRPO keeps them in one step (trl's shuffle off), so a yes/no verdict's prior gets no net push
 
@@ -167,6 +169,8 @@ class RLSpec:
             raise RecipeError(f"rl.temperature must be in (0, 2], got {self.temperature!r}")
         if float(self.beta) < 0 or float(self.dpo_beta) <= 0:
             raise RecipeError(f"rl.beta must be >= 0 and rl.dpo_beta > 0, got {self.beta!r}, {self.dpo_beta!r}")
+        if not isinstance(self.constrained, bool):
+            raise RecipeError(f"rl.constrained must be true or false, got {self.constrained!r}")
         if not isinstance(self.paired, bool):
             raise RecipeError(f"rl.paired must be true or false, got {self.paired!r}")
         if not isinstance(self.step_rewards_need_format, bool):
