@@ -164,11 +164,11 @@ SOURCES = tuple(name for name, op in OPERATORS.items() if "none" in op.takes)
 # ---- option values ------------------------------------------------------------------------------
 EVENT_PATTERN_SCHEMA = {
     "type": "object",
-    "properties": {
+    "properties": {  # in the order a program writes them: constrained decoding admits keys in schema order
+        "who": DESCRIPTION_SCHEMA,  # the subject, when the option names it ("the red circle stops at 2 s")
         "kind": _enum(EVENT_KINDS),
         "with": DESCRIPTION_SCHEMA,  # the other object
         "side": _enum(SIDES),  # the frame edge of a bounce
-        "who": DESCRIPTION_SCHEMA,  # the subject, when the option names it ("the red circle stops at 2 s")
         "at": {"type": "number", "minimum": 0, "maximum": 86400},  # seconds
     },
     "required": ["kind"],
@@ -480,6 +480,6 @@ def reference() -> str:
                  f"Directions: {', '.join(DIRECTIONS)}. Attributes: {', '.join(ATTRIBUTES)}.")
     lines.append("Option values: " + "; ".join([
         '{"number": 3}', '{"text": "red"}', '{"object": description}',
-        '{"event": {"kind", "with"?, "side"?, "who"?, "at"? seconds}}', '{"cause": {"by": collide|push|edge|self, '
+        '{"event": {"who"?, "kind", "with"?, "side"?, "at"? seconds}}', '{"cause": {"by": collide|push|edge|self, '
         '"with"?, "side"?}}', '{"direction": "left"}', '{"time": {"minute": 2} or {"seconds": 4.5}}', '{"bool": true}']))
     return "\n".join(lines)

@@ -71,3 +71,25 @@ def test_chained_questions_have_gold_programs_that_answer_them(small_world, tmp_
 def test_a_question_outside_the_grammar_has_no_gold_program():
     with pytest.raises(GoldError, match="no gold program"):
         gold_program("Is the ball happy?", ["yes", "no"])
+
+
+def test_the_writer_grammar_admits_every_gold_program_as_the_writer_is_trained_to_write_it(small_world):
+    """Constrained decoding writes an object's keys in the schema's order: a gold program whose keys come
+    in another order (an event option's subject before its kind) is text the grammar refuses, so a
+    writer trained on it is forced off what it learnt (counterfactual options fell to 3/18 that way)."""
+    import xgrammar as xgr
+
+    from videothought.agent.llm.constrained import SchemaDecoder
+    from videothought.agent.llm.embedded import embedded_tokenizer
+    from videothought.graph.program import writer_schema
+
+    tokenizer = embedded_tokenizer()
+    decoder = SchemaDecoder.for_tokenizer(tokenizer, len(tokenizer))
+    _, videos = small_world
+    kinds = set()
+    for question in (q for v in videos for q in v.questions):
+        program = gold_program(question.question, question.options)
+        matcher = xgr.GrammarMatcher(decoder.compile(writer_schema(len(question.options))))
+        assert matcher.accept_string(program.writer_json()), (question.type, program.writer_json())
+        kinds |= {next(iter(o)) for o in program.options}
+    assert {"event", "object", "cause", "number", "text"} <= kinds, kinds
