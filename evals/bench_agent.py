@@ -351,6 +351,13 @@ class Bench:
             requests = [Request(item["question"], item["choices"], names[item["video"]]) for _, item in todo]
             context.writer.write_all(context.lm, requests)
 
+    def batched_write_seconds(self, item: dict, condition: str) -> float | None:
+        """The question's share of the wall time of the batched decode that wrote its program(s) ahead
+        (Prewritten), None where nothing was written ahead."""
+        context = self._program_contexts.get(condition) if condition in PROGRAM_CONDITIONS else None
+        share = getattr(getattr(context, "writer", None), "share", None)
+        return share.get((item["question"], tuple(item["choices"]))) if share else None
+
     def scene_names(self, video: str, context) -> str:
         """The names the graph's track node will give the writer for this video (same perception, cached)."""
         from videothought.agent.perceive import build_stsg
@@ -455,22 +462,30 @@ class Prewritten:
         self.batch_size = batch_size
         self.samples = samples  # programs per question (settings.program_samples): greedy + sampled
         self.table: dict[tuple, list] = {}
+        self.share: dict[tuple, float] = {}  # (question, choices): its share of the batched writes' wall time
 
     @staticmethod
     def key(question: str, choices, names: str) -> tuple:
         return (question, tuple(choices), names)
 
     def write_all(self, lm, requests) -> None:
+        import time
+
         from videothought.agent.writer import SAMPLE_TEMPERATURE, write_programs
 
         fresh = [r for r in requests if self.key(r.question, r.choices, r.names) not in self.table]
+        if not fresh:
+            return
+        start = time.perf_counter()
         copies = [r for r in fresh for _ in range(self.samples)]
         temperatures = [0.0 if k == 0 else SAMPLE_TEMPERATURE for _ in fresh for k in range(self.samples)]
         seeds = [k for _ in fresh for k in range(self.samples)]
         written = write_programs(lm, copies, temperature=temperatures, seeds=seeds, batch_size=self.batch_size)
+        share = (time.perf_counter() - start) / len(fresh)
         for index, request in enumerate(fresh):
             self.table[self.key(request.question, request.choices, request.names)] = \
                 written[index * self.samples:(index + 1) * self.samples]
+            self.share[(request.question, tuple(request.choices))] = share
 
     def __call__(self, lm, question, choices, names, *, history=None, temperature=0.0, seed=None, samples=1,
                  **kwargs):
@@ -565,6 +580,10 @@ def run_accuracy(args, conditions: list[str], datasets: dict[str, str]) -> dict:
                 row = {"data": name, "qid": item["qid"], "type": item["type"], "condition": condition,
                        "answer": item["answer"], **answered}
                 row["seconds"] = round(time.perf_counter() - start, 4)
+                written = bench.batched_write_seconds(item, condition)
+                if written is not None:  # the program was written ahead, in a batch: its share counts here
+                    row["write_seconds"] = round(written, 4)
+                    row["seconds"] = round(row["seconds"] + written, 4)
                 row["correct"] = row["chosen"] == item["answer"]
                 done[(name, item["qid"], condition)] = row
                 if writer:

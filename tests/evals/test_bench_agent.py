@@ -206,6 +206,10 @@ def test_every_condition_end_to_end_with_the_fake_lm(worlds, tmp_path, capsys):
     assert result["gold-program"]["median_llm_calls"] <= 2
     # the fake cannot write a program: the few-shot writer's answers are the LLM's, unchecked
     assert result["program-few-shot"]["status_share"]["unchecked"] == 1.0
+    # a program written ahead in a batch: its share of the batch's time is in the question's seconds
+    few_shot = [r for r in written if r["condition"] == "program-few-shot"]
+    assert few_shot and all(0 < r["write_seconds"] <= r["seconds"] for r in few_shot)
+    assert all("write_seconds" not in r for r in written if r["condition"] in ("graph", "gold-program"))
     from videothought.agent.context import VoTSettings
 
     assert result["evidence_budget_tokens"] == VoTSettings().context_tokens  # the graph's partial-STSG budget
