@@ -88,7 +88,17 @@ class SchemaDecoder:
         if cached >= len(prompt_ids):
             raise ValueError(f"the cache holds {cached} tokens of a {len(prompt_ids)}-token prompt; at least the "
                              "last prompt token must be fed")
-        feed = torch.tensor([prompt_ids[cached:]], device=device)  # (1, P - cached), then each step's tokens
+        start: list[int] = []
+        if jump_forward:  # the grammar's opening text ('{"program":[{"op":"'), less its last token
+            opening = matcher.find_jump_forward_string()
+            start = self._canonical_tail([], opening)[:max_new_tokens] if opening else []
+            if start and opening.startswith(self.tokenizer.decode(start)) and \
+                    matcher.accept_string(self.tokenizer.decode(start)):
+                produced += start
+                jumped += len(start)
+            else:
+                start = []
+        feed = torch.tensor([prompt_ids[cached:] + start], device=device)  # (1, P - cached), then each step's
         past = cache
         with torch.inference_mode():
             while len(produced) < max_new_tokens and not matcher.is_terminated():
@@ -116,8 +126,7 @@ class SchemaDecoder:
                 if jump_forward and len(produced) < max_new_tokens:
                     forced = matcher.find_jump_forward_string()
                     if forced:
-                        forced_ids = self.tokenizer.encode(forced, add_special_tokens=False)
-                        forced_ids = forced_ids[: max_new_tokens - len(produced)]
+                        forced_ids = self._canonical_tail(produced, forced)[: max_new_tokens - len(produced)]
                         text = self.tokenizer.decode(forced_ids)
                         if forced_ids and forced.startswith(text) and matcher.accept_string(text):
                             produced += forced_ids
@@ -128,6 +137,17 @@ class SchemaDecoder:
                 feed = torch.tensor([appended], device=device)
         return ConstrainedReply(produced, matcher.is_terminated(), passes, jumped)
 
+
+    def _canonical_tail(self, produced: list[int], forced: str) -> list[int]:
+        """The tokens of `forced` as the tokenizer would split the whole reply (reply + forced), less
+        the last one, which is left to the model: BPE merges across the boundary ('"' then ',' is one
+        token '",' in training text), and a forced split the model never saw pulls it off what it
+        learnt (a trained writer then closed every step at once: {"op":"find"}). Nothing is forced
+        where the reply's own tokens would split differently."""
+        whole = self.tokenizer.encode(self.tokenizer.decode(produced) + forced, add_special_tokens=False)
+        if whole[:len(produced)] != produced:
+            return []
+        return whole[len(produced):-1]
 
     def decode_batch(self, model, prompts: list[list[int]], schema: dict, *, max_new_tokens: int,
                      temperature: float | list[float] = 0.0, seeds: list[int] | None = None, pad_token_id: int = 0

@@ -41,3 +41,24 @@ def test_sampled_batched_writing_is_seeded(tiny_lm):  # noqa: F811
     assert [w.text for w in first] != [w.text for w in other]
     with pytest.raises(Exception):
         write_programs(tiny_lm, QUESTIONS[:1], temperature=-1.0)
+
+
+def test_the_shipped_writer_writes_the_same_program_alone_as_in_a_batch():
+    """Jump-forward forces the grammar's fixed text, split as the tokenizer splits the whole reply and
+    less its last token (left to the model to merge with what follows): a trained writer then writes
+    alone what it writes in a batch, with no jump. Forcing '"' on its own once made it close every
+    step at once ({"op":"find"}, options {"object":{}})."""
+    from videothought.agent.context import SHIPPED_ADAPTERS
+    from videothought.agent.llm.local import LocalLanguageModel
+
+    if not (SHIPPED_ADAPTERS / "writer" / "adapter_model.safetensors").is_file():
+        pytest.skip("no shipped writer adapter in this install")
+    lm = LocalLanguageModel.embedded(dtype="float32", adapters={"writer": str(SHIPPED_ADAPTERS / "writer")})
+    names = "colour: blue, green, red; shape: circle, square, star"
+    requests = [Request("Which thing bumps into the green star first?", ["the red circle", "the blue square"], names),
+                Request("How often does the blue square change direction?", ["0", "1", "2"], names)]
+    batched = write_programs(lm, requests, batch_size=2)
+    for request, written in zip(requests, batched):
+        alone = write_program(lm, request.question, request.choices, request.names)
+        assert alone.text == written.text and alone.program is not None, (alone.text, written.text)
+        assert any(step.args for step in alone.program.steps)  # it names what it looks for
