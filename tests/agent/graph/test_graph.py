@@ -300,7 +300,7 @@ def test_claims_are_checked_against_the_stsg():
     doc = scene_document()
     question = "What does the red circle do?"
     assert check_claims("it collides with the blue square", question, doc)["score"] == 1.0
-    assert check_claims("it bumps into the blue box", question, doc)["score"] == 1.0  # other words, same claim
+    assert check_claims("it bumps into the blue block", question, doc)["score"] == 1.0  # other words, same claim
     assert check_claims("it collides with the purple star", question, doc)["contradicted"] == ["not in the video: purple star"]
     assert check_claims("it stops", question, doc)["score"] < 0
     assert check_claims("moves to the right", "Which way does the red circle move?", doc)["score"] == 1.0
@@ -315,7 +315,7 @@ def test_claims_are_checked_against_the_stsg():
     assert check_claims("collides with the red circle", "What does the green triangle do right after it enters the scene?",
                         doc)["score"] < 0
     assert check_claims("blue", "What colour is the square?", doc)["score"] == 1.0
-    assert check_claims("red", "Which colour does the box have?", doc)["score"] == -1.0
+    assert check_claims("red", "Which colour does the block have?", doc)["score"] == -1.0
 
 
 def test_insert_node_before_a_node(video):

@@ -7,7 +7,7 @@ import pytest
 import videothought.agent.llm as llm_package
 from videothought.agent.context import ADAPTERS_ENV_VAR, SHIPPED_ADAPTERS, load_lm, node_adapters
 
-NODES = {"identify_targets", "analyze_actions", "rank_answers", "vot"}  # verify is trained, not shipped
+NODES = {"identify_targets", "analyze_actions", "rank_answers", "vot", "writer"}  # verify is trained, not shipped
 
 
 @pytest.fixture
