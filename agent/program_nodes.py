@@ -106,8 +106,12 @@ def identify_targets(state: dict, runtime) -> dict:
         record.completion_tokens += sum(w.completion_tokens for w in writings)
         targets = []
         if written.program is not None:
-            grounder = _executor(state, context).grounder
+            executor = _executor(state, context)
+            grounder = executor.grounder
             for step in written.program.steps:
+                if step.op == "recall" and step.args.get("what") == "object":
+                    targets += _recalled_targets(executor)  # "it": the earlier answer's object, by its name
+                    continue
                 descriptions = [{k: v for k, v in step.args.items() if k in ("name", "adj")}] \
                     if step.op in ("find", "filter") else []
                 descriptions += [step.args["with"]] if step.args.get("with") else []
@@ -126,6 +130,15 @@ def identify_targets(state: dict, runtime) -> dict:
     return {"program": written.program.to_dict() if written.program else None, "program_error": written.error,
             "programs": [w.program.to_dict() if w.program else None for w in writings],
             "targets": targets, "trace": [record.to_dict()]}
+
+
+def _recalled_targets(executor: Executor) -> list[dict]:
+    """The objects a `recall` step brings back (the latest earlier answer's, still in view), as targets
+    named by what perception calls them."""
+    turns = [t for t in executor.history if t.get("tracks")]
+    scene = executor.scene
+    tracks = [t for t in (turns[-1]["tracks"] if turns else []) if t in scene.tracks]
+    return [{"phrase": scene.tracks[t].name, "track_ids": [t], "score": 1.0, "source": "recall"} for t in tracks]
 
 
 # ---- executing it ----------------------------------------------------------------------------------
@@ -296,6 +309,11 @@ def _focus(state: dict, answer_index: int) -> dict:
     last = steps[-1]
     frames = [f for s in steps for f in s.get("frames") or []]
     tracks = list(last.get("tracks") or [])
+    if last.get("type") in ("event", "prediction") and tracks:
+        # an event is about its subject, or about the object the question asked after when that is its
+        # partner: "what does it do next?" -> "collides with the pink diamond" keeps "it" the same object
+        topic = next((s.get("tracks") or [] for s in steps if s.get("type") == "objects"), [])
+        tracks = [t for t in tracks if t in topic][:1] or tracks[:1]
     if last.get("type") == "objects" and answer_index >= 0:
         program = state.get("program") or {}
         options = program.get("options") or []

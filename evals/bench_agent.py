@@ -54,7 +54,7 @@ LABELS = {
     "graph": "rules reader (frozen baseline), untrained LLM",
     "graph+adapters": "rules reader (frozen baseline) + its node adapters",
     "program-few-shot": "program writer, untrained LLM, few-shot from the schema",
-    "program": "program writer, SFT adapter",
+    "program": "program writer, shipped adapter",
     "gold-program": "gold programs on the tracked STSG (perception ceiling)",
     "world-solver": "world-grammar solver (knows the benchmark; reference only)",
     "oracle": "world oracle on ground truth (ceiling)",
@@ -598,7 +598,9 @@ def run_accuracy(args, conditions: list[str], datasets: dict[str, str]) -> dict:
         notes["program"] = bench.writer_note
     wanted = {(name, item["qid"]) for name, item in items}
     rows = [row for key, row in done.items() if (key[0], key[1]) in wanted]
-    summary = summarise(rows, conditions)
+    override = getattr(args, "writer_adapter", None)
+    labels = {"program": f"program writer, adapter {override}"} if override else {}
+    summary = summarise(rows, conditions, labels)
     summary["notes"] = notes
     summary["evidence_budget_tokens"] = bench.budget_tokens() if bench._context is not None else None
     summary["datasets"] = datasets
@@ -608,8 +610,9 @@ def run_accuracy(args, conditions: list[str], datasets: dict[str, str]) -> dict:
     return summary
 
 
-def summarise(rows: list[dict], conditions: list[str]) -> dict:
-    """Per condition: accuracy on each dataset, by type, median LLM calls and seconds per question."""
+def summarise(rows: list[dict], conditions: list[str], labels: dict[str, str] | None = None) -> dict:
+    """Per condition: accuracy on each dataset, by type, median LLM calls and seconds per question
+    (`labels`: a condition's label when not LABELS', e.g. the writer adapter a run was given)."""
     by = defaultdict(list)
     for row in rows:
         by[row["condition"]].append(row)
@@ -619,7 +622,7 @@ def summarise(rows: list[dict], conditions: list[str]) -> dict:
         mine = by.get(condition, [])
         if not mine:
             continue
-        summary: dict = {"label": LABELS[condition], "n": len(mine)}
+        summary: dict = {"label": (labels or {}).get(condition, LABELS[condition]), "n": len(mine)}
         for data in ("original", "reworded"):
             part = [r for r in mine if r.get("data", "original") == data]
             if not part:
@@ -686,7 +689,7 @@ def table(summary: dict, conditions: list[str], notes: dict[str, str] | None = N
             lines.append(f"| {LABELS[condition]} | {notes[condition]} |" + " |" * (len(header) - 2))
             continue
         entry = summary[condition]
-        cells = [LABELS[condition], accuracy(entry.get("original")), accuracy(entry.get("reworded"))]
+        cells = [entry.get("label", LABELS[condition]), accuracy(entry.get("original")), accuracy(entry.get("reworded"))]
         for t in types:
             pair = []
             for data in ("original", "reworded"):

@@ -157,6 +157,23 @@ def test_a_follow_up_program_resolves_it_to_the_previous_answer(video):
     assert result.answer_index == 0 and result.verification["status"] == "supported"
     assert "Earlier: Which object does the ball bump into? -> the blue box" in \
         [c for c in ctx.lm.calls if c["kind"] == "generate"][0]["messages"][-1]["content"]
+    # the turn is about the recalled object: its first target is that object, named as perception names it
+    assert result.state["targets"][0] == {"phrase": "blue square", "track_ids": [2], "score": 1.0, "source": "recall"}
+
+
+def test_after_what_it_does_next_it_stays_the_same_object(video):
+    """An event answer hands a later "it" the object the question asked after, not the event's partner."""
+    ctx = context([{"program": [{"op": "recall", "what": "object"}, {"op": "recall", "what": "moment"},
+                                {"op": "after", "of": 0}, {"op": "first"}],
+                    "options": [{"event": {"kind": "collide", "with": {"name": "circle", "adj": ["red"]}}},
+                                {"event": {"kind": "stop"}}]}])
+    history = [{"question": "Which object moves first?", "answer": "the blue square", "targets": ["blue square"],
+                "track_ids": [2], "anchor_frame": 0}]
+    result = ask(video, ctx, question="What does it do next?", choices=["bumps into the red ball", "stops"],
+                 history=history, thread_id="next")
+    assert result.answer_index == 0 and result.verification["status"] == "supported"
+    focus = result.verification["focus"]
+    assert focus["track_ids"] == [2] and focus["frame"] == 12
 
 
 def test_several_programs_vote_and_the_majority_is_supported(video):
