@@ -112,6 +112,11 @@ def history_entry(question: str, answer: str, state: dict, names_object=None) ->
     frame = perception.get("frame")  # the moment the answer names, taken as said even when the STSG doubts it
     track_ids = [int(t) for t in perception.get("track_ids") or []] if frame is not None or \
         "focus" in verification else []
+    if named and not track_ids and state.get("stsg"):
+        # nothing checked the answer, but it names one object in view: a later "it" is that object
+        words = set(terms(answer))
+        matches = [t["track_id"] for t in segment_facts(state["stsg"])[0] if words <= set(t["terms"])]
+        track_ids = matches if len(matches) == 1 else []
     segments = list(state.get("segments") or ((state.get("stsg") or {}).get("video") or {}).get("segments") or [])
     return {"question": question, "answer": answer, "targets": targets, "segments": segments,
             "statement": statement, "anchor_frame": None if frame is None else int(frame), "track_ids": track_ids}

@@ -78,7 +78,9 @@ def test_history_names_the_answer_object_when_it_is_tracked():
     entry = history_entry("Which object stops?", "the red circle", checked)
     assert (entry["anchor_frame"], entry["track_ids"]) == (41, [3])
     unseen = {**state, "verification": {"perception": {"score": -1.0, "frame": None, "track_ids": []}}}
-    assert history_entry("Which object stops?", "the red circle", unseen)["anchor_frame"] is None
+    unseen_entry = history_entry("Which object stops?", "the red circle", unseen)
+    assert unseen_entry["anchor_frame"] is None
+    assert unseen_entry["track_ids"] == [3]  # nothing checked it, but the answer names one tracked object: "it"
     state["history"] = [{"question": "Which object stops?", "answer": "the red circle", "targets": ["red circle"]}]
     entry = history_entry("What does it do right after that?", "bounces off the top edge", state)
     assert entry["statement"] == "the red circle bounces off the top edge right after that"
