@@ -84,12 +84,7 @@ def build_vot_graph(
         return _program_graph(nodes or {}, max_retries, list(ablate))
     functions = _checked_nodes(vot_nodes.NODES, nodes or {}, list(ablate), NODE_ORDER)
     order = [name for name in NODE_ORDER if name not in ablate]
-    graph = StateGraph(VoTState, context_schema=VoTContext)
-    for name in order:
-        function = functions[name]
-        if name == "verify" and "max_retries" in inspect.signature(function).parameters:
-            function = functools.wraps(function)(functools.partial(function, max_retries=max_retries))
-        graph.add_node(name, function)
+    graph = _graph_of(functions, order, max_retries)
 
     main = [name for name in order if name != "propose_candidates"]
     graph.add_edge(START, main[0])
@@ -133,16 +128,22 @@ def _checked_nodes(functions: dict[str, Callable], replacements: dict[str, Calla
     return functions
 
 
-def _program_graph(replacements: dict[str, Callable], max_retries: int, ablate: list[str]) -> StateGraph:
-    """The program path (see the module docstring); verify routes back to the writer."""
-    functions = _checked_nodes(program_nodes.NODES, replacements, ablate, PROGRAM_ORDER)
-    order = [name for name in PROGRAM_ORDER if name not in ablate]
+def _graph_of(functions: dict[str, Callable], order: list[str], max_retries: int) -> StateGraph:
+    """A StateGraph holding the nodes in `order` (verify given max_retries when it takes it); no edges yet."""
     graph = StateGraph(VoTState, context_schema=VoTContext)
     for name in order:
         function = functions[name]
         if name == "verify" and "max_retries" in inspect.signature(function).parameters:
             function = functools.wraps(function)(functools.partial(function, max_retries=max_retries))
         graph.add_node(name, function)
+    return graph
+
+
+def _program_graph(replacements: dict[str, Callable], max_retries: int, ablate: list[str]) -> StateGraph:
+    """The program path (see the module docstring); verify routes back to the writer."""
+    functions = _checked_nodes(program_nodes.NODES, replacements, ablate, PROGRAM_ORDER)
+    order = [name for name in PROGRAM_ORDER if name not in ablate]
+    graph = _graph_of(functions, order, max_retries)
     main = [name for name in order if name != "propose_candidates"]
     chain = [START] + main  # START, then the main nodes in order
     for before, after in zip(chain, chain[1:]):

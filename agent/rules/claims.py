@@ -34,6 +34,7 @@ from videothought.agent.followup import latest_anchor_frame, points_back_in_time
 from videothought.agent.rules.grounding import Grounder
 from videothought.agent.rules.language import QUESTION_WORDS, EventMention, Reading, Vocabulary, read_text
 from videothought.agent.rules.times import Interval, read_interval
+from videothought.graph import reasoning
 from videothought.graph.query import Happening, SceneQuery
 from videothought.graph.words import SUBJECT_PRONOUNS, TIMES_WORDS, ZERO_WORDS
 
@@ -753,22 +754,8 @@ class ClaimChecker:
         return graded(score, f"extrapolated: {predicted}", "prediction")
 
     def _border_behaviour(self, track: int) -> tuple[float, float]:
-        """What this track and the others did at the frame edge so far: turn back, or leave.
-        Learned from the video itself, so it holds for footage where things walk out of the frame."""
-        scene = self.scene
-        rebounds = {t: sum(1 for h in scene.happenings(t) if h.kind == "turn" and scene.border_contact(t, h.frame))
-                    for t in scene.tracks}
-        own = rebounds.get(track, 0)
-        others = sum(rebounds.values()) - own
-        exits = sum(1 for e in scene.events("exit"))
-        # A frame edge is the camera's, not a wall: without evidence a thing reaching it leaves the
-        # picture (a prior of one exit against half a rebound); rebounds seen at the edges outweigh it.
-        # What this thing itself did at an edge says most about what it will do at the next one, so
-        # its own rebounds count double and the other things' rebounds and exits half.
-        turns = 2.0 * own + 0.5 * others
-        turning = (turns + 0.5) / (turns + 0.5 * exits + 1.5)
-        best = max(turning, 1.0 - turning)
-        return turning / best, (1.0 - turning) / best
+        """What this track and the others did at the frame edge so far (graph/reasoning.py)."""
+        return reasoning.edge_behaviour(self.scene, track)
 
     def _names(self, ids) -> str:
         return ", ".join(self.scene.tracks[t].name for t in (ids or []) if t in self.scene.tracks) or "something"
