@@ -311,7 +311,7 @@ def _focus(state: dict, answer_index: int) -> dict:
     tracks = list(last.get("tracks") or [])
     if last.get("type") in ("event", "prediction") and tracks:
         # an event is about its subject, or about the object the question asked after when that is its
-        # partner: "what does it do next?" -> "collides with the pink diamond" keeps "it" the same object
+        # partner: after "what does it do next?", an answer naming another thing keeps "it" the same object
         topic = next((s.get("tracks") or [] for s in steps if s.get("type") == "objects"), [])
         tracks = [t for t in tracks if t in topic][:1] or tracks[:1]
     if last.get("type") == "objects" and answer_index >= 0:
