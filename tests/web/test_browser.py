@@ -118,11 +118,14 @@ def assert_no_null(driver) -> None:
 
 
 def live_box_covered(driver, live) -> bool:
-    """Whether something else (the sticky ask form) is drawn over the middle of the live LLM box."""
-    return not driver.execute_script(
+    """Whether something else (the sticky ask form) is drawn over the middle of the live LLM box.
+    Read in one script: a box that emptied or left the page since the caller looked (the turn ended)
+    has nothing to hide."""
+    return driver.execute_script(
         "const box = arguments[0], r = box.getBoundingClientRect();"
+        "if (!box.isConnected || !box.textContent || r.width === 0 || r.height === 0) return false;"
         "const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);"
-        "return hit !== null && box.contains(hit);", live)
+        "return !(hit !== null && box.contains(hit));", live)
 
 
 def wait(driver, condition, timeout: float = 30.0, what: str = "the page"):
@@ -177,7 +180,7 @@ def test_chat_streams_node_records_then_the_answer_and_survives_bad_input(browse
         for live in driver.find_elements(By.CSS_SELECTOR, "#conversation .live"):
             if live.is_displayed() and live.text:
                 if live_box_covered(driver, live):
-                    covered.append(live.text)
+                    covered.append(live.text or "(emptied since)")
                 if len(live.text) > len(live_text):
                     live_text = live.text
         if driver.find_elements(By.CSS_SELECTOR, "#conversation .answer"):
