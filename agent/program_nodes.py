@@ -135,9 +135,8 @@ def identify_targets(state: dict, runtime) -> dict:
 def _recalled_targets(executor: Executor) -> list[dict]:
     """The objects a `recall` step brings back (the latest earlier answer's, still in view), as targets
     named by what perception calls them."""
-    turns = [t for t in executor.history if t.get("tracks")]
-    scene = executor.scene
-    tracks = [t for t in (turns[-1]["tracks"] if turns else []) if t in scene.tracks]
+    turn, scene = executor.latest_answer(), executor.scene
+    tracks = [t for t in (turn["tracks"] if turn else []) if t in scene.tracks]
     return [{"phrase": scene.tracks[t].name, "track_ids": [t], "score": 1.0, "source": "recall"} for t in tracks]
 
 

@@ -50,13 +50,17 @@ def answer_object(answer: str, doc: dict | None, names_object=None) -> str | Non
     """The answer as an object phrase when every content word of it is a word of one tracked
     object's label or attributes ("the red circle" -> "red circle"), in this turn's STSG or, with
     `names_object` (BoundIndex.names_object), anywhere in the video; None otherwise (an action)."""
-    words = set(terms(answer))
-    if not words:
-        return None
-    tracks, _ = segment_facts(doc) if doc else ([], [])
-    if any(words <= set(track["terms"]) for track in tracks) or (names_object is not None and names_object(answer)):
+    if answer_tracks(answer, doc) or (terms(answer) and names_object is not None and names_object(answer)):
         return re.sub(r"^(the|a|an)\s+", "", answer.strip().rstrip(".?!"), flags=re.IGNORECASE)
     return None
+
+
+def answer_tracks(answer: str, doc: dict | None) -> list[int]:
+    """The tracks of this STSG whose label and attributes hold every content word of the answer."""
+    words = set(terms(answer))
+    if not words or not doc:
+        return []
+    return [track["track_id"] for track in segment_facts(doc)[0] if words <= set(track["terms"])]
 
 
 _AUXILIARIES = ("does", "do", "did", "is", "are", "was", "were", "has", "have", "can", "will")
@@ -112,10 +116,9 @@ def history_entry(question: str, answer: str, state: dict, names_object=None) ->
     frame = perception.get("frame")  # the moment the answer names, taken as said even when the STSG doubts it
     track_ids = [int(t) for t in perception.get("track_ids") or []] if frame is not None or \
         "focus" in verification else []
-    if named and not track_ids and state.get("stsg"):
+    if named and not track_ids:
         # nothing checked the answer, but it names one object in view: a later "it" is that object
-        words = set(terms(answer))
-        matches = [t["track_id"] for t in segment_facts(state["stsg"])[0] if words <= set(t["terms"])]
+        matches = answer_tracks(answer, state.get("stsg"))
         track_ids = matches if len(matches) == 1 else []
     segments = list(state.get("segments") or ((state.get("stsg") or {}).get("video") or {}).get("segments") or [])
     return {"question": question, "answer": answer, "targets": targets, "segments": segments,

@@ -207,6 +207,11 @@ class Executor:
     def from_document(cls, doc: dict | None, **kwargs) -> Executor:
         return cls(SceneQuery.from_document(doc), **kwargs)
 
+    def latest_answer(self) -> dict | None:
+        """The latest earlier turn that named tracks (what `recall` brings back), or None."""
+        turns = [t for t in self.history if t.get("tracks")]
+        return turns[-1] if turns else None
+
     def with_scene(self, scene: SceneQuery) -> Executor:
         return Executor(scene, matcher=self.matcher, history=self.history, names=self.names)
 
@@ -623,10 +628,9 @@ def _watch(run: Run, given, args) -> Value:
 
 @operation("recall")
 def _recall(run: Run, given, args) -> Value:
-    turns = [t for t in run.executor.history if t.get("tracks")]
-    if not turns:
+    turn = run.executor.latest_answer()
+    if turn is None:
         raise Unknown("there is no earlier answer to refer to")
-    turn = turns[-1]
     tracks = tuple(t for t in turn["tracks"] if t in run.scene.tracks)
     if args["what"] == "object":
         if not tracks:
