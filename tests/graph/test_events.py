@@ -221,12 +221,12 @@ def test_a_track_broken_on_the_spot_neither_vanishes_nor_appears():
 def test_crisp_tracks_keep_the_short_window():
     """A shape in the synthetic world (no jitter) still turns at a one-frame bounce: the
     jitter-set window only grows for noisy tracks."""
-    from videothought.graph.events import _motion
+    from videothought.graph.motion import clean_motion
 
     centres = [(40 + 6 * t, 120) for t in range(21)] + [(160 - 6 * t, 120) for t in range(1, 20)]
     stsg = STSG.from_observations(path(1, centres), video=VIDEO)
-    assert _motion(stsg._series(1), EventConfig()).window == pytest.approx(EventConfig().smooth_seconds)
+    assert clean_motion(stsg._series(1), EventConfig()).window == pytest.approx(EventConfig().smooth_seconds)
     turns = [e.start_frame for e in stsg.detect_events() if e.type == "turn"]
     assert len(turns) == 1 and abs(turns[0] - 20) <= 1
     noisy = STSG.from_observations(walker(1, [(300, 300)] * 50, jitter=3.0), video=WALK_VIDEO)
-    assert _motion(noisy._series(1), EventConfig()).window > 0.5
+    assert clean_motion(noisy._series(1), EventConfig()).window > 0.5
