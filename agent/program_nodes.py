@@ -7,7 +7,7 @@ executes it, and the answer says where it came from and whether anything checked
                        and options into a program (agent/writer.py), constrained to the language's
                        JSON Schema; the program's descriptions grounded to tracks are the targets
     analyze_actions    the program runs on the STSG (graph/execute.py): the executed steps are the
-                       analysis; each option's value is scored against what it found
+                       analysis; each option's value is scored against what it found (graph/options.py)
     propose_candidates open questions: the executed value said as a user would ("the blue star")
     rank_answers       the option the program supports; where it supports none or several, the LLM's
                        preference (one batched score) decides among them, and the answer is unchecked
@@ -28,10 +28,11 @@ import math
 
 from videothought.agent.steps import _step, candidates_of, llm_score, text_streamer, watch_frames
 from videothought.agent.writer import write_program
-from videothought.graph.execute import Execution, Executor, value_text
+from videothought.graph.execute import Executor
 from videothought.graph.ground import SceneNames
 from videothought.graph.program import ProgramError, describe, parse_program
 from videothought.graph.query import SceneQuery
+from videothought.graph.values import Execution, value_text
 
 SUPPORTED = 0.5  # an option scored at least this by the executor is supported by the STSG
 RETRY_TEMPERATURE = 0.7  # a retried writing samples: the greedy program already failed

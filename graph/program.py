@@ -4,7 +4,7 @@ graph/execute.py. JSON, versioned, with a JSON Schema generated from the operato
 A program is a list of steps. Each step is one operator; it reads the value of the step before
 it (its *input*) and gives a typed value. A step can also name an earlier step by its index
 (`"of": 0`). The last step's value is the program's answer; the question's options are written
-as values of the same kinds and compared with it (graph/values.py).
+as values of the same kinds and compared with it (graph/options.py).
 
     "What does the red circle do right after it stops?"
         0 find      name=circle adj=[red]      -> objects   {3}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from videothought.graph.execute import Executor, value_text
+from videothought.graph.execute import Executor
 from videothought.graph.program import OPERATORS, parse_program
 from videothought.graph.schema import Event, Observation
 from videothought.graph.stsg import STSG
+from videothought.graph.values import value_text
 
 FPS = 10.0
 WIDTH, HEIGHT = 200, 100

@@ -6,7 +6,7 @@ program is *run*, and judged by what it answers, never by its likeness to a gold
              "objects": [3], "events": ["collide", "turn"]}                                # the evidence
 
     answer    the program, run on the TRACKED STSG (what the agent sees), picks the right option alone
-              (a unique supported option, graph/execute.py + agent/program_nodes.decide): 1, else 0.
+              (a unique supported option, graph/options.py + agent/program_nodes.decide): 1, else 0.
               Many programs earn it, and no program label is needed: RL learns from answers alone
     format    the reply is a program the language accepts (types, references, one value per option)
     objects   step reward, where the world's truth gives one: of the objects the program's find/filter
