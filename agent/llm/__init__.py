@@ -10,7 +10,8 @@
 
 Modules: `protocol` (the LanguageModel protocol, errors, shared types, `check_language_model`),
 `loading` (a spec -> a backend), `fake`, `local` (transformers causal LM), `quantized` (its int4
-runtime), `embedded` (the shipped SmolLM2 weights and the tiny random model like it), `video`
+runtime), `shared_prefix` (a prompt encoded once: packed scoring, the prompt-prefix KV cache),
+`embedded` (the shipped SmolLM2 weights and the tiny random model like it), `video`
 (Qwen2-VL-class), `http` (OpenAI-compatible client), `server` (our OpenAI-compatible server:
 `vot llm serve`), `parsing` (robust parsing of small-model output and the one parse-retry loop),
 `constrained` (JSON-Schema-constrained decoding for the program writer), `bench` (`vot bench llm`).

@@ -259,7 +259,7 @@ def ratios(rows: list[dict]) -> dict:
 def scoring(lm, repeats: int) -> dict:
     """Five candidates after a prompt: packed with nothing cached, packed with the prompt's prefix
     (system text and facts) reused from a call about another question, and the right-padded batch."""
-    from videothought.agent.llm.local import PrefixCache
+    from videothought.agent.llm.shared_prefix import PrefixCache
 
     first, second = ([{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"Video facts:\n{FACTS}\n{q}"}]
                      for q in QUESTIONS)

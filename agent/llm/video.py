@@ -23,7 +23,7 @@ In the text the video is `<|vision_start|><|video_pad|> x N<|vision_end|>` at th
 user message; `mm_token_type_ids` marks those tokens (2 = video) for the 3-D rotary positions.
 
 Scoring runs the vision tower once and packs the K candidates after one copy of the prompt
-and video tokens (local.PackedContinuations, with Qwen2-VL's 3-D positions), so K
+and video tokens (shared_prefix.PackedContinuations, with Qwen2-VL's 3-D positions), so K
 candidates cost one vision pass and one LM forward over P + sum(L_k) tokens.
 """
 
@@ -44,6 +44,7 @@ from videothought.agent.llm.protocol import (
     Generation,
     LanguageModelError,
     ModelNotFoundError,
+    TextStream,
     check_generation_args,
     render_chatml,
     truncate_at_stop,
@@ -146,6 +147,34 @@ def patchify_video(
     tubes = tubes.transpose(0, 3, 6, 4, 7, 2, 1, 5, 8)  # (gt, gh/m, gw/m, m, m, 3, tp, p, p)
     pixel_values = np.ascontiguousarray(tubes.reshape(grid_t * grid_h * grid_w, 3 * tp * p * p))
     return pixel_values, np.array([grid_t, grid_h, grid_w], dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------- streaming
+
+
+def token_streamer(tokenizer, on_text, stop):
+    """A transformers streamer that decodes the new tokens as `generate` produces them and hands
+    the new text to `on_text` (through `TextStream`: stop strings and split characters held back).
+    Synchronous: it runs inside `generate`, no thread. `.stream.finish(text)` flushes the rest."""
+    from transformers.generation.streamers import BaseStreamer
+
+    class CallbackStreamer(BaseStreamer):
+        def __init__(self):
+            self.stream = TextStream(on_text, stop)
+            self.new_ids: list[int] = []
+            self.prompt_seen = False
+
+        def put(self, value) -> None:
+            if not self.prompt_seen:  # generate's first put is the prompt
+                self.prompt_seen = True
+                return
+            self.new_ids.extend(int(i) for i in value.reshape(-1).tolist())
+            self.stream.feed(tokenizer.decode(self.new_ids, skip_special_tokens=True))
+
+        def end(self) -> None:
+            pass
+
+    return CallbackStreamer()
 
 
 # ----------------------------------------------------------------------------- the backend
@@ -276,8 +305,6 @@ class VideoLanguageModel:
         import torch
         from transformers import GenerationConfig
 
-        from videothought.agent.llm.local import token_streamer
-
         check_generation_args(max_new_tokens, temperature, stop)
         start = time.perf_counter()
         pixel_values, grid, num_video_tokens = self._video(frames)
@@ -341,7 +368,7 @@ class VideoLanguageModel:
     def _packed_logprobs(self, prompt_ids, continuation_ids, pixel_values, grid):
         import torch
 
-        from videothought.agent.llm.local import PackedContinuations
+        from videothought.agent.llm.shared_prefix import PackedContinuations
 
         packed = PackedContinuations.build(prompt_ids, continuation_ids)
         device = self.model.device

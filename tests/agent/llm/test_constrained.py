@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from videothought.agent.llm import FakeLanguageModel
+from videothought.agent.llm.embedded import ensure_embedded_checkpoint
 from videothought.agent.llm.http import HTTPLanguageModel
-from videothought.agent.llm.local import LocalLanguageModel, ensure_embedded_checkpoint
+from videothought.agent.llm.local import LocalLanguageModel
 from videothought.agent.llm.protocol import LanguageModelError
 from videothought.agent.llm.server import LLMServer
 from videothought.agent.writer import write_program

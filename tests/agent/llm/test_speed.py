@@ -11,14 +11,9 @@ import torch
 
 from videothought.agent.llm import LanguageModelError
 from videothought.agent.llm.bench import LLAMA_CPP_MISSING, tiny_language_model
-from videothought.agent.llm.local import (
-    RUNTIME_ENV,
-    LocalLanguageModel,
-    PrefixCache,
-    _cache_prefix,
-    resolve_runtime,
-)
+from videothought.agent.llm.local import RUNTIME_ENV, LocalLanguageModel, resolve_runtime
 from videothought.agent.llm.quantized import Int4Linear
+from videothought.agent.llm.shared_prefix import PrefixCache, _cache_prefix
 
 SYSTEM = "You answer questions about a video. Be brief and literal."
 FACTS = "Video facts:\n" + "\n".join(f"At {t}.0s the red ball rolls left of the blue box {t}." for t in range(6))
