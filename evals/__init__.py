@@ -8,6 +8,7 @@
     metrics    per-question and per-run step metrics; first divergence between two runs
     report     markdown tables and PNG plots across runs
     bench_agent, bench_writer, bench_grounding   `vot bench agent|writer|grounding`
+    bench_programs, bench_table, bench_latency   `vot bench agent`'s program writers, table, latency
     serve, web_runs   `vot serve`: the web app (videothought.web) with this package's run browser
     world      the synthetic world with ground truth (`vot world generate`): a layer of its own,
                below the library and training, which read its videos (tests/test_layering.py)

@@ -29,6 +29,10 @@ solver's grammar) counts as wrong.
 Per-video perception is cached, as a Session would: the graph's tracking time per video is
 reported apart. Rows go to a JSONL file as they finish, so an interrupted bench resumes where it
 stopped. The table is printed; the last line is one JSON object.
+
+This module runs the accuracy bench. Its parts with a job of their own: the program conditions'
+writers (evals/bench_programs.py), summarising the rows and the table (evals/bench_table.py), and
+the latency measurements of --latency and --latency-only (evals/bench_latency.py).
 """
 
 from __future__ import annotations
@@ -37,30 +41,17 @@ import argparse
 import csv
 import json
 import logging
-import statistics
 import time
-from collections import defaultdict
 from pathlib import Path
+
+from videothought.evals.bench_programs import PROGRAM_CONDITIONS, GoldWriter, Prewritten
+from videothought.evals.bench_table import summarise, table
 
 logger = logging.getLogger(__name__)
 
 CONDITIONS = ("blind", "frames", "graph", "graph+adapters", "program-few-shot", "program", "gold-program",
               "world-solver", "oracle")
 DEFAULT_CONDITIONS = ("blind", "graph+adapters", "program-few-shot", "program", "gold-program", "oracle")
-PROGRAM_CONDITIONS = ("program-few-shot", "program", "gold-program")
-LABELS = {
-    "blind": "LLM blind (question only)",
-    "frames": "uniform frames + LLM (same evidence budget)",
-    "graph": "rules reader (frozen baseline), untrained LLM",
-    "graph+adapters": "rules reader (frozen baseline) + its node adapters",
-    "program-few-shot": "program writer, untrained LLM, few-shot from the schema",
-    "program": "program writer, shipped adapter",
-    "gold-program": "gold programs on the tracked STSG (perception ceiling)",
-    "world-solver": "world-grammar solver (knows the benchmark; reference only)",
-    "oracle": "world oracle on ground truth (ceiling)",
-}
-LLM_CONDITIONS = ("blind", "frames", "graph", "graph+adapters")
-QUESTION_TYPES = ("descriptive", "temporal", "causal", "predictive", "counterfactual", "needle")
 FRAME_COUNT = 8  # frames the `frames` baseline describes: more would not fit the evidence budget anyway
 SYSTEM = "You answer questions about a video. Be brief and literal."
 
@@ -452,78 +443,6 @@ class Bench:
         return self._truth[str(path)]
 
 
-class Prewritten:
-    """The program path's writer for a benchmark: programs written in batches before the graph runs
-    (agent/writer.py write_programs: greedy, one decode step for `batch_size` questions), handed to
-    the graph's identify_targets as it asks. A retry (sampled) or a question not written ahead is
-    written on the spot by write_program."""
-
-    def __init__(self, batch_size: int = 8, samples: int = 1):
-        self.batch_size = batch_size
-        self.samples = samples  # programs per question (settings.program_samples): greedy + sampled
-        self.table: dict[tuple, list] = {}
-        self.share: dict[tuple, float] = {}  # (question, choices): its share of the batched writes' wall time
-
-    @staticmethod
-    def key(question: str, choices, names: str) -> tuple:
-        return (question, tuple(choices), names)
-
-    def write_all(self, lm, requests) -> None:
-        import time
-
-        from videothought.agent.writer import SAMPLE_TEMPERATURE, write_programs
-
-        fresh = [r for r in requests if self.key(r.question, r.choices, r.names) not in self.table]
-        if not fresh:
-            return
-        start = time.perf_counter()
-        copies = [r for r in fresh for _ in range(self.samples)]
-        temperatures = [0.0 if k == 0 else SAMPLE_TEMPERATURE for _ in fresh for k in range(self.samples)]
-        seeds = [k for _ in fresh for k in range(self.samples)]
-        written = write_programs(lm, copies, temperature=temperatures, seeds=seeds, batch_size=self.batch_size)
-        share = (time.perf_counter() - start) / len(fresh)
-        for index, request in enumerate(fresh):
-            self.table[self.key(request.question, request.choices, request.names)] = \
-                written[index * self.samples:(index + 1) * self.samples]
-            self.share[(request.question, tuple(request.choices))] = share
-
-    def __call__(self, lm, question, choices, names, *, history=None, temperature=0.0, seed=None, samples=1,
-                 **kwargs):
-        from videothought.agent.writer import write_program
-
-        if temperature == 0 and not history and self.key(question, choices, names) in self.table:
-            return self.table[self.key(question, choices, names)][:max(1, samples)]
-        return write_program(lm, question, choices, names, history=history, temperature=temperature, seed=seed,
-                             **kwargs)
-
-
-class GoldWriter:
-    """The gold program of the question being asked (from the world's own wording, evals/world/programs.py):
-    the perception ceiling of the program path. No LLM call; a retry gets the same program."""
-
-    def __init__(self):
-        self.programs: dict[str, object] = {}
-        self.current: dict | None = None
-
-    def add(self, item: dict) -> None:
-        from videothought.evals.world.programs import GoldError, gold_program
-
-        try:
-            self.programs[item["qid"]] = gold_program(item["world_question"], item["world_choices"])
-        except GoldError as error:
-            logger.warning("%s: no gold program (%s)", item["qid"], error)
-
-    def __call__(self, lm, question, choices, names, **kwargs):
-        from videothought.agent.writer import Written
-
-        item = self.current or {}
-        if item.get("qid") not in self.programs:
-            self.add(item)
-        program = self.programs.get(item.get("qid"))
-        return Written(program, program.writer_json() if program else "",
-                       None if program else "no gold program for this question", style="gold")
-
-
 def _retries(text: str) -> int:
     """--max-retries: a whole number >= 0."""
     try:
@@ -610,180 +529,6 @@ def run_accuracy(args, conditions: list[str], datasets: dict[str, str]) -> dict:
     return summary
 
 
-def summarise(rows: list[dict], conditions: list[str], labels: dict[str, str] | None = None) -> dict:
-    """Per condition: accuracy on each dataset, by type, median LLM calls and seconds per question
-    (`labels`: a condition's label when not LABELS', e.g. the writer adapter a run was given)."""
-    by = defaultdict(list)
-    for row in rows:
-        by[row["condition"]].append(row)
-    out: dict = {"questions": {d: len({r["qid"] for r in rows if r.get("data", "original") == d})
-                               for d in sorted({r.get("data", "original") for r in rows})}}
-    for condition in conditions:
-        mine = by.get(condition, [])
-        if not mine:
-            continue
-        summary: dict = {"label": (labels or {}).get(condition, LABELS[condition]), "n": len(mine)}
-        for data in ("original", "reworded"):
-            part = [r for r in mine if r.get("data", "original") == data]
-            if not part:
-                continue
-            per_type = defaultdict(list)
-            for row in part:
-                per_type[row["type"]].append(row["correct"])
-            summary[data] = {
-                "n": len(part),
-                "accuracy": round(sum(r["correct"] for r in part) / len(part), 4),
-                "by_type": {t: {"n": len(v), "accuracy": round(sum(v) / len(v), 4)} for t, v in sorted(per_type.items())},
-                "unparsable": sum(bool(r.get("unparsable")) for r in part),
-            }
-        summary["median_llm_calls"] = statistics.median(r["llm_calls"] for r in mine)
-        summary["median_seconds"] = round(statistics.median(r["seconds"] for r in mine), 3)
-        if condition in ("graph", "graph+adapters", *PROGRAM_CONDITIONS):
-            for key in ("program_valid", "program_exact", "program_correct"):
-                marked = [r for r in mine if key in r]
-                for data in ("original", "reworded"):
-                    part = [r for r in marked if r.get("data", "original") == data]
-                    if part:
-                        summary.setdefault(data, {})[key] = round(sum(bool(r[key]) for r in part) / len(part), 4)
-            per_node: dict[str, list[float]] = {}
-            for row in mine:
-                for node, seconds in (row.get("node_seconds") or {}).items():
-                    per_node.setdefault(node, []).append(seconds)
-            if per_node:
-                summary["node_seconds"] = {node: {"median": round(statistics.median(v), 3),
-                                                  "p90": round(sorted(v)[int(0.9 * (len(v) - 1))], 3)}
-                                           for node, v in per_node.items()}
-            statuses = [r.get("status") for r in mine if r.get("status")]
-            if statuses:
-                summary["status_share"] = {s: round(statuses.count(s) / len(statuses), 4)
-                                           for s in ("supported", "refuted", "unchecked")}
-                supported = [r for r in mine if r.get("status") == "supported"]
-                if supported:
-                    summary["accuracy_when_supported"] = round(sum(r["correct"] for r in supported) / len(supported), 4)
-            summary["median_seconds_after_tracking"] = round(
-                statistics.median(r["seconds"] - r.get("track_seconds", 0.0) for r in mine), 3)
-            firsts = [r["track_seconds"] for r in mine if r.get("first_on_video")]
-            if firsts:
-                summary["median_tracking_seconds_per_video"] = round(statistics.median(firsts), 3)
-            summary["max_llm_calls"] = max(r["llm_calls"] for r in mine)
-            summary["verified_fraction"] = round(sum(bool(r.get("verified")) for r in mine) / len(mine), 4)
-        out[condition] = summary
-    return out
-
-
-def table(summary: dict, conditions: list[str], notes: dict[str, str] | None = None) -> str:
-    """The markdown table: rows = conditions; columns = accuracy original / reworded, by type, cost."""
-    notes = notes or {}
-    present = [c for c in conditions if c in summary or c in notes]
-    types = [t for t in QUESTION_TYPES if any(t in summary[c].get(d, {}).get("by_type", {})
-                                                for c in present if c in summary for d in ("original", "reworded"))]
-    header = ["condition", "original", "reworded"] + [f"{t} (orig / rew)" for t in types] + \
-        ["median LLM calls", "s / question"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-
-    def accuracy(part: dict | None) -> str:
-        return "—" if not part else f"{part['accuracy']:.1%} ({part['n']})"
-
-    for condition in present:
-        if condition not in summary:
-            lines.append(f"| {LABELS[condition]} | {notes[condition]} |" + " |" * (len(header) - 2))
-            continue
-        entry = summary[condition]
-        cells = [entry.get("label", LABELS[condition]), accuracy(entry.get("original")), accuracy(entry.get("reworded"))]
-        for t in types:
-            pair = []
-            for data in ("original", "reworded"):
-                found = entry.get(data, {}).get("by_type", {}).get(t)
-                pair.append("—" if found is None else f"{found['accuracy']:.0%}")
-            cells.append(" / ".join(pair))
-        cells += [f"{entry['median_llm_calls']:g}", f"{entry['median_seconds']:.2f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-# ---- latency: a 10-second video, a 1-minute and a long video ------------------------------
-def concatenate_videos(paths: list[Path], out: Path, repeat_to_seconds: float, fps: float) -> Path:
-    """One long video from world episodes, looping them until `repeat_to_seconds`; streamed, so
-    memory stays at one frame however long the video is."""
-    import av
-
-    from videothought.perception.video import write_video
-
-    frames_needed = int(repeat_to_seconds * fps)
-
-    def frames():
-        written = 0
-        while True:
-            for path in paths:
-                with av.open(str(path)) as source:
-                    for frame in source.decode(video=0):
-                        yield frame.to_ndarray(format="rgb24")  # (H, W, 3)
-                        written += 1
-                        if written >= frames_needed:
-                            return
-
-    partial = out.with_name(out.stem + ".part.mp4")  # a crash leaves no half-written video behind
-    write_video(partial, frames(), fps=fps)
-    partial.replace(out)
-    return out
-
-
-def run_latency(args, context) -> dict:
-    import tempfile
-
-    from videothought.agent.run import run_question
-    from videothought.agent.session import Session
-    from videothought.evals.world.dataset import generate_world
-
-    work = Path(args.work_dir or tempfile.mkdtemp(prefix="vot-bench-agent-"))
-    result: dict = {}
-    # 10-second world videos: per-question latency, tracking included for the first question
-    short_dir = work / "ten_seconds"
-    if not (short_dir / "qa.csv").is_file():
-        generate_world(short_dir, 2, 123, seconds=10.0)
-    questions = load_questions(str(short_dir), args.latency_questions)
-    cold, warm = [], []
-    fresh = context.with_overrides(_stsg_memory={}, cache_dir=None)
-    for item in questions:
-        start = time.perf_counter()
-        run = run_question(item["question"], video_path=item["video"], choices=item["choices"], context=fresh)
-        elapsed = time.perf_counter() - start
-        track = sum(r["latency_seconds"] for r in run.trace if r["node"] == "track")
-        (cold if track > 0.5 else warm).append(elapsed)
-    result["ten_second_video"] = {"questions": len(questions), "median_seconds_with_tracking": _median(cold),
-                                  "median_seconds_tracked_video": _median(warm)}
-    # long videos: 1 minute vs `--long-minutes`, from looped 5-second episodes
-    episodes_dir = work / "episodes"
-    if not (episodes_dir / "qa.csv").is_file():
-        generate_world(episodes_dir, 12, 321)
-    episodes = sorted((episodes_dir / "videos").glob("*.mp4"))
-    long_questions = load_questions(str(episodes_dir), args.latency_questions)
-    for name, minutes in (("one_minute", 1.0), ("long", args.long_minutes)):
-        path = work / f"{name}_{minutes:g}min.mp4"
-        if not path.is_file():
-            concatenate_videos(episodes, path, minutes * 60.0, fps=12.0)
-        start = time.perf_counter()
-        session = Session(path, context=context, cache_dir=work / "sessions", segment_seconds=10.0, index_fps=2.0)
-        index_seconds = time.perf_counter() - start
-        latencies, calls = [], []
-        for item in long_questions:
-            begin = time.perf_counter()
-            answer = session.ask(item["question"], item["choices"])
-            latencies.append(time.perf_counter() - begin)
-            calls.append(answer.llm_calls)
-        result[name] = {"minutes": minutes, "segments": len(session.index.segments),
-                        "index_seconds": round(index_seconds, 2), "median_seconds_per_question": _median(latencies),
-                        "median_llm_calls": statistics.median(calls)}
-    if result["one_minute"]["median_seconds_per_question"]:
-        result["long_over_one_minute_latency"] = round(
-            result["long"]["median_seconds_per_question"] / result["one_minute"]["median_seconds_per_question"], 3)
-    return result
-
-
-def _median(values: list[float]) -> float | None:
-    return round(statistics.median(values), 3) if values else None
-
-
 def datasets_of(args) -> dict[str, str]:
     """{"original": dir, "reworded": dir}: --data (once or twice) and --reworded."""
     data = list(args.data or [])
@@ -813,6 +558,7 @@ def run(args: argparse.Namespace) -> dict:
         out["accuracy"] = summary
     if args.latency or args.latency_only:
         from videothought.agent.context import default_context, load_lm
+        from videothought.evals.bench_latency import run_latency
 
-        out["latency"] = run_latency(args, default_context(lm=load_lm(args.lm)))
+        out["latency"] = run_latency(args, default_context(lm=load_lm(args.lm)), load_questions)
     return out

@@ -74,10 +74,19 @@ def _number(value, digits: int = 3) -> str:
     return str(value)
 
 
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table's lines: the header, its rule, one line per row. A `|` inside a row's cell
+    is escaped; an empty cell stays empty (`| skipped: no adapters | | |`)."""
+
+    def line(cells) -> str:
+        return "|" + "".join(f" {cell} |" if cell else " |" for cell in cells)
+
+    return [line(header), "|" + "---|" * len(header)] + [line(cell.replace("|", "\\|") for cell in row) for row in rows]
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return lines + [""]
+    """A table and the blank line that ends its section of the report."""
+    return markdown_table(header, rows) + [""]
 
 
 def _metric(summary: dict, section: str, key: str):

@@ -1,5 +1,5 @@
 """`vot bench agent` (evals/bench_agent.py): conditions on original and reworded questions, exact
-expectations with stub models, resumable rows, safe paths, the table."""
+expectations with stub models, resumable rows, safe paths, the table (evals/bench_table.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 import pytest
 
 from videothought.evals import bench_agent as bench
+from videothought.evals.bench_table import LABELS, summarise, table
 
 
 @pytest.fixture(scope="module")
@@ -169,13 +170,13 @@ def test_summarise_and_the_table():
              "llm_calls": {"blind": 1, "graph": 4}[c], "seconds": 2.0 if c == "graph" else 0.5,
              "track_seconds": 1.5, "first_on_video": i == 0, "verified": i != 1}
             for i in range(4) for c in ("blind", "graph") for data in ("original", "reworded")]
-    out = bench.summarise(rows, ["blind", "frames", "graph"])
+    out = summarise(rows, ["blind", "frames", "graph"])
     assert out["questions"] == {"original": 4, "reworded": 4} and "frames" not in out
     assert out["graph"]["original"]["accuracy"] == 1.0 and out["graph"]["reworded"]["accuracy"] == 0.25
     assert out["graph"]["reworded"]["by_type"] == {"causal": {"n": 2, "accuracy": 0.5}, "temporal": {"n": 2, "accuracy": 0.0}}
     assert out["blind"]["original"]["accuracy"] == 0.25 and out["blind"]["median_llm_calls"] == 1
     assert out["graph"]["median_seconds_after_tracking"] == 0.5 and out["graph"]["verified_fraction"] == 0.75
-    text = bench.table(out, ["blind", "frames", "graph", "graph+adapters"], {"graph+adapters": "skipped: none"})
+    text = table(out, ["blind", "frames", "graph", "graph+adapters"], {"graph+adapters": "skipped: none"})
     lines = text.splitlines()
     assert lines[0].startswith("| condition | original | reworded | temporal (orig / rew) | causal (orig / rew)")
     assert lines[2] == "| LLM blind (question only) | 25.0% (4) | 25.0% (4) | 50% / 50% | 0% / 0% | 1 | 0.50 |"
@@ -195,8 +196,8 @@ def test_every_condition_end_to_end_with_the_fake_lm(worlds, tmp_path, capsys):
                  "--writer-adapter", str(tmp_path / "no-writer")]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
     result = json.loads(printed[-1])["accuracy"]
-    table = [line for line in printed if line.startswith("| ")]
-    assert [line.split(" | ")[0] for line in table[1:]] == ["| " + bench.LABELS[c] for c in bench.CONDITIONS]
+    rows_printed = [line for line in printed if line.startswith("| ")]
+    assert [line.split(" | ")[0] for line in rows_printed[1:]] == ["| " + LABELS[c] for c in bench.CONDITIONS]
     written = [json.loads(line) for line in rows.read_text().splitlines()]
     assert len(written) == 2 * 2 * 7  # 2 datasets x 2 questions x 7 conditions (no adapters, no writer: skipped)
     assert "no trained writer adapter" in result["notes"]["program"]
