@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
+from videothought.graph.ground import DESCRIBING, GENERIC_LABEL
 from videothought.graph.schema import Event
 from videothought.graph.stsg import STSG
 
@@ -49,11 +50,20 @@ class TrackFacts:
 
     @property
     def name(self) -> str:
-        """A readable name from the label and attributes: "red circle", "person", "object 3"."""
-        values = [str(v) for k, v in sorted(self.attributes.items()) if isinstance(v, str) and v
-                  and str(v).lower() not in self.label.lower().split()]
-        label = self.label if self.label and self.label != "object" else ("" if values else f"object {self.track_id}")
-        return " ".join(values + ([label] if label else [])).strip()
+        """A readable name from the label and the attributes that describe a thing (graph/ground.py
+        DESCRIBING): "red circle", "person in blue and black" (upper and lower body), "object 3".
+        Facts about the track's motion or size (walking_direction, crossed, relative_size) and the
+        finer shade names are not part of its name: they are said where they matter."""
+        words = set(self.label.lower().split())
+        said = lambda key: (str(self.attributes.get(key) or "").strip()
+                            if isinstance(self.attributes.get(key), str) else "")
+        clothes = list(dict.fromkeys(v for v in (said("upper_colour"), said("lower_colour")) if v))
+        before = [v for key in DESCRIBING if key not in ("upper_colour", "lower_colour", "size")
+                  and (v := said(key)) and v.lower() not in words and not (clothes and key == "colour")]
+        label = self.label if self.label and self.label != GENERIC_LABEL else ("" if before or clothes else
+                                                                               f"object {self.track_id}")
+        name = " ".join(before + ([label] if label else [])).strip() or "object"
+        return f"{name} in {' and '.join(clothes)}" if clothes else name
 
     def words(self) -> set[str]:
         """Every word of the label and the attribute values, lowercased."""

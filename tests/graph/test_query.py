@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.agent.graph.helpers import scene_document
-from videothought.graph.query import SceneQuery
+from videothought.graph.query import SceneQuery, TrackFacts
 
 
 def test_tracks_events_and_happenings():
@@ -15,6 +15,19 @@ def test_tracks_events_and_happenings():
     assert [(h.frame, h.kind, h.partner) for h in scene.happenings(1)] == [(12, "collide", 2)]
     assert scene.first_frame_of(3, "stop") == 26 and scene.first_frame_of(1, "stop") is None
     assert [h.partner for h in scene.interactions_near(2, 13)] == [1]
+
+
+def test_a_track_is_named_by_what_describes_it_not_by_its_motion():
+    """A described person is named by the clothes' colours; the motion and size facts perception
+    adds (walking_direction, crossed, relative_size) and the finer shades stay out of the name
+    (they made "grey none right black black slate grey ... person" on real footage)."""
+    person = {"colour": "grey", "upper_colour": "blue", "lower_colour": "black", "upper_shade": "ugly blue",
+              "walking_direction": "left", "lateral_direction": "left", "crossed": "right_to_left",
+              "relative_size": "medium"}
+    assert TrackFacts(4, "person", person).name == "person in blue and black"
+    assert TrackFacts(4, "person", {**person, "lower_colour": "blue"}).name == "person in blue"
+    assert TrackFacts(2, "circle", {"colour": "red", "shape": "circle", "walking_direction": "left"}).name == "red circle"
+    assert TrackFacts(7, "object", {"relative_size": "small"}).name == "object 7"
 
 
 def test_until_forgets_the_future_and_counts_together():
