@@ -1,6 +1,7 @@
 """Evaluation: benchmarks, resumable runs of any graph with step-wise metrics, reports, and the synthetic world they are measured on.
 
-    datasets   loaders (world, NExT-QA, Video-MME, MVBench, EgoSchema, YAML tasks) -> Sample
+    datasets   loaders (world, NExT-QA, Video-MME, MVBench, EgoSchema, generic, real) -> Sample
+    task       a benchmark as one YAML file (evals/tasks/*.yaml): load_task reads it and its data
     runner     resumable, sharded runs of any compiled LangGraph graph -> JSONL records
     ray_eval   the same runs on Ray workers (`vot eval --ray`), this process the one writer
     long_videos  long videos through the library; needle retrieval and the needle suite

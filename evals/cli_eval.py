@@ -48,7 +48,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from videothought.evals.datasets import DatasetError, load_task
+    from videothought.evals.datasets import DatasetError
+    from videothought.evals.task import load_task
     from videothought.evals.runner import RunnerError, RunOptions, parse_shard, run_task
 
     if args.verbose:

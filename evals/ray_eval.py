@@ -38,7 +38,8 @@ from collections import deque
 from pathlib import Path
 
 from videothought.evals import conversations
-from videothought.evals.datasets import Sample, Task
+from videothought.evals.datasets import Sample
+from videothought.evals.task import Task
 from videothought.evals.runner import (
     ResultLog,
     RunnerError,

@@ -50,7 +50,8 @@ from typing import Any
 
 from videothought.evals import conversations
 from videothought.evals import metrics as run_metrics
-from videothought.evals.datasets import Sample, Task
+from videothought.evals.datasets import Sample
+from videothought.evals.task import Task
 from videothought.evals.long_videos import LongVideoContexts
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from langgraph.graph import END, START, StateGraph
 
 from videothought.agent.state import VoTState
 from videothought.evals.conversations import ConversationError, graph_input, score_turn, shard_key
-from videothought.evals.datasets import load_task
+from videothought.evals.task import load_task
 from videothought.evals.runner import RunOptions, read_records, run_task, shard_samples
 
 HERE = "tests.evals.test_conversations"

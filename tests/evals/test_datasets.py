@@ -17,11 +17,11 @@ from videothought.evals.datasets import (
     load_egoschema,
     load_mvbench,
     load_nextqa,
-    load_task,
     load_videomme,
     render,
     resolve_inside,
 )
+from videothought.evals.task import load_task
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "nextqa"
 SHARED_NEXTQA = Path(__file__).resolve().parents[3] / "shared" / "data" / "nextqa"

@@ -14,7 +14,7 @@ import pytest
 import ray  # the [ray] extra, installed by `make test`
 
 from tests.evals.world_fixture import write_tiny_world
-from videothought.evals.datasets import load_task
+from videothought.evals.task import load_task
 from videothought.evals.ray_eval import question_groups, run_task_ray
 from videothought.evals.runner import RunnerError, RunOptions, read_records, run_task
 

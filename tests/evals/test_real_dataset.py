@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from videothought.evals.datasets import DatasetError, load_task
+from videothought.evals.datasets import DatasetError
+from videothought.evals.task import load_task
 from videothought.evals.real.dataset import HERE, QUESTION_TYPES, Clip, ClipRoot, find_clip, load_real, read_manifest
 
 QUESTIONS = [json.loads(line) for line in (HERE / "questions.jsonl").read_text().splitlines() if line.strip()]

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from tests.evals.world_fixture import write_tiny_world
-from videothought.evals.datasets import load_task
+from videothought.evals.task import load_task
 from videothought.evals.report import write_report
 from videothought.evals.runner import RunOptions, read_records, run_task
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.evals.world_fixture import write_tiny_world
-from videothought.evals.datasets import load_task
+from videothought.evals.task import load_task
 from videothought.evals.report import write_report
 from videothought.evals.runner import (
     ResultLog,

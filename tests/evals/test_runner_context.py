@@ -10,7 +10,7 @@ from langgraph.graph import END, START, StateGraph
 from tests.evals.world_fixture import write_tiny_world
 from videothought.agent.state import VoTState
 from videothought.evals import runner
-from videothought.evals.datasets import load_task
+from videothought.evals.task import load_task
 from videothought.evals.runner import RunOptions, build_context, build_graph, read_records, run_task, uses_vot_nodes
 
 SENTINEL = object()

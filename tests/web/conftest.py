@@ -66,7 +66,7 @@ def eval_runs(tmp_path_factory) -> Path:
     """Three real `vot eval` folders (the evals tests' oracle graphs on a tiny world, no videos):
     runs/full, runs/no-actions (analyze_actions ablated: traces diverge there), runs/other."""
     from tests.evals.world_fixture import write_tiny_world
-    from videothought.evals.datasets import load_task
+    from videothought.evals.task import load_task
     from videothought.evals.runner import RunOptions, run_task
 
     base = tmp_path_factory.mktemp("evalruns")
