@@ -19,5 +19,6 @@
 
 agent/nodes.py re-exports build_stsg and follow_up_frame for modules not yet moved to
 perceive.py and followup.py. The web app is videothought.web; the long-video library is
-videothought.library; benchmarks are videothought.evals (the agent knows none of them).
+videothought.library; the benchmarks live in their own package, which the agent never imports
+(it knows none of them).
 """

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 
-
 def concatenate_videos(paths: list[Path], out: Path, repeat_to_seconds: float, fps: float) -> Path:
     """One long video from world episodes, looping them until `repeat_to_seconds`; streamed, so
     memory stays at one frame however long the video is."""

@@ -55,8 +55,7 @@ class TrackFacts:
         Facts about the track's motion or size (walking_direction, crossed, relative_size) and the
         finer shade names are not part of its name: they are said where they matter."""
         words = set(self.label.lower().split())
-        said = lambda key: (str(self.attributes.get(key) or "").strip()
-                            if isinstance(self.attributes.get(key), str) else "")
+        said = lambda key: value.strip() if isinstance(value := self.attributes.get(key), str) else ""
         clothes = list(dict.fromkeys(v for v in (said("upper_colour"), said("lower_colour")) if v))
         before = [v for key in DESCRIBING if key not in ("upper_colour", "lower_colour", "size")
                   and (v := said(key)) and v.lower() not in words and not (clothes and key == "colour")]
