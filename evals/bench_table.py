@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
+from videothought.evals.bench_latency import median_p90
 from videothought.evals.bench_programs import PROGRAM_CONDITIONS
 from videothought.evals.report import markdown_table
 from videothought.evals.world.questions import QUESTION_TYPES
@@ -55,6 +56,7 @@ def summarise(rows: list[dict], conditions: list[str], labels: dict[str, str] | 
             }
         summary["median_llm_calls"] = statistics.median(r["llm_calls"] for r in mine)
         summary["median_seconds"] = round(statistics.median(r["seconds"] for r in mine), 3)
+        summary["p90_seconds"] = median_p90([r["seconds"] for r in mine])["p90"]
         if condition in ("graph", "graph+adapters", *PROGRAM_CONDITIONS):
             for key in ("program_valid", "program_exact", "program_correct"):
                 marked = [r for r in mine if key in r]
@@ -67,9 +69,7 @@ def summarise(rows: list[dict], conditions: list[str], labels: dict[str, str] | 
                 for node, seconds in (row.get("node_seconds") or {}).items():
                     per_node.setdefault(node, []).append(seconds)
             if per_node:
-                summary["node_seconds"] = {node: {"median": round(statistics.median(v), 3),
-                                                  "p90": round(sorted(v)[int(0.9 * (len(v) - 1))], 3)}
-                                           for node, v in per_node.items()}
+                summary["node_seconds"] = {node: median_p90(v) for node, v in per_node.items()}
             statuses = [r.get("status") for r in mine if r.get("status")]
             if statuses:
                 summary["status_share"] = {s: round(statuses.count(s) / len(statuses), 4)

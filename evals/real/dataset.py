@@ -138,8 +138,9 @@ def find_clip(clip: Clip, roots: list[ClipRoot], manifest_roots: list[dict] = ()
 
 
 def load_real(root: str | os.PathLike = HERE, *, questions: str | os.PathLike = "questions.jsonl",
-              clips: str | os.PathLike = "clips.json") -> list[Sample]:
+              clips: str | os.PathLike = "clips.json", videos: tuple[str, ...] | None = None) -> list[Sample]:
     """The dev set's questions as Samples, each pointing at its clip found on this machine.
+    `videos`: only the questions on these clips (the others' clips are not looked for).
 
     `questions` and `clips` are resolved inside `root`. question_type is the record's "type";
     metadata holds evidence_frames, the note, and truncated=True for a clip that only partly
@@ -158,6 +159,8 @@ def load_real(root: str | os.PathLike = HERE, *, questions: str | os.PathLike = 
         if sample.qid in seen:
             raise DatasetError(f"{where}: qid {sample.qid!r} appears twice")
         seen.add(sample.qid)
+        if videos is not None and sample.video_id not in videos:
+            continue
         clip = known[sample.video_id]
         if clip.file not in found:
             found[clip.file] = find_clip(clip, roots, manifest.get("roots", []))
