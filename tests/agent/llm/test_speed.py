@@ -11,8 +11,8 @@ import torch
 
 from videothought.agent.llm import LanguageModelError
 from videothought.agent.llm.bench import LLAMA_CPP_MISSING, tiny_language_model
-from videothought.agent.llm.local import RUNTIME_ENV, LocalLanguageModel, resolve_runtime
-from videothought.agent.llm.quantized import Int4Linear
+from videothought.agent.llm.local import RUNTIME_ENV, LocalLanguageModel, embedded_runtime, resolve_runtime
+from videothought.agent.llm.quantized import Int4Linear, int4_available
 from videothought.agent.llm.shared_prefix import PrefixCache, _cache_prefix
 
 SYSTEM = "You answer questions about a video. Be brief and literal."
@@ -223,8 +223,15 @@ def test_int4_keeps_lora_in_float32_and_adapters_switch(tmp_path):
         candidate.use_adapter(None)
     assert with_adapter[0] == with_adapter[1]
     assert lm.score(CHATS[0], OPTIONS) != with_adapter[0]
-    with pytest.raises(LanguageModelError, match="adapters load before quantisation"):
-        lm.add_adapter("another", tmp_path / "lora")
+    # An adapter added after quantisation: the 4-bit copies are made again around peft's wrappers.
+    lm.add_adapter("another", tmp_path / "lora")
+    plain.add_adapter("another", tmp_path / "lora")
+    assert lm.runtime == "int4" and isinstance(lm.model.base_model.model.model.layers[0].self_attn.q_proj.base_layer,
+                                                 Int4Linear)
+    lm.use_adapter("another")
+    plain.use_adapter("another")
+    assert lm.score(CHATS[0], OPTIONS) == plain.score(CHATS[0], OPTIONS) == with_adapter[1]
+    assert lm.generate(CHATS[0], max_new_tokens=6).text == plain.generate(CHATS[0], max_new_tokens=6).text
 
 
 def test_the_runtime_setting_and_its_errors(monkeypatch, tmp_path):
@@ -239,6 +246,26 @@ def test_the_runtime_setting_and_its_errors(monkeypatch, tmp_path):
         resolve_runtime("int8")
     with pytest.raises(LanguageModelError, match="dtype='bfloat16' does not fit"):
         LocalLanguageModel.from_pretrained(tmp_path, runtime="int4", dtype="bfloat16")
+
+
+def test_the_embedded_model_decodes_in_int4_where_it_fits(monkeypatch):
+    monkeypatch.delenv(RUNTIME_ENV, raising=False)
+    expected = "int4" if int4_available() and not torch.cuda.is_available() else "torch"
+    assert embedded_runtime("auto") == embedded_runtime("float32") == embedded_runtime(torch.float32) == expected
+    assert embedded_runtime("bfloat16") == "torch"  # int4 keeps float32 weights beside its 4-bit copies
+    assert resolve_runtime(None, default=embedded_runtime()) == expected
+    monkeypatch.setenv(RUNTIME_ENV, "torch")  # the setting still wins
+    assert resolve_runtime(None, default=embedded_runtime()) == "torch"
+
+
+def test_the_default_stack_loads_the_embedded_model_in_int4(monkeypatch):
+    from videothought.agent.context import load_lm
+
+    monkeypatch.delenv(RUNTIME_ENV, raising=False)
+    monkeypatch.delenv("VIDEOTHOUGHT_LLM", raising=False)
+    lm = load_lm(adapters=None)
+    assert lm.runtime == embedded_runtime("float32")
+    assert LocalLanguageModel.embedded(dtype="bfloat16", prefix_cache_entries=0).runtime == "torch"
 
 
 def test_int4_on_the_embedded_model(smollm, chat):
