@@ -77,7 +77,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lm", default=None, help="language model spec (default: $VIDEOTHOUGHT_LLM or embedded)")
     parser.add_argument("--max-retries", type=_retries, default=2,
                         help="how often verify may send the graph back (0: the ablation without the verification loop)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the machine is shared)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: the thread policy, graph/threads.py: the cores free now)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--latency", action="store_true", help="also measure 10-second and long-video latency")
     parser.add_argument("--latency-only", action="store_true", help="only the latency measurements")
@@ -550,9 +551,9 @@ def datasets_of(args) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> dict:
-    import torch
+    from videothought.graph.threads import apply_threads
 
-    torch.set_num_threads(max(1, args.threads))
+    apply_threads(args.threads)
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
     unknown = set(conditions) - set(CONDITIONS)
     if unknown:
@@ -578,12 +579,14 @@ def measure_latency(args) -> dict:
     load_at_start = os.getloadavg()
     start = time.perf_counter()
     context = default_context(lm=load_lm(args.lm))
-    out = {"model_load_seconds": round(time.perf_counter() - start, 2),
+    import torch
+
+    out = {"model_load_seconds": round(time.perf_counter() - start, 2), "threads": torch.get_num_threads(),
            "lm": getattr(context.lm, "name", "?"), "runtime": getattr(context.lm, "runtime", None)}
     out.update(run_latency(args, context, load_questions))
     out["load_average"] = {"start": [round(x, 2) for x in load_at_start],
                            "end": [round(x, 2) for x in os.getloadavg()]}
     print(latency_table(out))
-    print(f"model load {out['model_load_seconds']} s; load average (1, 5, 15 min) at the start "
+    print(f"model load {out['model_load_seconds']} s; {out['threads']} torch threads; load average (1, 5, 15 min) at the start "
           f"{out['load_average']['start']}, at the end {out['load_average']['end']}")
     return out
