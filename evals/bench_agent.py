@@ -75,9 +75,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", default=None, help="JSONL of per-question rows (resumes from it)")
     parser.add_argument("--cache-dir", default=None, help="STSG cache directory (default: next to --rows, or none)")
     parser.add_argument("--lm", default=None, help="language model spec (default: $VIDEOTHOUGHT_LLM or embedded)")
-    parser.add_argument("--max-retries", type=_retries, default=2,
+    parser.add_argument("--max-retries", type=_whole_number("--max-retries", 0), default=2,
                         help="how often verify may send the graph back (0: the ablation without the verification loop)")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=_whole_number("--threads", 1), default=None,
                         help="torch CPU threads (default: the thread policy, graph/threads.py: the cores free now)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--latency", action="store_true", help="also measure 10-second and long-video latency")
@@ -367,6 +367,7 @@ class Bench:
 
     def run_graph(self, item: dict, context, condition: str, reader: str = "rules") -> dict:
         from videothought.agent.run import run_question
+        from videothought.evals.metrics import node_costs
 
         key = (condition, item["video"])
         first_time = key not in self.tracked_seconds
@@ -386,8 +387,7 @@ class Bench:
         extra = self.program_facts(item, result) if reader == "program" else {}
         return {**extra, "chosen": chosen, "llm_calls": result.llm_calls, "verified": said["status"] == "supported",
                 "status": said["status"], "source": said["source"],
-                "node_seconds": {r["node"]: round(sum(float(x.get("latency_seconds", 0.0)) for x in result.trace
-                                                      if x["node"] == r["node"]), 4) for r in result.trace},
+                "node_seconds": {node: round(cost["latency_seconds"], 4) for node, cost in node_costs(result.trace).items()},
                 "retries": int(result.state.get("retries", 0) or 0), "max_retries": max_retries,
                 "track_seconds": track_seconds,
                 "first_on_video": first_time, "unparsable": chosen < 0,
@@ -450,15 +450,17 @@ class Bench:
         return self._truth[str(path)]
 
 
-def _retries(text: str) -> int:
-    """--max-retries: a whole number >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--max-retries must be a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--max-retries must be >= 0, got {value}")
-    return value
+def _whole_number(flag: str, least: int):
+    """An argparse type: a whole number >= `least`, else an error naming `flag`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be a whole number, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{flag} must be >= {least}, got {value}")
+        return value
+    return parse
 
 
 def find_adapters(directory: str | None) -> dict[str, str]:
@@ -573,14 +575,14 @@ def measure_latency(args) -> dict:
     to load and the load average at the start and the end (read the seconds against it)."""
     import os
 
+    import torch
+
     from videothought.agent.context import default_context, load_lm
     from videothought.evals.bench_latency import latency_table, run_latency
 
     load_at_start = os.getloadavg()
     start = time.perf_counter()
     context = default_context(lm=load_lm(args.lm))
-    import torch
-
     out = {"model_load_seconds": round(time.perf_counter() - start, 2), "threads": torch.get_num_threads(),
            "lm": getattr(context.lm, "name", "?"), "runtime": getattr(context.lm, "runtime", None)}
     out.update(run_latency(args, context, load_questions))

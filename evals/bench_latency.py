@@ -38,13 +38,12 @@ def median_p90(values: list[float]) -> dict:
 def timed_question(question: str, video: str, choices: list[str], context) -> dict:
     """One question through the default graph: its wall seconds, each node's seconds, the answer."""
     from videothought.agent.run import run_question
+    from videothought.evals.metrics import node_costs
 
     start = time.perf_counter()
     run = run_question(question, video_path=video, choices=choices, context=context)
     seconds = time.perf_counter() - start
-    nodes: dict[str, float] = {}
-    for record in run.trace:
-        nodes[record["node"]] = nodes.get(record["node"], 0.0) + float(record.get("latency_seconds") or 0.0)
+    nodes = {node: cost["latency_seconds"] for node, cost in node_costs(run.trace).items()}
     return {"seconds": seconds, "node_seconds": nodes, "track_seconds": nodes.get("track", 0.0),
             "answer_index": run.answer_index, "llm_calls": run.llm_calls}
 
