@@ -102,7 +102,7 @@ def identify_targets(state: dict, runtime) -> dict:
         writings = list(found) if isinstance(found, (list, tuple)) else [found]
         written = writings[0]  # the greedy program: the one the trace reads
         record.prompts.append("\n".join(f"[{m['role']}] {m['content']}" for m in written.prompt)[-1500:])
-        record.llm_calls += 1 if written.prompt else 0  # one (batched) call; a program handed in cost none here
+        record.llm_calls += written.calls if written.prompt else 0  # the (batched) write, and the option pass; a program handed in cost none here
         record.prompt_tokens += written.prompt_tokens
         record.completion_tokens += sum(w.completion_tokens for w in writings)
         targets = []

@@ -73,10 +73,13 @@ class Written:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    calls: int = 1  # LLM calls it took: 2 when the option pass read the options again
+    first_text: str | None = None  # the one-call reply, when the option pass read its options again
 
     def to_dict(self) -> dict:
         return {"program": self.program.to_dict() if self.program else None, "text": self.text, "error": self.error,
-                "style": self.style, "constrained": self.constrained}
+                "style": self.style, "constrained": self.constrained,
+                **({"first_text": self.first_text} if self.first_text is not None else {})}
 
 
 def question_text(question: str, choices: list[str], names: str, history: list[dict] | None = None) -> str:
@@ -89,6 +92,27 @@ def question_text(question: str, choices: list[str], names: str, history: list[d
         lines.append("Options:")
         lines += [f"{i + 1}. {c}" for i, c in enumerate(choices)]
     return "\n".join(lines)
+
+
+def parse_question_text(text: str) -> tuple[str, list[str], str, list[dict]]:
+    """(question, choices, names, history) back from `question_text`'s message: training data
+    derives its other prompts (one option alone) from the prompts it already holds."""
+    lines = text.split("\n")
+    if not lines or not lines[0].startswith("Names: "):
+        raise ValueError(f"not a writer prompt (no 'Names:' line): {text[:80]!r}")
+    names = lines[0][len("Names: "):]
+    names = "" if names == "none" else names
+    history, position = [], 1
+    while position < len(lines) and lines[position].startswith("Earlier: "):
+        asked, _, answer = lines[position][len("Earlier: "):].rpartition(" -> ")
+        history.append({"question": asked, "answer": answer})
+        position += 1
+    rest = "\n".join(lines[position:])
+    if not rest.startswith("Question: "):
+        raise ValueError(f"not a writer prompt (no 'Question:' line): {text[:80]!r}")
+    question, _, options = rest[len("Question: "):].partition("\nOptions:\n")
+    choices = [line.split(". ", 1)[1] for line in options.split("\n")] if options else []
+    return question, choices, names, history
 
 
 def writer_messages(question: str, choices: list[str], names: str, *, history: list[dict] | None = None,
@@ -115,6 +139,71 @@ def prompt_style(lm) -> str:
     if not card:
         return "few-shot"
     return str(card.get("prompt_style") or "compact")
+
+
+def reads_options(lm) -> bool:
+    """Whether the writer's option pass runs: its adapter was trained for it (card "option_pass") and the
+    backend decodes batches under a schema with a forced opening (local models)."""
+    from videothought.agent.llm.protocol import adapter_card
+
+    return bool(adapter_card(lm, ADAPTER).get("option_pass")) and hasattr(lm, "generate_batch")
+
+
+OPTIONS_OPENING = '"options":['
+
+
+def read_options(lm, requests: list[Request], written: list[Written], *, batch_size: int = 16,
+                 max_new_tokens: int = MAX_PROGRAM_TOKENS) -> list[Written]:
+    """The option pass: every option of every written program read again ALONE (the question, that one
+    option, and the written program forced as the reply's opening), greedy, in batched decodes; the
+    values read replace the program's. One reply of five long event options is where a small writer
+    mixes up whose colour and shape is whose ("the orange square" written as an orange triangle); read
+    alone, an option has nothing to be mixed with. Writings without options, failed ones and ones the
+    grammar did not constrain are left as they were, and so is one whose new options do not check.
+    Needs a writer trained on single-option readings (training/nodes/writer_data.py option_examples)."""
+    import time
+
+    from videothought.agent.llm.protocol import adapter_scope
+
+    jobs: list[tuple[int, int, str]] = []  # (writing, option, the reply's forced opening)
+    for index, (request, writing) in enumerate(zip(requests, written)):
+        cut = writing.text.find(OPTIONS_OPENING)
+        if writing.program is None or not writing.constrained or len(request.choices) < 2 or cut < 0:
+            continue
+        jobs += [(index, k, writing.text[:cut + len(OPTIONS_OPENING)]) for k in range(len(request.choices))]
+    if not jobs:
+        return written
+    start = time.perf_counter()
+    values: dict[tuple[int, int], dict] = {}
+    tokens: dict[int, int] = {}
+    with adapter_scope(lm, ADAPTER):
+        for first in range(0, len(jobs), batch_size):
+            chunk = jobs[first:first + batch_size]
+            conversations = [writer_messages(requests[i].question, [requests[i].choices[k]], requests[i].names,
+                                             history=requests[i].history, style="compact") for i, k, _ in chunk]
+            generations = lm.generate_batch(conversations, json_schema=writer_schema(1), max_new_tokens=max_new_tokens,
+                                            temperature=0.0, prefills=[opening for _, _, opening in chunk])
+            for (i, k, opening), generation in zip(chunk, generations):
+                tokens[i] = tokens.get(i, 0) + generation.completion_tokens
+                try:
+                    values[(i, k)] = json.loads(generation.text)["options"][0]
+                except (json.JSONDecodeError, KeyError, IndexError, TypeError):
+                    logger.warning("the option pass read no value for option %d of %r", k + 1, requests[i].question)
+    seconds = (time.perf_counter() - start) / len({i for i, _, _ in jobs})
+    out = list(written)
+    for index in sorted({i for i, _, _ in jobs}):
+        writing, count = written[index], len(requests[index].choices)
+        read = [values.get((index, k)) for k in range(count)]
+        if any(value is None for value in read):
+            continue
+        opening = next(o for i, _, o in jobs if i == index)
+        text = opening + ",".join(json.dumps(v, separators=(",", ":")) for v in read) + "]}"
+        again = _checked(Written(None, text, None, writing.style, True, writing.prompt, writing.prompt_tokens,
+                                 writing.completion_tokens + tokens.get(index, 0), writing.seconds + seconds,
+                                 calls=writing.calls + 1, first_text=writing.text), count)
+        if again.program is not None:
+            out[index] = again
+    return out
 
 
 def first_json_object(text: str) -> str | None:
@@ -207,6 +296,8 @@ def write_programs(lm, requests: list[Request], *, style: str | None = None, tem
                                       generation.prompt_tokens, generation.completion_tokens,
                                       generation.latency_seconds)
                     results[position] = _checked(written, count)
+    if messages is None and reads_options(lm):
+        results = read_options(lm, requests, results, batch_size=max(batch_size, 8), max_new_tokens=max_new_tokens)
     return results  # type: ignore[return-value]
 
 
@@ -252,6 +343,10 @@ def write_program(lm, question: str, choices: list[str], names: str, *, history:
     except Exception as error:  # a failing backend is recorded, the node goes on without a program
         return Written(None, "", f"the writer's backend failed: {type(error).__name__}: {error}", style, constrained,
                        messages, seconds=time.perf_counter() - start)
-    written = Written(None, generation.text.strip(), None, style, constrained, messages, generation.prompt_tokens,
-                      generation.completion_tokens, time.perf_counter() - start)
-    return _checked(written, len(choices))
+    written = _checked(Written(None, generation.text.strip(), None, style, constrained, messages,
+                               generation.prompt_tokens, generation.completion_tokens, time.perf_counter() - start),
+                       len(choices))
+    if style == "compact" and reads_options(lm):
+        written = read_options(lm, [Request(question, choices, names, history)], [written],
+                               max_new_tokens=max_new_tokens)[0]
+    return written

@@ -150,8 +150,8 @@ class SchemaDecoder:
         return whole[len(produced):-1]
 
     def decode_batch(self, model, prompts: list[list[int]], schema: dict, *, max_new_tokens: int,
-                     temperature: float | list[float] = 0.0, seeds: list[int] | None = None, pad_token_id: int = 0
-                     ) -> list[ConstrainedReply]:
+                     temperature: float | list[float] = 0.0, seeds: list[int] | None = None, pad_token_id: int = 0,
+                     prefills: list[str] | None = None) -> list[ConstrainedReply]:
         """Several prompts under one schema in lockstep: one forward per step for the whole batch.
 
             prompts (left-padded)   p p a b c │ t1 t2 t3 ...        attention mask 0 0 1 1 1 │ 1 1 1
@@ -160,13 +160,25 @@ class SchemaDecoder:
         A decode step costs about as much for 8 rows as for 1 on a CPU (the weights are read once),
         so evaluation and RL rollouts batch their writings. No jump-forward here (rows would append
         different lengths); greedy rows equal `decode(..., jump_forward=False)` up to float rounding.
-        `temperature` may be one per row (0: that row is greedy): a greedy program and samples in one pass."""
+        `temperature` may be one per row (0: that row is greedy): a greedy program and samples in one pass.
+        `prefills`: per row, the reply's opening text, forced (fed with the prompt, split as the tokenizer
+        splits it, less its last token, which the model writes itself; see `_canonical_tail`). A prefill
+        the grammar refuses is a ValueError."""
         import torch
 
         xgr = self.xgr
         batch = len(prompts)
         compiled = self.compile(schema)
         matchers = [xgr.GrammarMatcher(compiled) for _ in prompts]
+        forced: list[list[int]] = [[] for _ in prompts]
+        if prefills is not None:
+            if len(prefills) != batch:
+                raise ValueError(f"{len(prefills)} prefills for {batch} prompts")
+            for row, text in enumerate(prefills):
+                forced[row] = self._canonical_tail([], text) if text else []
+                if forced[row] and not matchers[row].accept_string(self.tokenizer.decode(forced[row])):
+                    raise ValueError(f"prefill {row} does not fit the schema: {text[:80]!r}")
+            prompts = [list(p) + f for p, f in zip(prompts, forced)]
         bitmask = xgr.allocate_token_bitmask(batch, self.info.vocab_size)
         temperatures = list(temperature) if isinstance(temperature, (list, tuple)) else [float(temperature)] * batch
         if len(temperatures) != batch or any(t < 0 for t in temperatures):
@@ -180,7 +192,7 @@ class SchemaDecoder:
         ids = torch.tensor([[pad_token_id] * (width - len(p)) + list(p) for p in prompts], device=device)  # (B, P)
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)  # (B, P)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, P): each row counts from its first real token
-        produced: list[list[int]] = [[] for _ in prompts]
+        produced: list[list[int]] = [list(f) for f in forced]
         done = [False] * batch
         passes = 0
         past = None
@@ -215,7 +227,7 @@ class SchemaDecoder:
                 feed = torch.tensor(tokens, device=device)[:, None]  # (B, 1)
                 mask = torch.cat([mask, torch.ones((batch, 1), dtype=mask.dtype, device=device)], dim=1)
                 feed_positions = feed_positions[:, -1:] + 1  # (B, 1)
-        return [ConstrainedReply(p, m.is_terminated(), passes, 0) for p, m in zip(produced, matchers)]
+        return [ConstrainedReply(p, m.is_terminated(), passes, len(f)) for p, m, f in zip(produced, matchers, forced)]
 
 
 @functools.lru_cache(maxsize=1)

@@ -408,10 +408,12 @@ class LocalLanguageModel:
         return {i for i in end_ids if i is not None}
 
     def generate_batch(self, conversations: list[list[dict]], *, json_schema: dict, max_new_tokens: int = 256,
-                       temperature: float | list[float] = 0.0, seeds: list[int] | None = None) -> list[Generation]:
+                       temperature: float | list[float] = 0.0, seeds: list[int] | None = None,
+                       prefills: list[str] | None = None) -> list[Generation]:
         """Several chats answered under one JSON Schema in one batched decode (constrained.py's
         decode_batch): what evaluation and RL rollouts use to write many programs at once.
-        `temperature` may be one per chat (0: greedy)."""
+        `temperature` may be one per chat (0: greedy); `prefills`, per chat, the reply's forced opening
+        (part of the returned text)."""
         from videothought.agent.llm.constrained import SchemaDecoder
 
         for value in (temperature if isinstance(temperature, (list, tuple)) else [temperature]):
@@ -425,10 +427,11 @@ class LocalLanguageModel:
         with self._decoding():
             replies = decoder.decode_batch(self.model, prompts, json_schema, max_new_tokens=max_new_tokens,
                                            temperature=temperature, seeds=seeds,
-                                           pad_token_id=self.tokenizer.pad_token_id)
+                                           pad_token_id=self.tokenizer.pad_token_id, prefills=prefills)
         seconds = (time.perf_counter() - start) / len(prompts)
-        return [Generation(text=self.tokenizer.decode(r.token_ids, skip_special_tokens=True), prompt_tokens=len(p),
-                           completion_tokens=len(r.token_ids), latency_seconds=seconds)
+        return [Generation(text=self.tokenizer.decode(r.token_ids, skip_special_tokens=True),  # a prefill is fed, not written
+                           prompt_tokens=len(p) + r.jumped_tokens, completion_tokens=len(r.token_ids) - r.jumped_tokens,
+                           latency_seconds=seconds)
                 for p, r in zip(prompts, replies)]
 
     def score(self, prompt, continuations) -> list[float]:

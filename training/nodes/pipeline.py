@@ -58,7 +58,8 @@ def ensure_examples(recipe: NodeRecipe, *, progress: bool = True) -> Path:
         data = recipe.data
         rows = writer_examples(ensure_worlds(worlds, data.videos_per_seed), rewordings=data.rewordings,
                                paraphrases=data.paraphrases, seed=recipe.train.seed,
-                               chained_per_video=data.chained_per_video, followups=data.followups, people=data.people)
+                               chained_per_video=data.chained_per_video, followups=data.followups, people=data.people,
+                               option_reads=data.option_reads)
         write_jsonl(path, rows)
         logger.info("wrote %d writer examples to %s in %.0f s", len(rows), path, time.perf_counter() - started)
         return path

@@ -37,6 +37,7 @@ class DataSpec:
     chained_per_video: int = 0  # the writer: chained questions per training video (evals/world/chained.py)
     followups: bool = False  # the writer: the follow-up conversations' turns (evals/world/followups.py)
     people: int = 0  # the writer: examples of people-question shapes (training/nodes/writer_shapes.py)
+    option_reads: int = 0  # the writer: single-option readings per example, for its option pass (writer_data.option_examples)
     cache_dir: str = "runs/nodes/stsg-cache"  # tracked STSG documents (JSON), shared by every stage
     examples: str = "runs/nodes/data/train.jsonl"  # node examples, built once and reused
     max_examples_per_node: int = 4000  # the CPU budget: more examples than steps x batch are never seen

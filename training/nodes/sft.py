@@ -137,7 +137,9 @@ def train_node(recipe: NodeRecipe, node: str, examples: list[dict], *, resume: b
     if main_process:
         final.mkdir(parents=True, exist_ok=True)
         trainer.model.save_pretrained(str(final), safe_serialization=True)
-        extra = {"prompt_style": "compact"} if node == "writer" else {}  # the writer's prompt (agent/writer.py)
+        extra = {}
+        if node == "writer":  # the writer's prompt, and whether it reads options alone again (agent/writer.py)
+            extra = {"prompt_style": "compact", **({"option_pass": True} if recipe.data.option_reads else {})}
         write_adapter_card(final, base_identity(trainer.model, recipe.base_model), stage=recipe.stage, node=node,
                            recipe=recipe.source, command=recipe.command, steps=steps,
                            examples=len(dataset), init_from=str(source) if source and source.is_dir() else None, **extra)

@@ -38,6 +38,31 @@ def example(question: str, choices: list[str], names: str, program_json: str, *,
             "completion": program_json, **meta}
 
 
+def option_examples(rows: list[dict], *, per_row: int = 1, seed: int = 0) -> list[dict]:
+    """What the writer's option pass reads (agent/writer.py `read_options`): for `per_row` options of each
+    row with two or more, the row's question with that option ALONE, and the program followed by that
+    option's value alone. The pass reads each option again this way after the whole program is written:
+    five long event options in one reply are where the writer mixes up whose colour and shape is whose."""
+    from videothought.agent.writer import parse_question_text, writer_messages
+
+    rng = random.Random(seed)
+    out = []
+    for row in rows:
+        written = json.loads(row["completion"])
+        values = written.get("options") or []
+        if len(values) < 2:
+            continue
+        question, choices, names, history = parse_question_text(row["prompt"][-1]["content"])
+        if len(choices) != len(values):
+            raise ValueError(f"{row.get('qid')}: {len(choices)} options in the prompt, {len(values)} in the program")
+        for k in rng.sample(range(len(values)), min(per_row, len(values))):
+            completion = json.dumps({"program": written["program"], "options": [values[k]]}, separators=(",", ":"))
+            out.append({**row, "prompt": writer_messages(question, [choices[k]], names, history=history or None,
+                                                         style="compact"),
+                        "completion": completion, "form": "option", "option": k})
+    return out
+
+
 def chained_examples(world_dirs: list[Path], *, per_video: int, paraphrases: int, seed: int = 0) -> list[dict]:
     """Chained questions (evals/world/chained.py) about the worlds' videos, with their gold programs,
     in the world's wording and `paraphrases` paraphrase wordings where the generator knows the shape."""
@@ -104,11 +129,12 @@ def followup_examples(world_dirs: list[Path], *, seed: int = 0) -> list[dict]:
 
 def writer_examples(world_dirs: list[Path], *, rewordings: int = 2, paraphrases: int = 2, seed: int = 0,
                     include_original: bool = True, chained_per_video: int = 0, followups: bool = False,
-                    people: int = 0) -> list[dict]:
+                    people: int = 0, option_reads: int = 0) -> list[dict]:
     """Every question of the worlds in its own wording (if `include_original`), `rewordings` "train"
     family wordings and `paraphrases` paraphrase-generator wordings, each with its gold program; plus
     `chained_per_video` chained questions per video, the follow-up conversations' turns, and `people`
-    examples of people-question shapes (training/nodes/writer_shapes.py)."""
+    examples of people-question shapes (training/nodes/writer_shapes.py); then `option_reads` single-option
+    readings of each of those rows (`option_examples`)."""
     from videothought.evals.world import load_world
     from videothought.evals.world.paraphrase import paraphrase
     from videothought.evals.world.programs import GoldError, gold_program
@@ -156,6 +182,8 @@ def writer_examples(world_dirs: list[Path], *, rewordings: int = 2, paraphrases:
         from videothought.training.nodes.writer_shapes import people_examples
 
         rows += people_examples(people, seed=seed)
+    if option_reads:
+        rows += option_examples(rows, per_row=option_reads, seed=seed)
     return rows
 
 
