@@ -152,14 +152,25 @@ def reads_options(lm) -> bool:
 OPTIONS_OPENING = '"options":['
 
 
+OPTION_READ_TOKENS = 96  # the longest option value (an event with who, with, side and time) is ~60 tokens
+
+
+def _describes(value) -> bool:
+    """Whether an option value names things ({"name", "adj"} descriptions): where one reply mixes options up."""
+    if isinstance(value, dict):
+        return "name" in value or "adj" in value or any(_describes(v) for v in value.values())
+    return isinstance(value, list) and any(_describes(v) for v in value)
+
+
 def read_options(lm, requests: list[Request], written: list[Written], *, batch_size: int = 16,
-                 max_new_tokens: int = MAX_PROGRAM_TOKENS) -> list[Written]:
-    """The option pass: every option of every written program read again ALONE (the question, that one
+                 max_new_tokens: int = OPTION_READ_TOKENS) -> list[Written]:
+    """The option pass: every option that names things, of every written program, read again ALONE (the question, that one
     option, and the written program forced as the reply's opening), greedy, in batched decodes; the
     values read replace the program's. One reply of five long event options is where a small writer
     mixes up whose colour and shape is whose ("the orange square" written as an orange triangle); read
-    alone, an option has nothing to be mixed with. Writings without options, failed ones and ones the
-    grammar did not constrain are left as they were, and so is one whose new options do not check.
+    alone, an option has nothing to be mixed with. Options that name nothing (numbers, colours, sides)
+    keep their values. Writings without options, failed ones and ones the grammar did not constrain are
+    left as they were, and so is one whose new options do not check.
     Needs a writer trained on single-option readings (training/nodes/writer_data.py option_examples)."""
     import time
 
@@ -170,7 +181,9 @@ def read_options(lm, requests: list[Request], written: list[Written], *, batch_s
         cut = writing.text.find(OPTIONS_OPENING)
         if writing.program is None or not writing.constrained or len(request.choices) < 2 or cut < 0:
             continue
-        jobs += [(index, k, writing.text[:cut + len(OPTIONS_OPENING)]) for k in range(len(request.choices))]
+        values = writing.program.options or []
+        jobs += [(index, k, writing.text[:cut + len(OPTIONS_OPENING)]) for k in range(len(request.choices))
+                 if k < len(values) and _describes(values[k])]
     if not jobs:
         return written
     start = time.perf_counter()
@@ -193,7 +206,8 @@ def read_options(lm, requests: list[Request], written: list[Written], *, batch_s
     out = list(written)
     for index in sorted({i for i, _, _ in jobs}):
         writing, count = written[index], len(requests[index].choices)
-        read = [values.get((index, k)) for k in range(count)]
+        first = written[index].program.options
+        read = [values.get((index, k), None if _describes(first[k]) else first[k]) for k in range(count)]
         if any(value is None for value in read):
             continue
         opening = next(o for i, _, o in jobs if i == index)
@@ -297,7 +311,7 @@ def write_programs(lm, requests: list[Request], *, style: str | None = None, tem
                                       generation.latency_seconds)
                     results[position] = _checked(written, count)
     if messages is None and reads_options(lm):
-        results = read_options(lm, requests, results, batch_size=max(batch_size, 8), max_new_tokens=max_new_tokens)
+        results = read_options(lm, requests, results, batch_size=max(batch_size, 8))
     return results  # type: ignore[return-value]
 
 
@@ -347,6 +361,5 @@ def write_program(lm, question: str, choices: list[str], names: str, *, history:
                                generation.prompt_tokens, generation.completion_tokens, time.perf_counter() - start),
                        len(choices))
     if style == "compact" and reads_options(lm):
-        written = read_options(lm, [Request(question, choices, names, history)], [written],
-                               max_new_tokens=max_new_tokens)[0]
+        written = read_options(lm, [Request(question, choices, names, history)], [written])[0]
     return written
