@@ -81,4 +81,4 @@ def test_the_shipped_writer_card_decides_the_pass():
 
     assert adapter_card(Carded(), "writer") == {"option_pass": True} and reads_options(Carded())
     card = json.loads((SHIPPED_ADAPTERS / "writer" / "videothought-adapter.json").read_text())
-    assert card.get("prompt_style") == "compact"
+    assert card.get("prompt_style") == "compact" and card.get("option_pass") is True  # the shipped writer reads options alone
