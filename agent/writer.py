@@ -150,8 +150,6 @@ def reads_options(lm) -> bool:
 
 
 OPTIONS_OPENING = '"options":['
-
-
 OPTION_READ_TOKENS = 96  # the longest option value (an event with who, with, side and time) is ~60 tokens
 
 
@@ -181,21 +179,26 @@ def read_options(lm, requests: list[Request], written: list[Written], *, batch_s
         cut = writing.text.find(OPTIONS_OPENING)
         if writing.program is None or not writing.constrained or len(request.choices) < 2 or cut < 0:
             continue
-        values = writing.program.options or []
+        first = writing.program.options or []
         jobs += [(index, k, writing.text[:cut + len(OPTIONS_OPENING)]) for k in range(len(request.choices))
-                 if k < len(values) and _describes(values[k])]
+                 if k < len(first) and _describes(first[k])]
     if not jobs:
         return written
     start = time.perf_counter()
     values: dict[tuple[int, int], dict] = {}
     tokens: dict[int, int] = {}
     with adapter_scope(lm, ADAPTER):
-        for first in range(0, len(jobs), batch_size):
-            chunk = jobs[first:first + batch_size]
+        for offset in range(0, len(jobs), batch_size):
+            chunk = jobs[offset:offset + batch_size]
             conversations = [writer_messages(requests[i].question, [requests[i].choices[k]], requests[i].names,
                                              history=requests[i].history, style="compact") for i, k, _ in chunk]
-            generations = lm.generate_batch(conversations, json_schema=writer_schema(1), max_new_tokens=max_new_tokens,
-                                            temperature=0.0, prefills=[opening for _, _, opening in chunk])
+            try:
+                generations = lm.generate_batch(conversations, json_schema=writer_schema(1),
+                                                max_new_tokens=max_new_tokens, temperature=0.0,
+                                                prefills=[opening for _, _, opening in chunk])
+            except Exception as error:  # like the write itself, a failing backend costs the pass, not the program
+                logger.warning("the option pass failed (%s: %s); the one-call options stand", type(error).__name__, error)
+                continue
             for (i, k, opening), generation in zip(chunk, generations):
                 tokens[i] = tokens.get(i, 0) + generation.completion_tokens
                 try:
@@ -206,7 +209,7 @@ def read_options(lm, requests: list[Request], written: list[Written], *, batch_s
     out = list(written)
     for index in sorted({i for i, _, _ in jobs}):
         writing, count = written[index], len(requests[index].choices)
-        first = written[index].program.options
+        first = writing.program.options
         read = [values.get((index, k), None if _describes(first[k]) else first[k]) for k in range(count)]
         if any(value is None for value in read):
             continue
@@ -310,7 +313,7 @@ def write_programs(lm, requests: list[Request], *, style: str | None = None, tem
                                       generation.prompt_tokens, generation.completion_tokens,
                                       generation.latency_seconds)
                     results[position] = _checked(written, count)
-    if messages is None and reads_options(lm):
+    if messages is None and style == "compact" and reads_options(lm):
         results = read_options(lm, requests, results, batch_size=max(batch_size, 8))
     return results  # type: ignore[return-value]
 
