@@ -232,14 +232,26 @@ class ColourSegmentationProposer:
 
 
 def _hsv_histogram(frame: np.ndarray, box) -> np.ndarray:
-    """A unit-length (8 hue x 4 saturation) histogram of the box, for appearance association."""
+    """A unit-length appearance vector of the box, for appearance association: its central columns
+    cut into an upper and a lower band (a person's top and trousers), each a histogram of 8 hues x
+    3 saturations over coloured pixels and 4 brightnesses over grey ones (black, grey and white
+    clothes differ in brightness, not hue)."""
     import cv2
 
     x1, y1, x2, y2 = (int(round(v)) for v in box)
     patch = frame[max(0, y1) : max(y1 + 1, y2), max(0, x1) : max(x1 + 1, x2)]
-    hsv = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2HSV)
-    histogram = cv2.calcHist([hsv], [0, 1], None, [8, 4], [0, 180, 0, 256]).reshape(-1)
-    return (histogram / max(1e-9, float(np.linalg.norm(histogram)))).astype(np.float32)
+    height, width = patch.shape[:2]
+    core = patch[:, width // 5 : max(width // 5 + 1, width - width // 5)]
+    hsv = cv2.cvtColor(np.ascontiguousarray(core), cv2.COLOR_RGB2HSV).reshape(height, -1, 3).astype(np.int32)
+    parts = []
+    for top, bottom in ((0.1, 0.5), (0.5, 0.9)):
+        band = hsv[int(top * height) : max(int(top * height) + 1, int(bottom * height))].reshape(-1, 3)
+        coloured = band[:, 1] >= 64
+        hues = np.bincount((band[coloured, 0] * 8 // 180) * 3 + (band[coloured, 1] - 64) * 3 // 192, minlength=24)
+        greys = np.bincount(band[~coloured, 2] * 4 // 256, minlength=4)
+        parts.append(np.concatenate([hues[:24], greys[:4]]).astype(np.float64) / max(1, len(band)))
+    vector = np.concatenate(parts)
+    return (vector / max(1e-9, float(np.linalg.norm(vector)))).astype(np.float32)
 
 
 def split_columns(crop: np.ndarray, max_aspect: float, *, valley_ratio: float = 0.65,

@@ -169,3 +169,32 @@ def test_background_subtraction_can_split_wide_blobs():
     assert [len(d) for d in split] == [2] * 6
     with pytest.raises(ValueError, match="split_aspect"):
         BackgroundSubtractionProposer(split_aspect=0)
+
+
+def _person(top, trousers, background=(128, 128, 128)):
+    """A 120 x 60 box: background at the sides, a top over the upper half, trousers below."""
+    frame = np.zeros((120, 60, 3), np.uint8)
+    frame[:] = background
+    frame[10:60, 12:48] = top
+    frame[60:110, 12:48] = trousers
+    return frame
+
+
+def test_appearance_tells_black_from_white_and_top_from_trousers():
+    from videothought.perception.proposals import _hsv_histogram
+
+    box = (0, 0, 60, 120)
+    black_white = _hsv_histogram(_person((10, 10, 10), (240, 240, 240)), box)
+    white_black = _hsv_histogram(_person((240, 240, 240), (10, 10, 10)), box)
+    black_white_again = _hsv_histogram(_person((20, 20, 20), (230, 230, 230), background=(90, 100, 110)), box)
+    red_blue = _hsv_histogram(_person((200, 30, 30), (30, 30, 200)), box)
+    assert abs(float(np.linalg.norm(black_white)) - 1) < 1e-5
+    # Grey clothes differ by brightness, and which half wears which colour counts; the background
+    # at the box's sides barely does.
+    assert float(black_white @ black_white_again) > 0.9
+    assert float(black_white @ white_black) < 0.2
+    assert float(black_white @ red_blue) < 0.2
+    assert float(red_blue @ _hsv_histogram(_person((30, 30, 200), (200, 30, 30)), box)) < 0.2
+    # A box of one pixel, or one past the frame, still gives a unit vector.
+    tiny = _hsv_histogram(_person((10, 10, 10), (240, 240, 240)), (59, 119, 70, 130))
+    assert np.isfinite(tiny).all() and abs(float(np.linalg.norm(tiny)) - 1) < 1e-5
