@@ -41,3 +41,23 @@ def test_option_examples_hold_one_option_and_its_value(tmp_path):
     broken = dict(with_options[0], completion=json.dumps({"program": [], "options": [{"number": 1}] * 9}))
     with pytest.raises(ValueError, match="options in the prompt"):
         option_examples([broken])
+
+
+def test_paraphrase_families_are_chosen_by_the_recipe(tmp_path):
+    from videothought.training.nodes.recipe import DataSpec, RecipeError
+
+    root = tmp_path / "w0"
+    generate_world(root, 2, 0, seconds=4.0)
+    only_a = writer_examples([root], rewordings=0, paraphrases=1)
+    both = writer_examples([root], rewordings=0, paraphrases=1, families=("a", "b"))
+    wordings = {r["wording"] for r in both}
+    assert {r["wording"] for r in only_a} <= {"world", "para-a-0"}
+    assert "para-b-0" in wordings and "para-a-0" in wordings
+    # every program of the "b" wordings is the one the question's own wording has
+    programs = {(r["qid"], r["wording"]): r["completion"] for r in both}
+    for (qid, wording), completion in programs.items():
+        assert completion == programs[(qid, "world")]
+    assert DataSpec(paraphrase_families=["a", "b"]).paraphrase_families == ["a", "b"]
+    for bad in (["heldout"], [], ["a", "c"]):
+        with pytest.raises(RecipeError, match="paraphrase_families"):
+            DataSpec(paraphrase_families=bad)

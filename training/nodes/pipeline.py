@@ -57,7 +57,8 @@ def ensure_examples(recipe: NodeRecipe, *, progress: bool = True) -> Path:
         worlds = [(Path(recipe.data.worlds_dir) / f"w{seed}", seed) for seed in recipe.data.seeds]
         data = recipe.data
         rows = writer_examples(ensure_worlds(worlds, data.videos_per_seed), rewordings=data.rewordings,
-                               paraphrases=data.paraphrases, seed=recipe.train.seed,
+                               paraphrases=data.paraphrases, families=tuple(data.paraphrase_families),
+                               seed=recipe.train.seed,
                                chained_per_video=data.chained_per_video, followups=data.followups, people=data.people,
                                option_reads=data.option_reads)
         write_jsonl(path, rows)

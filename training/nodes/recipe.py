@@ -34,6 +34,9 @@ class DataSpec:
     videos_per_seed: int = 3  # 40 seeds x 3 videos x 8 questions = 960 questions
     rewordings: int = 2  # "train"-family wordings per question, besides the world's own wording
     paraphrases: int = 0  # the writer: paraphrase-generator wordings per question (evals/world/paraphrase.py)
+    # ... in each of these halves of the generator's pools; "b" is the RL stages' answer-only family, so a
+    # recipe that supervises it leaves no unseen paraphrase family to RL (the "heldout" family is never here)
+    paraphrase_families: list[str] = field(default_factory=lambda: ["a"])
     chained_per_video: int = 0  # the writer: chained questions per training video (evals/world/chained.py)
     followups: bool = False  # the writer: the follow-up conversations' turns (evals/world/followups.py)
     people: int = 0  # the writer: examples of people-question shapes (training/nodes/writer_shapes.py)
@@ -68,6 +71,11 @@ class DataSpec:
         for name in ("videos_per_seed", "max_examples_per_node"):
             if int(getattr(self, name)) < 1:
                 raise RecipeError(f"data.{name} must be at least 1, got {getattr(self, name)!r}")
+        from videothought.evals.world.paraphrase import FAMILIES
+
+        if not self.paraphrase_families or any(f not in FAMILIES for f in self.paraphrase_families):
+            raise RecipeError(f"data.paraphrase_families must be a non-empty list of {list(FAMILIES)}, "
+                              f"got {self.paraphrase_families!r}")
         for name in ("rewordings", "paraphrases", "chained_per_video", "people"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise RecipeError(f"data.{name} must be an integer >= 0, got {getattr(self, name)!r}")

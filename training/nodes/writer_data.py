@@ -63,9 +63,11 @@ def option_examples(rows: list[dict], *, per_row: int = 1, seed: int = 0) -> lis
     return out
 
 
-def chained_examples(world_dirs: list[Path], *, per_video: int, paraphrases: int, seed: int = 0) -> list[dict]:
+def chained_examples(world_dirs: list[Path], *, per_video: int, paraphrases: int, seed: int = 0,
+                     families: tuple[str, ...] = ("a",)) -> list[dict]:
     """Chained questions (evals/world/chained.py) about the worlds' videos, with their gold programs,
-    in the world's wording and `paraphrases` paraphrase wordings where the generator knows the shape."""
+    in the world's wording and `paraphrases` paraphrase wordings per family of `families` where the
+    generator knows the shape."""
     import numpy as np
 
     from videothought.evals.world import load_world
@@ -90,8 +92,10 @@ def chained_examples(world_dirs: list[Path], *, per_video: int, paraphrases: int
                 meta = {"qid": question.qid.replace("_q", "_c"), "type": "chained", "subtype": question.subtype,
                         "answer": int(question.answer)}
                 forms = [("world", question.question, list(question.options))]
-                for _ in range(paraphrases):
-                    forms.append(("para-a",) + paraphrase(gold, question.question, list(question.options), words, "a"))
+                for family in families:
+                    for _ in range(paraphrases):
+                        forms.append((f"para-{family}",) + paraphrase(gold, question.question, list(question.options),
+                                                                      words, family))
                 for wording, text, options in dict.fromkeys((w, t, tuple(o)) for w, t, o in forms):
                     rows.append(example(text, list(options), names, gold.writer_json(), wording=wording, **meta))
     return rows
@@ -129,9 +133,10 @@ def followup_examples(world_dirs: list[Path], *, seed: int = 0) -> list[dict]:
 
 def writer_examples(world_dirs: list[Path], *, rewordings: int = 2, paraphrases: int = 2, seed: int = 0,
                     include_original: bool = True, chained_per_video: int = 0, followups: bool = False,
-                    people: int = 0, option_reads: int = 0) -> list[dict]:
+                    people: int = 0, option_reads: int = 0, families: tuple[str, ...] = ("a",)) -> list[dict]:
     """Every question of the worlds in its own wording (if `include_original`), `rewordings` "train"
-    family wordings and `paraphrases` paraphrase-generator wordings, each with its gold program; plus
+    family wordings and `paraphrases` paraphrase-generator wordings per paraphrase family of `families`
+    (never "heldout": reword.py's, which evaluation alone reads), each with its gold program; plus
     `chained_per_video` chained questions per video, the follow-up conversations' turns, and `people`
     examples of people-question shapes (training/nodes/writer_shapes.py); then `option_reads` single-option
     readings of each of those rows (`option_examples`)."""
@@ -163,9 +168,10 @@ def writer_examples(world_dirs: list[Path], *, rewordings: int = 2, paraphrases:
                         forms.append((f"train-{k}", worded.question, list(worded.options)))
                     except RewordError as error:
                         logger.warning("%s: not reworded (%s)", question.qid, error)
-                for k in range(paraphrases):
-                    text, options = paraphrase(gold, question.question, list(question.options), rng, "a")
-                    forms.append((f"para-a-{k}", text, options))
+                for family in families:
+                    for k in range(paraphrases):
+                        text, options = paraphrase(gold, question.question, list(question.options), rng, family)
+                        forms.append((f"para-{family}-{k}", text, options))
                 seen = set()
                 for wording, text, options in forms:
                     if (text, tuple(options)) in seen:
@@ -175,7 +181,8 @@ def writer_examples(world_dirs: list[Path], *, rewordings: int = 2, paraphrases:
     if skipped:
         logger.warning("%d questions had no gold program and were left out", skipped)
     if chained_per_video:
-        rows += chained_examples(world_dirs, per_video=chained_per_video, paraphrases=paraphrases, seed=seed)
+        rows += chained_examples(world_dirs, per_video=chained_per_video, paraphrases=paraphrases, seed=seed,
+                                 families=families)
     if followups:
         rows += followup_examples(world_dirs, seed=seed)
     if people:
