@@ -12,6 +12,7 @@ from collections import defaultdict
 
 from videothought.evals.bench_latency import median_p90
 from videothought.evals.bench_programs import PROGRAM_CONDITIONS
+from videothought.evals.metrics import abstention
 from videothought.evals.report import markdown_table
 from videothought.evals.world.questions import QUESTION_TYPES
 
@@ -77,6 +78,17 @@ def summarise(rows: list[dict], conditions: list[str], labels: dict[str, str] | 
                 supported = [r for r in mine if r.get("status") == "supported"]
                 if supported:
                     summary["accuracy_when_supported"] = round(sum(r["correct"] for r in supported) / len(supported), 4)
+                for data in ("original", "reworded"):
+                    by_status: dict[str, list[int]] = {}
+                    for row in (r for r in mine if r.get("status") and r.get("data", "original") == data):
+                        counts = by_status.setdefault(row["status"], [0, 0])
+                        counts[0] += bool(row["correct"])
+                        counts[1] += 1
+                    if by_status:  # optional abstention, apart from accuracy (evals/metrics.py abstention)
+                        scores = abstention(by_status, sum(n for _, n in by_status.values()))
+                        summary.setdefault(data, {})["abstention"] = {
+                            k: round(scores[k], 4) if scores[k] is not None else None
+                            for k in ("coverage", "accuracy_when_answered", "reliability")}
             summary["median_seconds_after_tracking"] = round(
                 statistics.median(r["seconds"] - r.get("track_seconds", 0.0) for r in mine), 3)
             firsts = [r["track_seconds"] for r in mine if r.get("first_on_video")]

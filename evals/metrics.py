@@ -283,6 +283,32 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
+def answer_status(record: dict) -> str:
+    """supported / refuted / unchecked: what the run told the user about its answer (agent.state.verdict)."""
+    from videothought.agent.state import verdict
+
+    prediction = record.get("prediction") if isinstance(record.get("prediction"), dict) else {}
+    verification = prediction.get("verification")
+    return verdict(verification if isinstance(verification, dict) else None)["status"]
+
+
+def abstention(by_status: dict[str, list[int]], scored: int) -> dict | None:
+    """Optional abstention, scored apart from accuracy: a run that may say "cannot tell" answers only
+    what its STSG supports and abstains on the rest (refuted or unchecked answers). `coverage` is the
+    share it answers, `accuracy_when_answered` its accuracy there, and `reliability` scores every
+    question +1 right, -1 wrong, 0 abstained (the effective-reliability score of reliable VQA, cost 1),
+    so abstaining beats a guess that is right less than half the time. The forced-choice `accuracy`
+    beside it is unchanged."""
+    if not scored:
+        return None
+    right, answered = by_status.get("supported", [0, 0])
+    return {"answered": answered, "abstained": scored - answered, "coverage": _ratio(answered, scored),
+            "accuracy_when_answered": _ratio(right, answered),
+            "reliability": (right - (answered - right)) / scored,
+            "accuracy_by_status": {status: {"correct": c, "total": n, "accuracy": _ratio(c, n)}
+                                   for status, (c, n) in sorted(by_status.items())}}
+
+
 def summarize(records: Iterable[dict]) -> dict:
     """Aggregate per-question records (the runner's JSONL "result" lines) into one run's metrics."""
     records = list(records)
@@ -295,6 +321,7 @@ def summarize(records: Iterable[dict]) -> dict:
     verify = defaultdict(int)
     retries = []
     nodes: dict[str, dict] = {}
+    selective = defaultdict(lambda: [0, 0])  # status -> [correct, scored]
     for record in records:
         sample = record.get("sample", {})
         metrics = record.get("metrics") or {}
@@ -309,6 +336,8 @@ def summarize(records: Iterable[dict]) -> dict:
             by_type[kind][1] += 1
             correct += ok
             scored += 1
+            selective[answer_status(record)][0] += ok
+            selective[answer_status(record)][1] += 1
         for name, total in (("targets", targets), ("tracking", tracking), ("events", events)):
             for key, value in (metrics.get(name) or {}).items():
                 total[key] += value
@@ -372,6 +401,7 @@ def summarize(records: Iterable[dict]) -> dict:
             "right_kept": _ratio(verify["kept_right"], right),
         }
         | {k: verify[k] for k in ("rejected_wrong", "rejected_right", "kept_wrong", "kept_right")},
+        "abstention": abstention(selective, scored),
         "retries": {
             "mean": _ratio(sum(retries), len(retries)),
             "histogram": {str(k): retries.count(k) for k in sorted(set(retries))},

@@ -590,6 +590,9 @@ def summary_of(name: str, run_dir: Path, shard: str, records: list[dict], questi
         "scored": summary["scored"],
         "accuracy": summary["accuracy"],
         "accuracy_by_type": {k: v["accuracy"] for k, v in summary["accuracy_by_type"].items()},
+        # optional abstention, apart from accuracy: answer only what the STSG supports (metrics.abstention)
+        **({"abstention": {k: summary["abstention"][k] for k in ("coverage", "accuracy_when_answered", "reliability")}}
+           if summary["abstention"] else {}),
         "wall_seconds": round(time.perf_counter() - started, 3),
     }
 

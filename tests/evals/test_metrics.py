@@ -175,3 +175,25 @@ def test_first_divergence():
     ablated = [a[0], a[2]]
     assert first_divergence(a, ablated) == {"step": 1, "node": "track", "node_b": "rank_answers"}
     assert first_divergence(a, a[:2]) == {"step": 2, "node": "rank_answers", "node_b": None}
+
+
+def test_abstention_is_scored_apart_from_accuracy():
+    def record(key, correct, verification):
+        return {"key": key, "status": "ok", "sample": {"answer_index": 0, "question_type": "causal"},
+                "metrics": {"correct": correct, "unparsable": False}, "prediction": {"verification": verification}}
+
+    supported = {"status": "supported", "source": "program"}
+    records = [record("a", True, supported), record("b", True, supported), record("c", False, supported),
+               record("d", True, {"status": "unchecked", "source": "llm"}),
+               record("e", False, {"status": "refuted", "source": "program"}),
+               # the rules reader's check: supported only when a claim was found and none contradicted
+               record("f", False, {"passed": True, "perception": {"supported": ["x"], "contradicted": []}}),
+               record("g", True, {"passed": True})]  # a check that says nothing is no support
+    summary = summarize(records)
+    assert summary["accuracy"] == 4 / 7  # forced choice: unchanged by abstention
+    abstention = summary["abstention"]
+    assert (abstention["answered"], abstention["abstained"]) == (4, 3)
+    assert abstention["coverage"] == 4 / 7 and abstention["accuracy_when_answered"] == 0.5
+    assert abstention["reliability"] == (2 - 2) / 7  # +1 right, -1 wrong, 0 abstained
+    assert abstention["accuracy_by_status"]["unchecked"] == {"correct": 2, "total": 2, "accuracy": 1.0}
+    assert summarize([])["abstention"] is None
