@@ -463,3 +463,18 @@ def test_export_ships_only_the_listed_node_adapters(tmp_path):
                                               export_nodes=["rank_answers"]))
     assert export(recipe) == ["rank_answers"]
     assert sorted(p.name for p in (tmp_path / "ship").iterdir()) == ["rank_answers"]
+
+
+def test_bfloat16_base_falls_back_to_float32_where_the_cpu_emulates_it(monkeypatch, caplog):
+    import torch
+
+    from videothought.training.nodes.models import base_dtype_here
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    with caplog.at_level("WARNING"):
+        assert base_dtype_here("bfloat16") == "float32"
+    assert "without bf16 units (AVX2)" in caplog.text
+    assert base_dtype_here("float32") == "float32"
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    assert base_dtype_here("bfloat16") == "bfloat16"

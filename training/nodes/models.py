@@ -42,6 +42,20 @@ def load_tokenizer(spec: str):
     return tokenizer
 
 
+def base_dtype_here(dtype: str) -> str:
+    """The dtype the frozen base loads in: `dtype`, except "bfloat16" on a CPU without bf16 units (no
+    AVX-512 or AMX, as torch dispatches them), which emulates bf16 matmuls 63x slower than float32 (an
+    AVX2 EPYC measured here: 2048x576 @ 576x1536, one thread). There it is "float32", with a warning:
+    the same adapter, sooner. LoRA weights are float32 either way."""
+    import torch
+
+    capability = str(torch.backends.cpu.get_cpu_capability())
+    if dtype == "bfloat16" and "AVX512" not in capability.upper() and not torch.cuda.is_available():
+        logger.warning("base_dtype bfloat16 on a CPU without bf16 units (%s): the base runs in float32", capability)
+        return "float32"
+    return dtype
+
+
 def load_base(spec: str, *, seed: int = 0, dtype: str = "float32"):
     """(model in train mode, tokenizer) for a recipe's base_model. dtype "bfloat16" keeps the frozen
     base in bfloat16 (its matmuls run on the CPU's bf16 units, ~1.5x faster per SFT step measured here;
@@ -55,7 +69,8 @@ def load_base(spec: str, *, seed: int = 0, dtype: str = "float32"):
         return tiny_random_model(seed=seed)  # agent/llm/embedded.py TINY_CONFIG
     tokenizer = load_tokenizer(spec)
     folder = ensure_embedded_checkpoint() if spec == "embedded" else Path(spec)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype), use_safetensors=True)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, base_dtype_here(dtype)),
+                                                 use_safetensors=True)
     model.config._name_or_path = spec
     return model, tokenizer
 
