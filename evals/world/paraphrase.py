@@ -84,27 +84,124 @@ def plural(noun: str) -> str:
     return f"{head} {word}".strip()
 
 
-FAMILIES = ("a", "b")  # two halves of every pool: "a" for SFT, "b" for RL (other wordings than SFT saw)
+# "a" and "b": the two halves of every pool above ("a" for SFT, "b" for RL: other wordings than SFT saw).
+# "c": a third voice with pools of its own (THIRD) and sentence shapes the first two never use (clause
+# first, imperative, terse, chat style), for a stage that needs wordings neither half has.
+FAMILIES = ("a", "b", "c")
+
+THIRD: dict[tuple, tuple[str, ...]] = {
+    ("noun", "circle"): ("orb", "round form", "sphere", "round piece", "circular form"),
+    ("noun", "square"): ("quad", "square form", "squared-off piece", "four-cornered form"),
+    ("noun", "triangle"): ("trigon", "triangular form", "three-cornered form", "pyramid form"),
+    ("noun", "star"): ("star form", "five-pointed form", "spiky star", "star-shaped piece"),
+    ("noun", "hexagon"): ("hexagonal form", "six-cornered form", "hex-shaped piece", "six-edged figure"),
+    ("noun", "diamond"): ("diamond form", "rhomb", "diamond-shaped piece", "rhombus form"),
+    ("generic",): ("form", "article", "entity", "body"),
+    ("size", "small"): ("petite", "mini", "small-scale"),
+    ("size", "medium"): ("medium-scale", "average-sized", "moderately sized"),
+    ("size", "large"): ("bulky", "oversized", "sizeable"),
+    ("edge",): ("border", "wall", "edge of the screen", "outer edge", "frame border"),
+    ("bounce",): ("bounces back from the {s} {e}", "reflects off the {s} {e}", "turns back at the {s} {e}",
+                  "glances off the {s} {e}"),
+    ("verb", "collide"): ("slams into {x}", "knocks into {x}", "makes contact with {x}", "collides against {x}"),
+    ("verb", "push"): ("drives {x}", "pushes {x} forward", "propels {x}", "carries {x} along"),
+    ("verb", "pushed"): ("is driven by {x}", "is moved along by {x}", "gets propelled by {x}", "is carried along by {x}"),
+    ("verb", "occluded"): ("disappears behind {x}", "is obscured by {x}", "is blocked from view by {x}",
+                           "moves behind {x}"),
+    ("verb", "stop"): ("freezes", "stays put", "stops dead", "becomes still", "ceases moving"),
+    ("verb", "start"): ("takes off", "starts to move", "springs into motion", "gets moving"),
+    ("verb", "turn"): ("turns back", "heads the other way", "flips direction", "alters course", "swings around"),
+    ("verb", "exit"): ("goes off screen", "leaves the screen", "drifts out of view", "departs the frame",
+                       "passes out of view"),
+    ("verb", "enter"): ("comes on screen", "drifts into view", "rolls in", "makes an entrance", "enters the view"),
+    ("verb", "appear"): ("materializes", "emerges", "comes into existence", "turns up"),
+    ("verb", "disappear"): ("goes invisible", "is no longer visible", "evaporates", "ceases to be visible"),
+    ("cause", "edge"): ("the {s} {e} bounced it", "it struck the {s} {e}", "the {s} {e} was in the way",
+                        "thanks to the {s} {e}"),
+    ("cause", "collide"): ("{x} crashed into it", "a collision with {x}", "it ran into {x}", "{x} struck it"),
+    ("cause", "push"): ("{x} was pushing it", "{x} gave it a shove", "{x} propelled it", "{x} moved it"),
+    ("cause", "self"): ("it was its own doing", "no cause from outside", "spontaneously",
+                        "nothing else, it moved on its own"),
+    ("minute",): ("in minute number {m}", "somewhere in minute {m}", "the {o} minute", "minute {m}"),
+    ("timed",): ("{who} {verb} ({t} s)", "{who} {verb}, at {t} s", "{t} seconds in, {who} {verb}"),
+    ("contact",): ("touch", "make contact with", "slam into", "knock into"),
+    ("when",): (" on the {o} occasion", " the {o} time it happens", " on occasion number {n}"),
+    ("frame", "needle_colour"): ("Which colour has {ref}?", "Report the colour of {ref}, whenever that happens.",
+                                 "I'm looking for {ref}. What colour is it?"),
+    ("frame", "colour"): ("Which colour is {ref}?", "Give me the colour of {ref}.", "{ref} is which colour?",
+                          "I want to know the colour of {ref}.", "Identify the colour of {ref}."),
+    ("frame", "shape_question"): ("Which shape is {ref}?", "Give me the shape of {ref}.", "{ref}: which outline is it?",
+                                  "Identify the shape of {ref}.", "What outline does {ref} have?"),
+    ("frame", "count_find"): ("Report the number of {t} present.", "Give a count of the {t}.",
+                              "How many {t} are in the clip?", "Tell me how many {t} there are."),
+    ("frame", "count_collisions"): ("What is the total number of collisions?", "Tally the collisions.",
+                                    "Report the tally of crashes between objects.",
+                                    "How many contacts between objects occur?"),
+    ("frame", "count_subjects"): ("What number of objects {v}?", "Tell me how many objects {v}.",
+                                  "Give a count of the objects that {v}."),
+    ("frame", "count_turns"): ("What number of times does {ref} {v}?", "Tally how often {ref} {said}.",
+                               "Tell me the tally of times {ref} {said}."),
+    ("frame", "count_partners"): ("How many different objects does {ref} {v} altogether?",
+                                  "Report the number of distinct objects {ref} comes in contact with.",
+                                  "How many separate objects does {ref} {v} in all?"),
+    ("frame", "after"): ("After {ref} {a}, what is its next action?", "{ref} {a}. What comes next for it?",
+                         "Tell me what {ref} does following the moment it {a}.",
+                         "What follows for {ref} after it {a}?"),
+    ("frame", "before"): ("Before {ref} {a}, what is it doing?", "{ref} {a}. And immediately prior to that, what was going on with it?",
+                          "Tell me what {ref} does in the moment before it {a}.",
+                          "Prior to the moment {ref} {a}, what does it do?"),
+    ("frame", "order"): ("Name the first object to {v}.", "Of all objects, which one {v2} first?",
+                         "The earliest to {v} is which object?", "Which of the objects {v2} ahead of all the others?"),
+    ("frame", "causal"): ("Why is it that {ref} {said}{w}?", "I wonder why {ref} {said}{w}.",
+                          "What is the reason {ref} {said}{w}?", "{ref} {said}{w}. Why?"),
+    ("frame", "next"): ("Judging from the opening {s} seconds alone, what will {ref} go on to do?",
+                        "Stop the video at {s} s: what does {ref} do after that?",
+                        "Up to {s} seconds in, what do you expect from {ref} afterwards?",
+                        "Predict the next action of {ref}, seeing only {s} seconds."),
+    ("frame", "remove"): ("Take {ref} away. Which event no longer happens?",
+                          "If {ref} had been absent, which event would be missing?",
+                          "Which event depends on {ref} being there?",
+                          "Remove {ref}: which of these events goes missing?"),
+    ("frame", "when"): ("In which minute does {ref} {v}?", "{ref} {v2} at one point. In which minute?",
+                        "Name the minute in which {ref} {v2}."),
+}
+# the third voice's chat style, drawn per question: an opening, and sometimes no capital or final mark
+OPENINGS = ("In this clip, ", "Looking at the video: ", "Quick question - ", "Hey, ", "About this footage: ")
 
 
 class Voice:
-    """One question's wording: each choice drawn once, then reused for every option. A family takes
-    every other entry of each pool (a pool of one entry is both families'), so "a" and "b" share no
-    wording choice but the few words with one form."""
+    """One question's wording: each choice drawn once, then reused for every option. Families "a" and
+    "b" take every other entry of each pool (a pool of one entry is both families'), so they share no
+    wording choice but the few words with one form; "c" draws from THIRD where it has a pool of its own."""
 
     def __init__(self, rng: random.Random, family: str = "a"):
         if family not in FAMILIES:
             raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
         self.rng = rng
-        self.offset = FAMILIES.index(family)
+        self.family = family
         self.chosen: dict[tuple, str] = {}
 
     def pick(self, key: tuple, pool) -> str:
         if key not in self.chosen:
             pool = tuple(pool)
-            own = pool[self.offset::2] or pool
+            if self.family == "c":
+                own = THIRD.get(key, pool)
+            else:
+                own = pool[FAMILIES.index(self.family)::2] or pool
             self.chosen[key] = own[self.rng.randrange(len(own))]
         return self.chosen[key]
+
+    def styled(self, text: str) -> str:
+        """The question as the voice finally says it: the third one sometimes opens casually, or drops
+        the capital and the question mark as people do in a chat."""
+        if self.family != "c":
+            return text
+        style = self.rng.random()
+        if style < 0.25:
+            return self.rng.choice(OPENINGS) + text[0].lower() + text[1:]
+        if style < 0.45:
+            return text[0].lower() + text[1:].rstrip("?.")
+        return text
 
     def noun(self, shape: str | None) -> str:
         return self.pick(("noun", shape), NOUNS[shape]) if shape else self.pick(("generic",), GENERIC)
@@ -300,4 +397,4 @@ def paraphrase(program: Program, question: str, options: list[str], rng: random.
     said = [voice.option(value) for value in program.options]
     if len(set(said)) != len(said):  # two options read alike in these words: keep the world's
         return question, list(options)
-    return re.sub(r"\s+", " ", text).strip(), said
+    return voice.styled(re.sub(r"\s+", " ", text).strip()), said

@@ -49,15 +49,17 @@ def test_paraphrase_families_are_chosen_by_the_recipe(tmp_path):
     root = tmp_path / "w0"
     generate_world(root, 2, 0, seconds=4.0)
     only_a = writer_examples([root], rewordings=0, paraphrases=1)
-    both = writer_examples([root], rewordings=0, paraphrases=1, families=("a", "b"))
+    both = writer_examples([root], rewordings=0, paraphrases=1, families=("a", "b", "c"))
     wordings = {r["wording"] for r in both}
     assert {r["wording"] for r in only_a} <= {"world", "para-a-0"}
-    assert "para-b-0" in wordings and "para-a-0" in wordings
+    assert {"para-a-0", "para-b-0", "para-c-0"} <= wordings
+    texts = {f: {r["prompt"][-1]["content"] for r in both if r["wording"] == f"para-{f}-0"} for f in "abc"}
+    assert not texts["c"] & (texts["a"] | texts["b"])  # the third voice says every question its own way
     # every program of the "b" wordings is the one the question's own wording has
     programs = {(r["qid"], r["wording"]): r["completion"] for r in both}
     for (qid, wording), completion in programs.items():
         assert completion == programs[(qid, "world")]
     assert DataSpec(paraphrase_families=["a", "b"]).paraphrase_families == ["a", "b"]
-    for bad in (["heldout"], [], ["a", "c"]):
+    for bad in (["heldout"], [], ["a", "d"]):
         with pytest.raises(RecipeError, match="paraphrase_families"):
             DataSpec(paraphrase_families=bad)
