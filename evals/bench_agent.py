@@ -54,6 +54,7 @@ CONDITIONS = ("blind", "frames", "graph", "graph+adapters", "program-few-shot", 
               "world-solver", "oracle")
 DEFAULT_CONDITIONS = ("blind", "graph+adapters", "program-few-shot", "program", "gold-program", "oracle")
 FRAME_COUNT = 8  # frames the `frames` baseline describes: more would not fit the evidence budget anyway
+PREPARE_CHUNK = 64  # program conditions: questions written ahead (in batches) before they are answered
 SYSTEM = "You answer questions about a video. Be brief and literal."
 
 
@@ -494,9 +495,9 @@ def run_accuracy(args, conditions: list[str], datasets: dict[str, str]) -> dict:
     writer = open(rows_path, "a", encoding="utf-8") if rows_path else None
     notes: dict[str, str] = {}
     items = [(name, item) for name, items in questions.items() for item in items]
-    bench.prepare(items, conditions, done)
+    progress = tqdm(total=len(items), desc="agent bench", unit="question", disable=args.no_progress)
     try:
-        for name, item in tqdm(items, desc="agent bench", unit="question", disable=args.no_progress):
+        for name, item in _prepared(bench, items, conditions, done, progress):
             for condition in conditions:
                 if (name, item["qid"], condition) in done or condition in notes:
                     continue
@@ -518,6 +519,7 @@ def run_accuracy(args, conditions: list[str], datasets: dict[str, str]) -> dict:
                     writer.write(json.dumps(row) + "\n")
                     writer.flush()
     finally:
+        progress.close()
         if writer:
             writer.close()
     if bench.adapter_note and "graph+adapters" not in notes:
@@ -536,6 +538,17 @@ def run_accuracy(args, conditions: list[str], datasets: dict[str, str]) -> dict:
         summary["lm"] = getattr(bench._context.lm, "name", "?")
         summary["encoder"] = bench._context.encoder is not None
     return summary
+
+
+def _prepared(bench: Bench, items: list, conditions: list[str], done: dict, progress):
+    """The questions in chunks of PREPARE_CHUNK, each chunk's programs written (in batches) before its
+    questions are answered: rows come out as the bench goes, and a killed run loses one chunk's writes."""
+    for start in range(0, len(items), PREPARE_CHUNK):
+        chunk = items[start:start + PREPARE_CHUNK]
+        bench.prepare(chunk, conditions, done)
+        for entry in chunk:
+            yield entry
+            progress.update(1)
 
 
 def datasets_of(args) -> dict[str, str]:

@@ -216,6 +216,27 @@ def test_every_condition_end_to_end_with_the_fake_lm(worlds, tmp_path, capsys):
     assert result["evidence_budget_tokens"] == VoTSettings().context_tokens  # the graph's partial-STSG budget
 
 
+def test_programs_are_written_ahead_a_chunk_at_a_time(worlds, tmp_path, monkeypatch):
+    # rows stream: a chunk's programs are written, its questions answered, then the next chunk's
+    from videothought.evals.bench_programs import Prewritten
+
+    rows = tmp_path / "rows.jsonl"
+    calls = []
+    original = Prewritten.write_all
+
+    def recording(self, lm, requests):
+        calls.append((len(requests), len(rows.read_text().splitlines()) if rows.exists() else 0))
+        return original(self, lm, requests)
+
+    monkeypatch.setattr(Prewritten, "write_all", recording)
+    monkeypatch.setattr(bench, "PREPARE_CHUNK", 3)
+    args = arguments(worlds, rows, "--lm", "fake", "--conditions", "program-few-shot")
+    bench.run_accuracy(args, ["program-few-shot"], {"original": str(worlds[0]), "reworded": str(worlds[1])})
+    assert [n for n, _ in calls] == [3, 3, 2]  # 8 questions (4 per wording) in chunks of 3
+    assert [seen for _, seen in calls] == [0, 3, 6]  # each chunk answered before the next is written
+    assert len(rows.read_text().splitlines()) == 8
+
+
 def test_a_backend_that_sees_pixels_gets_the_frames_too(worlds, tmp_path):
     from videothought.agent.context import default_context
 
