@@ -63,3 +63,26 @@ def test_paraphrase_families_are_chosen_by_the_recipe(tmp_path):
     for bad in (["heldout"], [], ["a", "d"]):
         with pytest.raises(RecipeError, match="paraphrase_families"):
             DataSpec(paraphrase_families=bad)
+
+
+def test_the_rl_stages_read_answer_only_questions_in_the_recipes_family(tmp_path, monkeypatch):
+    # after a writer supervised on "a" and "b", RL's answer-only questions must come in a family it never saw
+    from videothought.training.nodes import pipeline, writer_data
+    from videothought.training.nodes.recipe import DataSpec, NodeRecipe, RecipeError
+
+    asked = {}
+
+    def answer_only(worlds, **kwargs):
+        asked.update(kwargs)
+        return [{"node": "writer", "prompt": [], "completion": ""}]
+
+    monkeypatch.setattr(writer_data, "writer_rl_examples", answer_only)
+    monkeypatch.setattr("videothought.training.nodes.data.ensure_worlds", lambda worlds, per_seed: [])
+    recipe = NodeRecipe(stage="rejection", nodes=["writer"], output_dir=str(tmp_path / "out"), init_from=str(tmp_path),
+                        data=DataSpec(examples=str(tmp_path / "rl.jsonl"), seeds=[400], rl_family="c"))
+    pipeline.ensure_examples(recipe)
+    assert asked["family"] == "c"
+    assert DataSpec().rl_family == "b"
+    for bad in ("heldout", "d"):
+        with pytest.raises(RecipeError, match="rl_family"):
+            DataSpec(rl_family=bad)

@@ -46,8 +46,8 @@ def ensure_examples(recipe: NodeRecipe, *, progress: bool = True) -> Path:
 
         worlds = [(Path(recipe.data.worlds_dir) / f"w{seed}", seed) for seed in recipe.data.seeds]
         rows = writer_rl_examples(ensure_worlds(worlds, recipe.data.videos_per_seed), cache_dir=recipe.data.cache_dir,
-                                  wordings=max(1, recipe.data.paraphrases), chained_per_video=recipe.data.chained_per_video,
-                                  seed=recipe.train.seed)
+                                  family=recipe.data.rl_family, wordings=max(1, recipe.data.paraphrases),
+                                  chained_per_video=recipe.data.chained_per_video, seed=recipe.train.seed)
         write_jsonl(path, rows)
         logger.info("wrote %d answer-only writer questions to %s in %.0f s", len(rows), path, time.perf_counter() - started)
         return path

@@ -37,6 +37,9 @@ class DataSpec:
     # ... in each of these halves of the generator's pools; "b" is the RL stages' answer-only family, so a
     # recipe that supervises it leaves no unseen paraphrase family to RL (the "heldout" family is never here)
     paraphrase_families: list[str] = field(default_factory=lambda: ["a"])
+    # the writer's RL stages (grpo, rejection, dpo): the paraphrase family their answer-only questions are
+    # said in; pick one the adapter they start from was never supervised on ("c" after writer_ab.yaml)
+    rl_family: str = "b"
     chained_per_video: int = 0  # the writer: chained questions per training video (evals/world/chained.py)
     followups: bool = False  # the writer: the follow-up conversations' turns (evals/world/followups.py)
     people: int = 0  # the writer: examples of people-question shapes (training/nodes/writer_shapes.py)
@@ -76,6 +79,8 @@ class DataSpec:
         if not self.paraphrase_families or any(f not in FAMILIES for f in self.paraphrase_families):
             raise RecipeError(f"data.paraphrase_families must be a non-empty list of {list(FAMILIES)}, "
                               f"got {self.paraphrase_families!r}")
+        if self.rl_family not in FAMILIES:
+            raise RecipeError(f"data.rl_family must be one of {list(FAMILIES)}, got {self.rl_family!r}")
         for name in ("rewordings", "paraphrases", "chained_per_video", "people"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise RecipeError(f"data.{name} must be an integer >= 0, got {getattr(self, name)!r}")
