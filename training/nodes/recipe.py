@@ -34,8 +34,8 @@ class DataSpec:
     videos_per_seed: int = 3  # 40 seeds x 3 videos x 8 questions = 960 questions
     rewordings: int = 2  # "train"-family wordings per question, besides the world's own wording
     paraphrases: int = 0  # the writer: paraphrase-generator wordings per question (evals/world/paraphrase.py)
-    # ... in each of these halves of the generator's pools; "b" is the RL stages' answer-only family, so a
-    # recipe that supervises it leaves no unseen paraphrase family to RL (the "heldout" family is never here)
+    # ... in each of these generator families (evals/world/paraphrase.py FAMILIES); whatever a recipe
+    # supervises is no longer unseen for the RL stages after it (the "heldout" family is never here)
     paraphrase_families: list[str] = field(default_factory=lambda: ["a"])
     # the writer's RL stages (grpo, rejection, dpo): the paraphrase family their answer-only questions are
     # said in; pick one the adapter they start from was never supervised on ("c" after writer_ab.yaml)

@@ -198,8 +198,8 @@ def writer_rl_examples(world_dirs: list[Path], *, cache_dir: str | Path, family:
                        chained_per_video: int = 0, seed: int = 0) -> list[dict]:
     """Answer-only questions for the writer's RL stages (GRPO, rejection sampling, DPO): each question in
     `wordings` paraphrase wordings of `family` (data.rl_family: one the starting adapter was not supervised
-    on; never "heldout"), with the
-    truth its rewards run against (writer_rewards.py): the options, the right one, the TRACKED STSG
+    on; never "heldout"), with the truth its rewards run against (writer_rewards.py): the options, the
+    right one, the TRACKED STSG
     (tracked here once per video, cached) and the evidence. No program label: a row's completion is
     empty; what RL learns comes from running its own programs."""
     import numpy as np
