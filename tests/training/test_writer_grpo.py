@@ -94,3 +94,27 @@ def test_one_constrained_grpo_step_trains_the_writer(tmp_path, warm_writer):
     assert [h["step"] for h in history] == [1] and result["steps"] == 1
     assert {"writer_answer", "writer_format", "writer_objects", "writer_events"} <= set(history[0])
     assert (tmp_path / "grpo" / "writer" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("reads_options", [True, False])
+def test_a_stage_after_the_option_pass_keeps_it(tmp_path, warm_writer, reads_options):
+    """Rejection sampling trains on whole programs (no single-option readings); the writer it starts
+    from decides whether the adapter it writes still reads options alone (the adapter card)."""
+    import shutil
+
+    from videothought.training.nodes.models import ADAPTER_CARD, read_adapter_card
+    from videothought.training.nodes.rejection import run_rejection
+
+    source, rows = warm_writer
+    start = tmp_path / "start"
+    shutil.copytree(source, start)
+    card_path = start / "writer" / "adapter" / ADAPTER_CARD
+    card = json.loads(card_path.read_text())
+    card.pop("option_pass", None)
+    card_path.write_text(json.dumps({**card, **({"option_pass": True} if reads_options else {})}))
+    stage = recipe(tmp_path, "rejection", init_from=str(start), rl={"samples_per_question": 2})
+    result = run_rejection(stage, examples=rows, sampler=lambda batch, n: [[PROGRAM] * n for _ in batch])
+    assert result["nodes"]["writer"]["acceptance"]["kept"] > 0  # trained on kept programs, not copied
+    written = read_adapter_card(tmp_path / "rejection" / "writer" / "adapter")
+    assert written["stage"] == "rejection" and written["prompt_style"] == "compact"
+    assert written.get("option_pass", False) is reads_options
