@@ -94,6 +94,8 @@ def test_one_constrained_grpo_step_trains_the_writer(tmp_path, warm_writer):
     assert [h["step"] for h in history] == [1] and result["steps"] == 1
     assert {"writer_answer", "writer_format", "writer_objects", "writer_events"} <= set(history[0])
     assert (tmp_path / "grpo" / "writer" / "adapter" / "adapter_model.safetensors").is_file()
+    card = json.loads((tmp_path / "grpo" / "writer" / "adapter" / "videothought-adapter.json").read_text())
+    assert card["prompt_style"] == "compact" and "option_pass" not in card  # as the writer it started from
 
 
 @pytest.mark.parametrize("reads_options", [True, False])
@@ -118,3 +120,13 @@ def test_a_stage_after_the_option_pass_keeps_it(tmp_path, warm_writer, reads_opt
     written = read_adapter_card(tmp_path / "rejection" / "writer" / "adapter")
     assert written["stage"] == "rejection" and written["prompt_style"] == "compact"
     assert written.get("option_pass", False) is reads_options
+
+
+def test_writer_card_fields_come_from_the_data_or_the_starting_adapter(tmp_path):
+    from videothought.training.nodes.models import write_adapter_card, writer_card
+
+    write_adapter_card(tmp_path, {"name": "embedded"}, node="writer", prompt_style="few-shot", option_pass=True)
+    assert writer_card("writer", tmp_path) == {"prompt_style": "few-shot", "option_pass": True}
+    assert writer_card("writer", None) == {"prompt_style": "compact"}
+    assert writer_card("writer", None, option_reads=True) == {"prompt_style": "compact", "option_pass": True}
+    assert writer_card("verify", tmp_path) == {}

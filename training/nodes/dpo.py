@@ -41,7 +41,7 @@ from videothought.training.nodes.grpo import (
     rl_rows,
     run_rl_stage,
 )
-from videothought.training.nodes.models import base_identity, load_base, write_adapter_card
+from videothought.training.nodes.models import base_identity, load_base, write_adapter_card, writer_card
 from videothought.training.nodes.recipe import NodeRecipe
 from videothought.training.nodes.sft import latest_checkpoint, training_completion
 
@@ -200,7 +200,8 @@ def train_node_dpo(recipe: NodeRecipe, node: str, examples: list[dict], *, resum
         trainer.model.save_pretrained(str(final), safe_serialization=True)
         write_adapter_card(final, base_identity(trainer.model, recipe.base_model), stage=recipe.stage, node=node,
                            recipe=recipe.source, command=recipe.command, steps=steps, pairs=len(pairs),
-                           init_from=summary["reference"], reference=summary["reference"])
+                           init_from=summary["reference"], reference=summary["reference"],
+                           **writer_card(node, Path(summary["reference"])))
         (out / "history.json").write_text(json.dumps({"summary": summary, "history": history}, indent=1))
     trainer.accelerator.wait_for_everyone()
     logger.info("%s: %s", node, summary)

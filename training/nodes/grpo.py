@@ -38,7 +38,8 @@ from pathlib import Path
 
 from videothought.training.nodes import rewards
 from videothought.training.nodes.data import read_jsonl, render_node_prompt, whole_trace
-from videothought.training.nodes.models import base_identity, check_adapter_fits, load_base, write_adapter_card
+from videothought.training.nodes.models import (base_identity, check_adapter_fits, load_base, write_adapter_card,
+                                              writer_card)
 from videothought.training.nodes.recipe import NodeRecipe
 from videothought.training.nodes.sft import carry_forward, latest_checkpoint
 
@@ -311,7 +312,7 @@ def train_node_grpo(recipe: NodeRecipe, node: str, examples: list[dict], *, resu
         trainer.model.save_pretrained(str(final), safe_serialization=True, selected_adapters=["default"])
         write_adapter_card(final, base_identity(trainer.model, recipe.base_model), stage=recipe.stage, node=node,
                            recipe=recipe.source, command=recipe.command, steps=steps, questions=len(dataset),
-                           rewards=names, init_from=str(source))
+                           rewards=names, init_from=str(source), **writer_card(node, source))
         (out / "history.json").write_text(json.dumps({"summary": summary, "history": history}, indent=1))
     trainer.accelerator.wait_for_everyone()
     logger.info("%s: %s", node, summary)

@@ -94,6 +94,20 @@ def write_adapter_card(folder: Path, identity: dict, **fields) -> None:
     (Path(folder) / ADAPTER_CARD).write_text(json.dumps({"base_model": identity, **fields}, indent=1) + "\n")
 
 
+def writer_card(node: str, source: Path | None, *, option_reads: bool = False) -> dict:
+    """The writer's card fields (agent/writer.py reads them): its prompt style, and whether it reads
+    each option alone again. A stage's data may teach single-option readings (`option_reads`); a stage
+    that trains on whole programs (rejection sampling, GRPO, DPO) keeps what the adapter it starts
+    from does. {} for other nodes."""
+    if node != "writer":
+        return {}
+    start = read_adapter_card(source) if source is not None and (Path(source) / ADAPTER_CARD).is_file() else {}
+    fields = {"prompt_style": start.get("prompt_style") or "compact"}
+    if option_reads or start.get("option_pass"):
+        fields["option_pass"] = True
+    return fields
+
+
 def read_adapter_card(folder: Path) -> dict:
     path = Path(folder) / ADAPTER_CARD
     if not path.is_file():

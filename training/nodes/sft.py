@@ -33,8 +33,8 @@ import time
 from pathlib import Path
 
 from videothought.training.nodes.data import completion_after_start, read_jsonl, render_node_prompt
-from videothought.training.nodes.models import (ADAPTER_CARD, base_identity, check_adapter_fits, load_base, read_adapter_card,
-                                              write_adapter_card)
+from videothought.training.nodes.models import (base_identity, check_adapter_fits, load_base, write_adapter_card,
+                                              writer_card)
 from videothought.training.nodes.recipe import NodeRecipe
 
 logger = logging.getLogger(__name__)
@@ -138,12 +138,10 @@ def train_node(recipe: NodeRecipe, node: str, examples: list[dict], *, resume: b
     if main_process:
         final.mkdir(parents=True, exist_ok=True)
         trainer.model.save_pretrained(str(final), safe_serialization=True)
-        extra = {}
-        if node == "writer":  # the writer's prompt, and whether it reads options alone again (agent/writer.py)
-            extra = {"prompt_style": "compact", **({"option_pass": True} if writes_option_pass(recipe, source) else {})}
         write_adapter_card(final, base_identity(trainer.model, recipe.base_model), stage=recipe.stage, node=node,
                            recipe=recipe.source, command=recipe.command, steps=steps,
-                           examples=len(dataset), init_from=str(source) if source and source.is_dir() else None, **extra)
+                           examples=len(dataset), init_from=str(source) if source and source.is_dir() else None,
+                           **writer_card(node, source, option_reads=bool(recipe.data.option_reads)))
     summary = {"node": node, "examples": len(dataset), "steps": trainer.state.global_step,
                "first_loss": history[0]["loss"] if history else None,
                "last_loss": history[-1]["loss"] if history else None,
@@ -153,17 +151,6 @@ def train_node(recipe: NodeRecipe, node: str, examples: list[dict], *, resume: b
     trainer.accelerator.wait_for_everyone()
     logger.info("%s: %s", node, summary)
     return summary
-
-
-def writes_option_pass(recipe: NodeRecipe, source: Path | None) -> bool:
-    """Whether a writer trained by this stage reads options alone again: its data taught single-option
-    readings (data.option_reads), or it starts from an adapter that reads them (an RL stage after the
-    option pass trains on whole programs, and keeps the skill it started with)."""
-    if recipe.data.option_reads:
-        return True
-    if source is None or not (source / ADAPTER_CARD).is_file():
-        return False
-    return bool(read_adapter_card(source).get("option_pass"))
 
 
 def carry_forward(recipe: NodeRecipe) -> list[str]:
