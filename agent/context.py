@@ -99,7 +99,8 @@ class VoTContext:
     # history, temperature, seed, frames, on_text) -> Written; None: write_program. Benchmarks pass programs
     # written in batches, or the gold programs (the perception ceiling), through it
     writer: Any = None
-    # reads description words in the executor (graph/ground.py TextMatcher); None: exact names only
+    # reads description words in the executor (graph/ground.py TextMatcher; default_context: MiniLM,
+    # perception/text_match.py); None: exact names only
     matcher: Any = None
     _stsg_memory: dict = field(default_factory=dict, repr=False)
 
@@ -238,6 +239,10 @@ def default_context(**overrides) -> VoTContext:
         check_language_model(overrides["lm"])  # a swapped LLM that does not fit fails here, by name
     if "encoder" not in overrides:
         overrides["encoder"] = load_default_encoder_or_none()
+    if "matcher" not in overrides:
+        from videothought.perception.text_match import default_matcher
+
+        overrides["matcher"] = default_matcher()  # MiniLM reads words perception does not spell its way
     if "proposer" not in overrides:
         # built once per context: the default proposer costs ~1 s to set up (colour tables)
         from videothought.perception.proposals import default_proposer

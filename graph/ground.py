@@ -159,6 +159,11 @@ class DescriptionGrounder:
             return labels if noun and labels else [h for h in hits if h[0] != "label"] or hits
         if isinstance(self.matcher, ExactMatcher):
             return []
+        # a word read by similarity never means "any object": "car" is close to "object" in any text
+        # model, and "the car" must stay a thing perception cannot name, not every track
+        candidates = [c for c in candidates if c != ("label", GENERIC_LABEL)]
+        if not candidates:
+            return []
         scores = self.matcher.similarity([word], [name for _, name in candidates])[0]
         best = float(scores.max())
         if best < self.min_similarity:
