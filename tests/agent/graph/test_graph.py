@@ -364,6 +364,10 @@ def test_a_swapped_llm_that_does_not_fit_the_protocol_fails_when_loaded():
         default_context(lm=NoScore(), encoder=None, proposer=None)
     fits = default_context(lm=FakeLanguageModel(), encoder=None, proposer=None)
     assert fits.lm.name
+    from videothought.perception.text_match import EmbeddingMatcher
+
+    assert isinstance(fits.matcher, EmbeddingMatcher)  # the text model ships with the embedded stack
+    assert default_context(lm=FakeLanguageModel(), encoder=None, proposer=None, matcher=None).matcher is None
 
 
 def test_a_follow_up_that_refers_back_keeps_the_previous_targets():
