@@ -31,7 +31,7 @@ Embed = Callable[[list[str]], np.ndarray]  # texts -> (N, D) unit rows
 class EmbeddingMatcher:
     """TextMatcher by cosine similarity of sentence embeddings (graph/ground.py `TextMatcher`).
 
-    embed: texts -> (N, D) L2-normalised rows; default all-MiniLM-L6-v2 through transformers
+    embed: texts -> (N, D) rows (scaled to unit length here); default all-MiniLM-L6-v2 through transformers
         (perception.indexing.MiniLMText), loaded on the first call, so a context that never meets
         an unfamiliar word never loads it.
     margin: a word's best name must beat its next best by this much, or it matches nothing.
